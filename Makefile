@@ -1,0 +1,59 @@
+# rtfin — one command sets up and runs the demo (make demo), one runs the tests (make test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RTFIN := $(VENV)/bin/rtfin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup setup-python setup-jars test test-unit test-fast lint format bench demo clean
+
+## setup: virtualenv + package + Java artifacts (idempotent; fast when already done)
+setup: setup-python setup-jars
+
+setup-python: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip wheel setuptools
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $@
+
+setup-jars: $(VENV)/.installed
+	$(PY) -m rtfin_cli.local.jars .cache
+
+## test: every test tier this machine can run (unit, integration, e2e, slow)
+test: setup
+	$(PY) -m pytest tests
+
+test-unit: setup-python
+	$(PY) -m pytest tests -m unit
+
+## test-fast: everything but the slow tier
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
+
+lint: setup-python
+	$(VENV)/bin/ruff check rtfin_cli tests jobs
+	$(VENV)/bin/ruff format --check rtfin_cli tests jobs
+	$(VENV)/bin/mypy
+
+format: setup-python
+	$(VENV)/bin/ruff format rtfin_cli tests jobs
+	$(VENV)/bin/ruff check --fix rtfin_cli tests jobs
+
+bench: setup
+	$(PY) -m bench
+
+## demo: the pipeline on this machine (for now: Kafka, topics, status)
+demo: setup
+	$(RTFIN) local kafka status >/dev/null 2>&1 || $(RTFIN) local kafka start
+	$(RTFIN) topics create
+	$(RTFIN) topics list
+	@echo "Kafka runs on 127.0.0.1:9092. Stop it with: $(RTFIN) local kafka stop"
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from rtfin_cli.cli.main import run
+
+run()

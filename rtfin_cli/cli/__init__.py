@@ -1,0 +1,1 @@
+"""Typer apps only: parse options, call a stage package, render with rich. No logic here."""

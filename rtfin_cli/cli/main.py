@@ -1,0 +1,96 @@
+"""The `rtfin` command: global options, command groups and the one error handler."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from rtfin_cli import __version__
+from rtfin_cli.cli import config as config_cmd
+from rtfin_cli.cli import dashboard, doctor, lag, local, produce, sentiment, topics, transform
+from rtfin_cli.cli.common import err_console, state
+from rtfin_cli.errors import RtfinError
+
+app = typer.Typer(
+    name="rtfin",
+    help="Drive the real-time finance pipeline: produce, score, transform, dashboard, monitor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rtfin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", envvar="RTFIN_PROFILE", help="Profile in rtfin.toml.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", envvar="RTFIN_CONFIG", help="Path to rtfin.toml.")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """rtfin — a real-time finance data pipeline from one CLI."""
+    state.profile, state.config, state.debug = profile, config, debug
+
+
+app.add_typer(produce.app, name="produce")
+app.add_typer(sentiment.app, name="sentiment")
+app.add_typer(transform.app, name="transform")
+app.add_typer(dashboard.app, name="dashboard")
+app.add_typer(local.app, name="local")
+app.add_typer(topics.app, name="topics")
+app.add_typer(config_cmd.app, name="config")
+app.command("lag")(lag.lag)
+app.command("doctor")(doctor.doctor)
+
+
+def report_error(exc: RtfinError) -> None:
+    """One red line and the hint; a traceback only with --debug."""
+    if state.debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        code = app(standalone_mode=False)
+    except RtfinError as exc:
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("[yellow]aborted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback without --debug
+        if state.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}", soft_wrap=True)
+        err_console.print("[dim]hint:[/] re-run with --debug for the traceback and report it.")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

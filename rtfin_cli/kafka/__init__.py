@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by every stage: clients, topic admin, offsets."""

@@ -1,0 +1,67 @@
+"""confluent-kafka clients built from KafkaSettings (created lazily, one config path)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.errors import ServiceUnavailable
+
+# librdkafka's own log lines go to this logger (not raw to stderr); WARNING and up by default.
+KAFKA_LOGGER = logging.getLogger("rtfin.kafka.client")
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+
+    from rtfin_cli.settings import KafkaSettings
+
+
+def admin(kafka: KafkaSettings, **overrides: Any) -> AdminClient:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**kafka.client_config(), "logger": KAFKA_LOGGER, **overrides})
+
+
+def producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
+    """An idempotent, acks=all, compressed, batching producer."""
+    from confluent_kafka import Producer
+
+    conf = {
+        **kafka.client_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": kafka.compression,
+        "linger.ms": kafka.linger_ms,
+        "logger": KAFKA_LOGGER,
+        **overrides,
+    }
+    return Producer(conf)
+
+
+def consumer(kafka: KafkaSettings, group: str, **overrides: Any) -> Consumer:
+    from confluent_kafka import Consumer
+
+    conf = {
+        **kafka.client_config(),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "logger": KAFKA_LOGGER,
+        **overrides,
+    }
+    return Consumer(conf)
+
+
+def check_reachable(kafka: KafkaSettings, timeout: float | None = None) -> Any:
+    """Cluster metadata, or ServiceUnavailable naming the bootstrap servers."""
+    from confluent_kafka import KafkaException
+
+    client = admin(kafka)
+    try:
+        return client.list_topics(timeout=timeout or kafka.timeout_s)
+    except KafkaException as exc:
+        raise ServiceUnavailable(
+            f"Kafka at {kafka.bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
+            "Start it with `rtfin local kafka start` or check kafka.bootstrap / security settings.",
+        ) from None

@@ -1,0 +1,329 @@
+"""Typed settings: defaults < the profile's table in rtfin.toml < RTFIN__SECTION__KEY environment variables.
+
+Secrets are ``SecretStr``: they never appear in ``repr``, logs or ``rtfin config show``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rtfin_cli.errors import ConfigError
+
+ENV_PREFIX = "RTFIN__"
+DEFAULT_CONFIG = "rtfin.toml"
+DEFAULT_PROFILE = "local"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PolygonSettings(_Section):
+    api_key: SecretStr | None = None
+    rest_url: str = "https://api.massive.com"
+    ws_url: str = "wss://delayed.massive.com/stocks"
+    news_limit: int = Field(1000, ge=1, le=1000)
+    poll_interval_s: float = Field(20.0, gt=0)
+    max_retries: int = Field(8, ge=0)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class TopicSettings(_Section):
+    news_raw: str = "rtfin.news.raw"
+    stocks_aggs: str = "rtfin.stocks.aggs"
+    news_sentiment: str = "rtfin.news.sentiment"
+    dlq: str = "rtfin.dlq"
+    partitions: int = Field(3, ge=1)
+    replication: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+
+
+class KafkaSettings(_Section):
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    client_id: str = "rtfin"
+    topics: TopicSettings = TopicSettings()
+    linger_ms: int = Field(20, ge=0)
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    timeout_s: float = Field(10.0, gt=0)
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka configuration shared by producers, consumers and admin clients."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.security_protocol.startswith("SASL"):
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username or ""
+            conf["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        return conf
+
+
+class ClickPipesSettings(_Section):
+    api_url: str = "https://api.clickhouse.cloud"
+    organization_id: str | None = None
+    service_id: str | None = None
+    key_id: str | None = None
+    key_secret: SecretStr | None = None
+
+
+class ClickHouseSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8123, ge=1, le=65535)
+    user: str = "default"
+    password: SecretStr | None = None
+    secure: bool = False
+    database: str = "rtfin"
+    raw_database: str = "rtfin_raw"
+    ingest: Literal["clickpipes", "kafka-engine", "loader"] = "loader"
+    ttl_days: int = Field(0, ge=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    clickpipes: ClickPipesSettings = ClickPipesSettings()
+
+
+class DatabricksSettings(_Section):
+    host: str | None = None
+    token: SecretStr | None = None
+    cluster_id: str | None = None
+    spark_version: str = "17.3.x-scala2.13"
+    node_type_id: str = "i3.xlarge"
+    num_workers: int = Field(1, ge=0)
+    workspace_dir: str = "/Shared/rtfin"
+    job_name: str = "rtfin-sentiment"
+    secret_scope: str = "rtfin"
+
+
+class SentimentSettings(_Section):
+    model: str = "ProsusAI/finbert"
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(256, ge=8)
+    max_offsets_per_trigger: int = Field(5000, ge=1)
+    trigger_interval: str = "5 seconds"
+    checkpoint_dir: str = ".rtfin/checkpoints/sentiment"
+    group: str = "rtfin-sentiment"
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+
+class DashboardSettings(_Section):
+    backend: Literal["superset", "preset"] = "superset"
+    url: str = "http://127.0.0.1:8088"
+    username: str = "admin"
+    password: SecretStr | None = None
+    preset_api_token: SecretStr | None = None
+    preset_api_secret: SecretStr | None = None
+    preset_workspace: str | None = None
+    refresh_s: int = Field(30, ge=5)
+
+
+class LocalSettings(_Section):
+    data_dir: str = ".rtfin"
+    cache_dir: str = ".cache"
+    kafka_port: int = Field(9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(9093, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    clickhouse_port: int = Field(8123, ge=1, le=65535)
+    market_port: int = Field(8765, ge=1, le=65535)
+    market_speed: float = Field(60.0, gt=0)
+    superset_port: int = Field(8088, ge=1, le=65535)
+
+
+# The built-in `local` profile: everything on 127.0.0.1, no account, no key. A rtfin.toml [local]
+# table overrides any of it.
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    "local": {
+        "polygon": {"rest_url": "http://127.0.0.1:8765", "ws_url": "ws://127.0.0.1:8765/stocks"},
+        "sentiment": {"model": "rtfin-minilm-fin"},
+    }
+}
+
+SECTIONS = ("polygon", "kafka", "clickhouse", "databricks", "sentiment", "dashboard", "local")
+
+
+class RtfinSettings(BaseSettings):
+    """All of rtfin's configuration for one profile."""
+
+    model_config = SettingsConfigDict(extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__")
+
+    polygon: PolygonSettings = PolygonSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    databricks: DatabricksSettings = DatabricksSettings()
+    sentiment: SentimentSettings = SentimentSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+    local: LocalSettings = LocalSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init kwargs; we merge env ourselves to know every key's source.
+        return (init_settings,)
+
+
+class LoadedSettings(BaseModel):
+    """Resolved settings plus where each leaf key came from."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: RtfinSettings
+    profile: str
+    config_path: Path | None
+    sources: dict[str, str]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"environment key {'.'.join(path)} conflicts with a scalar setting")
+    data[path[-1]] = value
+
+
+def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """``RTFIN__KAFKA__BOOTSTRAP=x`` → ``{"kafka": {"bootstrap": "x"}}``."""
+    environ = dict(os.environ) if environ is None else environ
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if name.upper().startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+            _set_path(out, path, value)
+    return out
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_profile(path: Path, profile: str) -> dict[str, Any]:
+    """The profile's table of a rtfin.toml file; raises ConfigError naming the file."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML ({exc})", "Fix the syntax at the position shown.") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    table = doc.get(profile)
+    if table is None:
+        known = ", ".join(sorted(k for k, v in doc.items() if isinstance(v, dict))) or "none"
+        raise ConfigError(
+            f"unknown profile '{profile}' in {path}",
+            f"Profiles defined there: {known}. Choose one with --profile or RTFIN_PROFILE.",
+        )
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{profile}] must be a table")
+    return table
+
+
+def load_settings(
+    config: str | Path | None = None,
+    profile: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> LoadedSettings:
+    """Resolve settings for a profile from rtfin.toml (if any) and the environment."""
+    env = dict(os.environ) if environ is None else environ
+    profile = profile or env.get("RTFIN_PROFILE") or DEFAULT_PROFILE
+    path: Path | None = Path(config) if config else Path(env.get("RTFIN_CONFIG", DEFAULT_CONFIG))
+    explicit = bool(config or env.get("RTFIN_CONFIG"))
+    file_values: dict[str, Any] = {}
+    if path is not None and path.exists():
+        file_values = read_profile(path, profile)
+    elif explicit:
+        raise ConfigError(f"config file {path} not found", "Pass an existing file with --config.")
+    else:
+        if profile != DEFAULT_PROFILE:
+            raise ConfigError(
+                f"unknown profile '{profile}': no {DEFAULT_CONFIG} in {Path.cwd()}",
+                "Copy rtfin.example.toml to rtfin.toml, or use the built-in 'local' profile.",
+            )
+        path = None
+    env_values = env_overrides(env)
+    builtin = BUILTIN_PROFILES.get(profile, {})
+    merged = _deep_merge(_deep_merge(builtin, file_values), env_values)
+    try:
+        settings = RtfinSettings(**merged)
+    except ValidationError as exc:
+        raise _config_error(exc, path, profile, env_values) from None
+    flat_file, flat_env, flat_builtin = flatten(file_values), flatten(env_values), flatten(builtin)
+    sources = {}
+    for key in flatten(settings.model_dump()):
+        if key in flat_env:
+            sources[key] = "env"
+        elif key in flat_file:
+            sources[key] = "file"
+        else:
+            sources[key] = f"profile:{profile}" if key in flat_builtin else "default"
+    return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
+
+
+def _config_error(
+    exc: ValidationError, path: Path | None, profile: str, env_values: dict[str, Any]
+) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    flat_env = flatten(env_values)
+    if key in flat_env or any(key.startswith(k + ".") for k in flat_env):
+        where = f"environment variable {ENV_PREFIX}{key.upper().replace('.', '__')}"
+    else:
+        where = f"{path} [{profile}]" if path else f"profile '{profile}'"
+    got = err.get("input")
+    got_text = "" if isinstance(got, dict) or err["type"] == "extra_forbidden" else f" (got {got!r})"
+    if err["type"] == "extra_forbidden":
+        return ConfigError(f"{where}: unknown key '{key}'", "Check the spelling against rtfin.example.toml.")
+    return ConfigError(f"{where}: invalid value for '{key}': {err['msg']}{got_text}")
+
+
+def masked_dump(settings: RtfinSettings) -> dict[str, Any]:
+    """Settings as plain data with every secret masked."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "********" if value.get_secret_value() else ""
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        return value
+
+    return mask(settings.model_dump())  # type: ignore[no-any-return]
+
+
+def secret(value: SecretStr | None) -> str:
+    """The plain value of an optional secret ('' when unset)."""
+    return value.get_secret_value() if value is not None else ""
+
+
+def resolve_path(base: str, *parts: str) -> Path:
+    """A path under a configured directory, absolute (relative paths are taken from the cwd)."""
+    return Path(base).expanduser().resolve().joinpath(*parts)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rtfin_cli import __version__
+from tests.conftest import run_cli
+
+
+def test_version() -> None:
+    out = run_cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"rtfin {__version__}"
+
+
+def test_every_command_group_is_registered() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for group in ("produce", "sentiment", "transform", "dashboard", "lag", "local", "topics", "config", "doctor"):
+        assert group in out.stdout
+
+
+def test_bad_config_is_one_red_line_and_hint_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "rtfin.toml").write_text('[local.kafka.topics]\npartitions = "x"\n')
+    out = run_cli("config", "show", cwd=tmp_path)
+    assert out.returncode == 3
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith("error:") and "kafka.topics.partitions" in lines[0]
+    assert lines[1].startswith("hint:") and len(lines) == 2
+    assert "Traceback" not in out.stderr
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    (tmp_path / "rtfin.toml").write_text("[local\n")
+    out = run_cli("--debug", "config", "show", cwd=tmp_path)
+    assert out.returncode == 3 and "Traceback" in out.stderr
+
+
+def test_unknown_profile_exit_code(tmp_path: Path) -> None:
+    out = run_cli("--profile", "nope", "config", "show", cwd=tmp_path)
+    assert out.returncode == 3 and "unknown profile 'nope'" in out.stderr
+
+
+def test_config_show_json_masks_secrets(tmp_path: Path) -> None:
+    import json
+    import os
+
+    env = {**os.environ, "RTFIN__CLICKHOUSE__PASSWORD": "s3cr3t-distinctive-value"}
+    out = run_cli("config", "show", "--json", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["settings"]["clickhouse.password"] == {"value": "********", "source": "env"}
+    assert "s3cr3t-distinctive-value" not in out.stdout + out.stderr
+
+
+def test_import_hygiene() -> None:
+    """The CLI module graph must not import heavy stage dependencies at start-up."""
+    code = (
+        "import sys, rtfin_cli.cli.main\n"
+        "heavy = ['pyspark','transformers','torch','dbt','chdb','clickhouse_connect','pandas','confluent_kafka']\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
