@@ -9,6 +9,7 @@ from rtfin_cli.errors import ServiceUnavailable
 
 # librdkafka's own log lines go to this logger (not raw to stderr); WARNING and up by default.
 KAFKA_LOGGER = logging.getLogger("rtfin.kafka.client")
+KAFKA_LOGGER.addHandler(logging.NullHandler())  # errors surface through RtfinError, not raw client logs
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer

@@ -111,7 +111,9 @@ class KafkaBroker:
         """True when the broker answers a metadata request."""
         from confluent_kafka.admin import AdminClient
 
-        client = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000})
+        from rtfin_cli.kafka.clients import KAFKA_LOGGER
+
+        client = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000, "logger": KAFKA_LOGGER})
         meta = client.list_topics(timeout=1.0)
         return bool(meta.brokers)
 
