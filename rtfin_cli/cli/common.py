@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from rtfin_cli.errors import NotImplementedYet
-from rtfin_cli.settings import LoadedSettings, RtfinSettings, load_settings
+
+if TYPE_CHECKING:  # pydantic is loaded only by commands that read settings: `rtfin --help` stays fast
+    from rtfin_cli.settings import LoadedSettings, RtfinSettings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +28,8 @@ class State:
 
     def loaded(self) -> LoadedSettings:
         if self._loaded is None:
+            from rtfin_cli.settings import load_settings
+
             self._loaded = load_settings(self.config, self.profile)
         return self._loaded
 

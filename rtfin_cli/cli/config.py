@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from rtfin_cli.cli.common import console, print_json, state
 
@@ -15,6 +14,8 @@ app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 @app.command()
 def show(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Every setting of the selected profile with its source (file, env, default)."""
+    from rich.table import Table
+
     from rtfin_cli.settings import flatten, masked_dump
 
     loaded = state.loaded()
