@@ -77,6 +77,8 @@ class ClickPipesSettings(_Section):
     service_id: str | None = None
     key_id: str | None = None
     key_secret: SecretStr | None = None
+    source_type: Literal["kafka", "confluent", "msk", "redpanda", "warpstream", "azureeventhub"] = "kafka"
+    replicas: int = Field(1, ge=1)
 
 
 class ClickHouseSettings(_Section):
@@ -90,6 +92,10 @@ class ClickHouseSettings(_Section):
     ingest: Literal["clickpipes", "kafka-engine", "loader"] = "loader"
     ttl_days: int = Field(0, ge=0)
     connect_timeout_s: float = Field(10.0, gt=0)
+    loader_batch_rows: int = Field(20000, ge=1)
+    loader_batch_s: float = Field(1.0, gt=0)
+    dbt_project_dir: str = ""
+    dbt_threads: int = Field(1, ge=1)
     clickpipes: ClickPipesSettings = ClickPipesSettings()
 
 
