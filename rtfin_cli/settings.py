@@ -214,11 +214,14 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """``RTFIN__KAFKA__BOOTSTRAP=x`` → ``{"kafka": {"bootstrap": "x"}}``."""
+    """``RTFIN__KAFKA__BOOTSTRAP=x`` → ``{"kafka": {"bootstrap": "x"}}``.
+
+    An empty variable counts as unset: CI and compose pass a secret that an environment lacks as "".
+    """
     environ = dict(os.environ) if environ is None else environ
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if name.upper().startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+        if name.upper().startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX) and value != "":
             path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
             _set_path(out, path, value)
     return out
