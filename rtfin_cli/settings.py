@@ -133,6 +133,14 @@ class DashboardSettings(_Section):
     refresh_s: int = Field(30, ge=5)
 
 
+class LagSettings(_Section):
+    interval_s: float = Field(2.0, gt=0)  # refresh of the live view
+    window_s: float = Field(30.0, gt=0)  # sliding window for rates, trend and STALLED
+    max_lag: int = Field(1000, ge=0)  # LAGGING above this many messages per group x topic
+    max_age_s: float = Field(300.0, gt=0)  # LAGGING when the oldest unconsumed message is older
+    loader_group: str = "rtfin-loader"  # consumer group of the ClickHouse loader / Kafka engine
+
+
 class LocalSettings(_Section):
     data_dir: str = ".rtfin"
     cache_dir: str = ".cache"
@@ -154,7 +162,7 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     }
 }
 
-SECTIONS = ("polygon", "kafka", "clickhouse", "databricks", "sentiment", "dashboard", "local")
+SECTIONS = ("polygon", "kafka", "clickhouse", "databricks", "sentiment", "dashboard", "lag", "local")
 
 
 class RtfinSettings(BaseSettings):
@@ -168,6 +176,7 @@ class RtfinSettings(BaseSettings):
     databricks: DatabricksSettings = DatabricksSettings()
     sentiment: SentimentSettings = SentimentSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    lag: LagSettings = LagSettings()
     local: LocalSettings = LocalSettings()
 
     @classmethod
