@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.table import Table
 
 from rtfin_cli.cli import local_clickhouse, local_kafka, local_market, local_superset
-from rtfin_cli.cli.common import add_stub
+from rtfin_cli.cli.common import console, print_json, settings
+from rtfin_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from rtfin_cli.local.stack import Stack
 
 app = typer.Typer(help="Run the complete stack on this machine: no account, no key.", no_args_is_help=True)
 app.add_typer(local_kafka.app, name="kafka")
@@ -13,7 +22,147 @@ app.add_typer(local_clickhouse.app, name="clickhouse")
 app.add_typer(local_market.app, name="market")
 app.add_typer(local_superset.app, name="superset")
 
-add_stub(app, "local", "up", 10, "Start the whole stack.")
-add_stub(app, "local", "down", 10, "Stop the whole stack.")
-add_stub(app, "local", "status", 10, "Show every local service.")
-add_stub(app, "local", "logs", 10, "Show a service's log.")
+COLOURS = {"started": "green", "reused": "cyan", "done": "green", "skipped": "yellow", "stopped": "green",
+           "purged": "green", "running": "green", "failed": "red", "crashed": "red", "restarting": "yellow",
+           "not run": "dim"}  # fmt: skip
+
+
+def _event(name: str, outcome: str, detail: str) -> None:
+    console.print(f"  [{COLOURS.get(outcome, 'white')}]{outcome:8}[/] {name:11} [dim]{detail}[/]")
+
+
+def _stack() -> Stack:
+    """The stack last brought up in this data dir, else the full plan from settings (for status/down)."""
+    from rtfin_cli.local.stack import Stack
+
+    s = settings()
+    return Stack.load(Path(s.local.data_dir).expanduser().resolve()) or Stack.from_settings(
+        s, with_dashboard=True
+    )
+
+
+@app.command()
+def up(
+    with_dashboard: Annotated[
+        bool, typer.Option("--with-dashboard", help="Also run Superset and sync it.")
+    ] = False,
+    speed: Annotated[
+        float | None, typer.Option(help="Market replay speed (default: local.market_speed).")
+    ] = None,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Skip the Spark sentiment job (news lands without labels).")
+    ] = False,
+    refresh: Annotated[float, typer.Option(help="Seconds between dbt builds of the models.")] = 30.0,
+) -> None:
+    """Start the whole stack in order, with health checks; running services are reused."""
+    from rtfin_cli.local.stack import Stack
+
+    if speed is not None and speed <= 0:
+        raise UsageError(f"--speed must be > 0 (got {speed:g})")
+    s = settings()
+    stack = Stack.from_settings(
+        s, speed=speed, with_dashboard=with_dashboard, no_model=no_model, refresh_s=refresh
+    )
+    console.print(f"Starting the local stack in {stack.data_dir} ...")
+    t0 = time.monotonic()
+    stack.up(_event)
+    rows = stack.status()
+    skipped = [r["service"] for r in rows if r["state"] == "skipped"]
+    console.print(f"[green]Local stack up[/] in {time.monotonic() - t0:.0f}s"
+                  + (f"; skipped (not built yet): {', '.join(skipped)}" if skipped else ""))  # fmt: skip
+    if speed is not None and any(r["service"] == "market" and r["state"] == "running" for r in rows):
+        console.print(
+            "[dim]note: --speed applies when the market server starts; a reused one keeps its speed.[/]"
+        )
+    if no_model:
+        console.print(
+            "[dim]--no-model: the sentiment job is not run; news reaches ClickHouse without labels.[/]"
+        )
+    console.print("Status: [bold]rtfin local status[/]   Logs: [bold]rtfin local logs SERVICE -f[/]   "
+                  "Stop: [bold]rtfin local down[/]")  # fmt: skip
+
+
+@app.command()
+def down(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete all local data (topics, tables, logs).")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait after SIGTERM before SIGKILL.")] = 30.0,
+) -> None:
+    """Stop everything in reverse order (SIGTERM, then SIGKILL after --timeout)."""
+    stack = _stack()
+    stack.down(_event, timeout=timeout, purge=purge)
+    console.print("[green]Local stack stopped[/]" + (" and its data removed" if purge else ""))
+
+
+def _fmt_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _lag_line(lag: dict[str, Any]) -> str:
+    if "skipped" in lag or "error" in lag:
+        return f"lag: [yellow]{lag.get('skipped') or lag.get('error')}[/]"
+    snap = lag.get("snapshot")
+    state = "OK" if lag.get("exit_code") == 0 else f"threshold exceeded (exit {lag.get('exit_code')})"
+    if isinstance(snap, dict):
+        keys = ", ".join(f"{k}={v}" for k, v in snap.items() if isinstance(v, str | int | float))
+        return f"lag: {state}  {keys}"
+    return f"lag: {state}"
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    lag: Annotated[bool, typer.Option(help="Include the `rtfin lag --once` summary.")] = True,
+) -> None:
+    """Each service's state, pid, port, uptime, restarts and last error; plus the lag summary."""
+    stack = _stack()
+    rows = stack.status()
+    lag_doc = stack.lag_summary() if lag and any(r["state"] == "running" for r in rows) else None
+    if as_json:
+        print_json({"data_dir": str(stack.data_dir), "services": rows, "lag": lag_doc})
+        return
+    table = Table("service", "state", "pid", "port", "uptime", "restarts", "note / last error")
+    for r in rows:
+        colour = COLOURS.get(r["state"], "white")
+        detail = r["note"] or (f"[red]{r['last_error']}[/]" if r["last_error"] else f"[dim]{r['what']}[/]")
+        table.add_row(
+            r["service"], f"[{colour}]{r['state']}[/]", str(r["pid"] or ""), str(r["port"] or ""),
+            _fmt_uptime(r["uptime_s"]), str(r["restarts"] or ""), detail,
+        )  # fmt: skip
+    console.print(table)
+    if lag_doc is not None:
+        console.print(_lag_line(lag_doc), soft_wrap=True)
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="Service name, as listed by `rtfin local status`.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines of the tail to show.")] = 50,
+) -> None:
+    """Show (and follow) a service's log."""
+    stack = _stack()
+    path = stack.log_dir / f"{service}.log"
+    if not path.exists():
+        known = sorted(p.stem for p in stack.log_dir.glob("*.log")) or [st.name for st in stack.steps]
+        raise UsageError(
+            f"no log for service '{service}' in {stack.log_dir}", f"Services: {', '.join(known)}."
+        )
+    with open(path, errors="replace") as fh:
+        for line in fh.readlines()[-lines:] if lines > 0 else []:
+            typer.echo(line.rstrip("\n"))
+        if not follow:
+            return
+        try:
+            while True:
+                line = fh.readline()
+                if line:
+                    typer.echo(line.rstrip("\n"))
+                else:
+                    time.sleep(0.3)
+        except KeyboardInterrupt:
+            return
