@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from rtfin_cli import __version__
@@ -75,13 +74,17 @@ def run() -> None:
     except RtfinError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("[yellow]aborted[/]")
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors from typer's (vendored) click: message + usage, exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback without --debug
         if state.debug:
