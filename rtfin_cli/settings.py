@@ -32,6 +32,7 @@ class PolygonSettings(_Section):
     poll_interval_s: float = Field(20.0, gt=0)
     max_retries: int = Field(8, ge=0)
     timeout_s: float = Field(30.0, gt=0)
+    news_backfill_h: float = Field(168.0, ge=0)
 
 
 class TopicSettings(_Section):
@@ -150,6 +151,7 @@ class LocalSettings(_Section):
     clickhouse_port: int = Field(8123, ge=1, le=65535)
     market_port: int = Field(8765, ge=1, le=65535)
     market_speed: float = Field(60.0, gt=0)
+    market_rate_limit: float = Field(10.0, ge=0)
     superset_port: int = Field(8088, ge=1, le=65535)
 
 

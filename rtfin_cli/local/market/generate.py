@@ -334,7 +334,7 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
                 "title": title,
                 "author": rng.choice(AUTHORS),
                 "published_utc": published.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "article_url": f"{home}/news/{published:%Y/%m/%d}/{slug}-{art_id[:8]}",
+                "article_url": f"{home}/news/{slug}-{art_id[:8]}",
                 "tickers": tickers,
                 "amp_url": f"{home}/amp/{slug}-{art_id[:8]}",
                 "image_url": f"{home}/images/{art_id[:16]}.jpg",

@@ -1,0 +1,150 @@
+"""The Kafka side of a producer: idempotent keyed writes, delivery accounting, the dead-letter topic, stop signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.errors import RtfinError, ServiceUnavailable
+from rtfin_cli.kafka import clients
+
+if TYPE_CHECKING:
+    from rtfin_cli.settings import KafkaSettings
+
+log = logging.getLogger("rtfin.producers")
+
+
+@dataclass
+class Stats:
+    """Counters a producer reports to its progress callback (the cli renders them)."""
+
+    source: str
+    produced: int = 0  # handed to the Kafka client
+    delivered: int = 0  # acknowledged by the broker
+    dead_lettered: int = 0
+    duplicates: int = 0  # seen before, not re-sent
+    failed: int = 0  # delivery failures (fatal)
+    reconnects: int = 0
+    retries: int = 0
+    last_event_ms: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    last_error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / max(1e-6, time.monotonic() - self.started)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("started")
+        out["rate"] = round(self.rate, 1)
+        out["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        return out
+
+
+Progress = Callable[[Stats], None]
+
+
+class KafkaSink:
+    """Writes records (key, JSON value, event-time timestamp) and dead letters; counts deliveries."""
+
+    def __init__(self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = "produce") -> None:
+        self.kafka, self.stats, self.stage = kafka, stats, stage
+        self.dlq_topic = kafka.topics.dlq
+        self.producer = clients.producer(kafka)
+        self._check_topics([*topics, self.dlq_topic])
+
+    def _check_topics(self, topics: list[str]) -> None:
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = self.producer.list_topics(timeout=self.kafka.timeout_s)
+        except KafkaException as exc:
+            raise ServiceUnavailable(
+                f"Kafka at {self.kafka.bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
+                "Start it with `rtfin local kafka start` or check kafka.bootstrap / security settings.",
+            ) from None
+        missing = [t for t in topics if t not in meta.topics]
+        if missing:
+            raise RtfinError(f"topic(s) missing: {', '.join(missing)}", "Create them with `rtfin topics create`.")
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is None:
+            if msg.topic() != self.dlq_topic:
+                self.stats.delivered += 1
+        else:
+            self.stats.failed += 1
+            self.stats.last_error = f"delivery to {msg.topic()} failed: {err.str()}"
+            log.error(self.stats.last_error)
+
+    def send(self, topic: str, key: str, value: bytes, ts_ms: int) -> None:
+        """Queue one record; waits for queue space instead of dropping."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key.encode(), timestamp=ts_ms,
+                                      on_delivery=self._delivered)  # fmt: skip
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.stats.produced += 1
+
+    def dead_letter(self, key: str | None, payload: str | bytes, error: str) -> None:
+        """The raw payload to the DLQ with rtfin-error / rtfin-source / rtfin-stage headers."""
+        value = payload.encode() if isinstance(payload, str) else payload
+        headers = [("rtfin-error", error[:1000].encode()), ("rtfin-source", self.stats.source.encode()),
+                   ("rtfin-stage", self.stage.encode())]  # fmt: skip
+        while True:
+            try:
+                self.producer.produce(self.dlq_topic, value=value, key=key.encode() if key else None,
+                                      headers=headers, on_delivery=self._delivered)  # fmt: skip
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettered a %s payload: %s", self.stats.source, error)
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+        if self.stats.failed:
+            raise ServiceUnavailable(
+                f"{self.stats.failed} record(s) could not be delivered to Kafka ({self.stats.last_error})",
+                "Check the broker, the topics and kafka.* settings; nothing after the failure was sent.",
+            )
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every queued record; raise when some could not be delivered."""
+        remaining = self.producer.flush(timeout)
+        if remaining:
+            raise ServiceUnavailable(
+                f"{remaining} record(s) still undelivered after {timeout:.0f}s", "Check that Kafka is reachable."
+            )
+        self.poll()
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (the producer then flushes and returns normally)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        log.info("received %s: flushing and stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+class Ticker:
+    """Calls ``progress`` at most every ``interval`` seconds."""
+
+    def __init__(self, progress: Progress | None, stats: Stats, interval: float = 1.0) -> None:
+        self.progress, self.stats, self.interval, self._last = progress, stats, interval, 0.0
+
+    def __call__(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.progress is not None and (force or now - self._last >= self.interval):
+            self._last = now
+            self.progress(self.stats)

@@ -1,0 +1,92 @@
+"""`rtfin produce stocks`: WebSocket aggregates into rtfin.stocks.aggs, keyed by ticker, timestamp = bar end ``e``.
+
+Malformed frames and events never stop the stream: each goes to rtfin.dlq with the reason in its headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
+from rtfin_cli.sources.records import InvalidRecord, agg_record, dumps, now_iso
+from rtfin_cli.sources.stocks import StocksStream
+
+if TYPE_CHECKING:
+    from rtfin_cli.settings import RtfinSettings
+
+log = logging.getLogger("rtfin.producers.stocks")
+
+
+class AggHandler:
+    """Turns decoded frames into records on the sink; the StocksStream frame callback."""
+
+    def __init__(self, sink: KafkaSink, topic: str, stats: Stats, tick: Ticker) -> None:
+        self.sink, self.topic, self.stats, self.tick = sink, topic, stats, tick
+
+    def __call__(self, data: Any, raw: str) -> None:
+        sink, stats = self.sink, self.stats
+        if not isinstance(data, list):
+            what = "not JSON" if data is None and raw.strip() != "null" else f"a JSON {type(data).__name__}"
+            sink.dead_letter(None, raw, f"frame is {what}, expected a JSON array of events")
+        else:
+            ingested = now_iso()
+            for ev in data:
+                if isinstance(ev, dict) and ev.get("ev") == "status":
+                    continue
+                try:
+                    sym, end_ms, record = agg_record(ev, ingested)
+                except InvalidRecord as exc:
+                    key = ev.get("sym") if isinstance(ev, dict) and isinstance(ev.get("sym"), str) else None
+                    sink.dead_letter(key, json.dumps(ev), str(exc))
+                    continue
+                sink.send(self.topic, sym, dumps(record), end_ms)
+                if stats.last_event_ms is None or end_ms > stats.last_event_ms:
+                    stats.last_event_ms = end_ms
+        sink.poll()
+        self.tick()
+
+
+async def stream_stocks(settings: RtfinSettings, channels: list[str], stop: asyncio.Event,
+                        progress: Progress | None = None) -> Stats:  # fmt: skip
+    """Stream until ``stop`` is set (flushing before returning); raises on auth failure or lost service."""
+    topic = settings.kafka.topics.stocks_aggs
+    stats = Stats(source="polygon.stocks")
+    tick = Ticker(progress, stats)
+    sink = KafkaSink(settings.kafka, stats, [topic])
+    stream = StocksStream.from_settings(settings.polygon, channels, AggHandler(sink, topic, stats, tick))
+
+    async def heartbeat() -> None:  # progress and delivery callbacks while the feed is quiet
+        while True:
+            await asyncio.sleep(0.5)
+            stats.reconnects = stream.reconnects
+            sink.poll()
+            tick()
+
+    beat = asyncio.ensure_future(heartbeat())
+    try:
+        await stream.run(stop)
+    finally:
+        beat.cancel()
+        stats.reconnects = stream.reconnects
+        sink.flush()
+        tick(force=True)
+    return stats
+
+
+def run_stocks(settings: RtfinSettings, channels: list[str], progress: Progress | None = None,
+               handle_signals: bool = True) -> Stats:  # fmt: skip
+    """Blocking entry point: SIGTERM/SIGINT stop the stream, which then flushes and returns."""
+
+    async def main() -> Stats:
+        stop = asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        return await stream_stocks(settings, channels, stop, progress)
+
+    return asyncio.run(main())

@@ -1,0 +1,124 @@
+"""Validation of source payloads into the DESIGN.md record contracts (pure functions, no I/O).
+
+Anything that does not validate raises ``InvalidRecord``; producers send it to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+NEWS_STR_FIELDS = ("description", "author", "image_url", "amp_url")
+AGG_REQUIRED_NUM = ("o", "h", "l", "c", "v", "vw")
+AGG_OPTIONAL_NUM = ("av", "a", "z")
+
+
+class InvalidRecord(ValueError):
+    """A payload that does not satisfy its record contract."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc_ms(value: Any) -> int:
+    """Epoch ms of an ISO-8601 time; a naive time is taken as UTC."""
+    if not isinstance(value, str) or not value:
+        raise InvalidRecord(f"published_utc must be an ISO-8601 string, got {value!r}")
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise InvalidRecord(f"published_utc is not ISO-8601: {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def iso_ms(ms: int) -> str:
+    """``2025-01-06T14:30:00Z`` (seconds) or with milliseconds when they are not zero."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if ms % 1000 == 0 else dt.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _opt_str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRecord(f"{key} must be a string, got {type(value).__name__}")
+
+
+def _str_list(raw: dict[str, Any], key: str) -> list[str]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise InvalidRecord(f"{key} must be a list of strings")
+    return value
+
+
+def news_record(raw: Any, ingested_at: str | None = None) -> tuple[str, int, dict[str, Any]]:
+    """(id, published ms, record) of a /v2/reference/news result, or InvalidRecord."""
+    if not isinstance(raw, dict):
+        raise InvalidRecord(f"article must be a JSON object, got {type(raw).__name__}")
+    art_id = raw.get("id")
+    if not isinstance(art_id, str) or not art_id.strip():
+        raise InvalidRecord("article has no id")
+    published = parse_utc_ms(raw.get("published_utc"))
+    title = raw.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise InvalidRecord(f"article {art_id} has no title")
+    url = raw.get("article_url")
+    if not isinstance(url, str) or not url:
+        raise InvalidRecord(f"article {art_id} has no article_url")
+    pub = raw.get("publisher") or {}
+    if not isinstance(pub, dict):
+        raise InvalidRecord(f"article {art_id}: publisher must be an object")
+    record: dict[str, Any] = {
+        "id": art_id,
+        "published_utc": iso_ms(published),
+        "title": title,
+        "article_url": url,
+        "publisher": {k: _opt_str(pub, k) for k in ("name", "homepage_url", "logo_url", "favicon_url")},
+        "tickers": _str_list(raw, "tickers"),
+        "keywords": _str_list(raw, "keywords"),
+    }
+    for key in NEWS_STR_FIELDS:
+        record[key] = _opt_str(raw, key)
+    record["ingested_at"] = ingested_at or now_iso()
+    return art_id, published, record
+
+
+def _num(raw: dict[str, Any], key: str, required: bool) -> float | int | None:
+    value = raw.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidRecord(f"{key} must be a finite number, got {value!r}")
+    return value
+
+
+def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
+    """(ticker, bar end ms, record) of an AM/A WebSocket event, or InvalidRecord."""
+    if not isinstance(raw, dict):
+        raise InvalidRecord(f"event must be a JSON object, got {type(raw).__name__}")
+    ev = raw.get("ev")
+    if ev not in ("AM", "A"):
+        raise InvalidRecord(f"unsupported event type {ev!r}")
+    sym = raw.get("sym")
+    if not isinstance(sym, str) or not sym:
+        raise InvalidRecord(f"{ev} event has no sym")
+    s, e = raw.get("s"), raw.get("e")
+    if not isinstance(s, int) or not isinstance(e, int) or isinstance(s, bool) or isinstance(e, bool) or e < s:
+        raise InvalidRecord(f"{ev} {sym}: s and e must be epoch-ms integers with s <= e (got {s!r}, {e!r})")
+    record: dict[str, Any] = {"ev": ev, "sym": sym, "s": s, "e": e}
+    for key in AGG_REQUIRED_NUM:
+        record[key] = _num(raw, key, True)
+    for key in AGG_OPTIONAL_NUM:
+        record[key] = _num(raw, key, False)
+    record["otc"] = raw.get("otc") is True
+    record["ingested_at"] = ingested_at
+    return sym, e, record
+
+
+def dumps(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,147 @@
+"""Polygon/Massive stocks WebSocket client: auth, subscribe, reconnect with backoff, frames to a callback.
+
+Protocol: the server greets with ``[{"ev":"status","status":"connected"}]``; the client sends
+``{"action":"auth","params":KEY}``; after ``auth_success`` it subscribes (``AM.*``, ``A.AAPL``, ...). Every
+frame is a JSON array mixing status and aggregate events. ``auth_failed`` and ``max_connections`` are final;
+any other disconnect reconnects with backoff, re-authenticates and re-subscribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from rtfin_cli.errors import AuthError, ServiceUnavailable
+from rtfin_cli.sources.news import KEY_HINT, api_key, backoff_delay
+
+log = logging.getLogger("rtfin.sources.stocks")
+EVENTS = ("AM", "A")
+HANDSHAKE_TIMEOUT_S = 10.0
+
+# on_frame(events, raw): the decoded JSON of a data frame (normally a list) and its raw text
+FrameHandler = Callable[[Any, str], None]
+
+
+def subscriptions(tickers: list[str] | None, events: list[str]) -> list[str]:
+    """``AM.AAPL,A.AAPL`` style channel names; ``None`` tickers means every ticker (``AM.*``)."""
+    bad = [e for e in events if e not in EVENTS]
+    if bad or not events:
+        from rtfin_cli.errors import UsageError
+
+        raise UsageError(f"unknown event type(s) {', '.join(bad) or '(none)'}", "Use --events AM, A or AM,A.")
+    return [f"{ev}.{t}" for ev in events for t in (tickers or ["*"])]
+
+
+class StocksStream:
+    """Keep one authenticated, subscribed connection open until ``stop`` is set."""
+
+    def __init__(self, url: str, key: str, channels: list[str], on_frame: FrameHandler,
+                 max_retries: int = 8, timeout_s: float = 30.0) -> None:  # fmt: skip
+        self.url, self.key, self.channels, self.on_frame = url, key, channels, on_frame
+        self.max_retries, self.timeout_s = max_retries, timeout_s
+        self.connects = 0
+        self.reconnects = 0
+        self.connected = False
+
+    @classmethod
+    def from_settings(cls, polygon: Any, channels: list[str], on_frame: FrameHandler) -> StocksStream:
+        return cls(polygon.ws_url, api_key(polygon, polygon.ws_url), channels, on_frame,
+                   polygon.max_retries, polygon.timeout_s)  # fmt: skip
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stream until stop; raises AuthError on auth_failed/max_connections, ServiceUnavailable when the
+        server stays unreachable for ``max_retries`` consecutive attempts."""
+        from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+        failures = 0
+        while not stop.is_set():
+            try:
+                streamed = await self._session(stop)
+            except (OSError, asyncio.TimeoutError, WebSocketException, InvalidHandshake) as exc:
+                if isinstance(exc, InvalidURI):
+                    raise ServiceUnavailable(f"invalid polygon.ws_url {self.url!r}: {exc}") from None
+                reason = f"{type(exc).__name__}: {exc}"
+                streamed = False
+            else:
+                reason = "server closed the connection"
+            self.connected = False
+            if stop.is_set():
+                break
+            failures = 0 if streamed else failures + 1
+            if failures > self.max_retries:
+                raise ServiceUnavailable(
+                    f"stocks WebSocket {self.url} unreachable after {failures} attempts ({reason})",
+                    "Check polygon.ws_url and the service status (`rtfin local market status` locally).",
+                )
+            delay = backoff_delay(failures)
+            log.warning("stocks WebSocket disconnected (%s); reconnecting in %.1fs", reason, delay)
+            self.reconnects += 1
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _session(self, stop: asyncio.Event) -> bool:
+        """One connection; True when it got as far as streaming (so the next failure starts backoff afresh)."""
+        import websockets
+
+        async with websockets.connect(self.url, max_size=None, open_timeout=self.timeout_s,
+                                      ping_interval=20, ping_timeout=self.timeout_s) as ws:  # fmt: skip
+            self.connects += 1
+            await self._expect(ws, "connected")
+            await ws.send(json.dumps({"action": "auth", "params": self.key}))
+            await self._expect(ws, "auth_success")
+            await ws.send(json.dumps({"action": "subscribe", "params": ",".join(self.channels)}))
+            self.connected = True
+            log.info("stocks WebSocket %s subscribed to %s", self.url, ",".join(self.channels))
+            recv = asyncio.ensure_future(ws.recv())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                while True:
+                    done, _ = await asyncio.wait({recv, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                    if stopped in done:
+                        return True
+                    raw = recv.result()  # raises ConnectionClosed when the server hangs up
+                    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+                    self._handle(text)
+                    recv = asyncio.ensure_future(ws.recv())
+            finally:
+                for fut in (recv, stopped):
+                    fut.cancel()
+
+    def _handle(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, list):
+            for ev in data:
+                if isinstance(ev, dict) and ev.get("ev") == "status":
+                    self._status(ev)
+        self.on_frame(data, text)
+
+    def _status(self, ev: dict[str, Any]) -> None:
+        status = ev.get("status")
+        if status in ("auth_failed", "max_connections"):
+            raise AuthError(f"stocks WebSocket {self.url}: {status} ({ev.get('message', '')})",
+                            KEY_HINT if status == "auth_failed" else
+                            "Another connection uses this key; close it or raise the plan's connection limit.")  # fmt: skip
+        if status == "error":
+            log.warning("stocks WebSocket error status: %s", ev.get("message"))
+
+    async def _expect(self, ws: Any, wanted: str) -> None:
+        """Read status frames until ``wanted`` arrives (auth failures raise AuthError)."""
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), HANDSHAKE_TIMEOUT_S)
+            try:
+                events = json.loads(raw)
+            except ValueError:
+                continue
+            for ev in events if isinstance(events, list) else []:
+                if isinstance(ev, dict) and ev.get("ev") == "status":
+                    self._status(ev)
+                    if ev.get("status") == wanted:
+                        return
