@@ -306,7 +306,21 @@ def load_settings(
             sources[key] = "file"
         else:
             sources[key] = f"profile:{profile}" if key in flat_builtin else "default"
+    if profile == DEFAULT_PROFILE and settings.clickhouse.password is None:
+        generated = local_clickhouse_password(settings.local.data_dir)
+        if generated:
+            settings.clickhouse.password = SecretStr(generated)
+            sources["clickhouse.password"] = "generated"
     return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
+
+
+def local_clickhouse_password(data_dir: str) -> str | None:
+    """The password the local ClickHouse endpoint generated on first start (<data_dir>/clickhouse/)."""
+    try:
+        path = Path(data_dir).expanduser() / "clickhouse" / "password"
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _config_error(

@@ -49,6 +49,34 @@ def kafka_settings(kafka_broker: object):  # type: ignore[no-untyped-def]
     return KafkaSettings(bootstrap=kafka_broker.bootstrap)  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real local ClickHouse endpoint (chDB behind the HTTP protocol) for the whole test session.
+
+    Has .host, .port, .user, .password (generated) and .url."""
+    from rtfin_cli.local.clickhouse import ClickHouseServer
+    from rtfin_cli.local.supervisor import free_port
+
+    server = ClickHouseServer(data_dir=tmp_path_factory.mktemp("clickhouse"), port=free_port())
+    server.password = server.credentials()[1]
+    server.start(timeout=120)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_settings(clickhouse_server: object):  # type: ignore[no-untyped-def]
+    """ClickHouseSettings pointing at the session endpoint."""
+    from pydantic import SecretStr
+
+    from rtfin_cli.settings import ClickHouseSettings
+
+    srv = clickhouse_server
+    return ClickHouseSettings(host=srv.host, port=srv.port, user=srv.user, password=SecretStr(srv.password))  # type: ignore[attr-defined]
+
+
 @pytest.fixture()
 def rtfin_env(kafka_broker: object, tmp_path: Path) -> dict[str, str]:
     """Environment for running the `rtfin` CLI against the session services from a temp cwd."""

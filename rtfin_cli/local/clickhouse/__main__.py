@@ -1,0 +1,76 @@
+"""``python -m rtfin_cli.local.clickhouse``: the server process (started by ClickHouseServer / `rtfin local
+clickhouse start`). Exits 0 on SIGTERM/SIGINT after finishing in-flight requests and closing chDB."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rtfin_cli.local.clickhouse import PASSWORD_ENV
+from rtfin_cli.local.clickhouse.credentials import ensure_password
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rtfin_cli.local.clickhouse", description=__doc__)
+    parser.add_argument(
+        "--data-dir", required=True, type=Path, help="local data dir; the database is <dir>/clickhouse/db"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--user", default="default")
+    parser.add_argument("--max-body-mb", type=int, default=4096, help="largest accepted request body")
+    parser.add_argument("--max-query-mb", type=int, default=16, help="largest SQL text (not INSERT data)")
+    parser.add_argument("--session-timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("rtfin.clickhouse")
+    password = os.environ.pop(PASSWORD_ENV, None) or ensure_password(args.data_dir)
+
+    from rtfin_cli.local.clickhouse.engine import Engine
+    from rtfin_cli.local.clickhouse.protocol import Server
+
+    engine = Engine(Path(args.data_dir).resolve() / "clickhouse" / "db")
+    server = Server(
+        (args.host, args.port), engine, args.user, password,
+        max_body_bytes=args.max_body_mb << 20, max_query_bytes=args.max_query_mb << 20,
+    )  # fmt: skip
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down", signum)
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def reaper() -> None:
+        while not stop.wait(10):
+            engine.expire_sessions()
+
+    threading.Thread(target=reaper, daemon=True, name="session-reaper").start()
+    log.info(
+        "ClickHouse %s (chDB) listening on http://%s:%s, user %s",
+        engine.version,
+        args.host,
+        args.port,
+        args.user,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        engine.close()
+        log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""One chDB instance, many connections: a pool for session-less requests, one connection per HTTP session.
+
+chDB allows one process per data directory; within it, each chDB connection has its own session
+context (current database, settings, temporary tables), so an HTTP ``session_id`` maps onto one
+connection and session-less requests borrow a clean one from a pool. Queries on different
+connections run concurrently (chDB releases the GIL); a session runs one query at a time, like
+ClickHouse (SESSION_IS_LOCKED after ``session_lock_wait_s``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtfin_cli.local.clickhouse.errors import CHError, from_engine
+
+
+@dataclass
+class Conn:
+    """A chDB connection and the state this server applied to it."""
+
+    raw: Any
+    database: str = "default"
+    settings: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+    timeout_s: float = 60.0
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Engine:
+    """The chDB side of the server. Thread-safe."""
+
+    def __init__(self, path: Path, max_sessions: int = 256, session_lock_wait_s: float = 10.0) -> None:
+        from chdb import _chdb  # the engine's own connection API (query, send_query, send_insert)
+
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._connect = lambda: _chdb.connect(str(self.path))
+        self._main = self._connect()  # holds the instance open for the server's lifetime
+        self.version = self.scalar("SELECT version()")
+        self.timezone = self.scalar("SELECT timezone()")
+        self._pool: list[Conn] = []
+        self._sessions: dict[str, Conn] = {}
+        self._lock = threading.Lock()
+        self.max_sessions = max_sessions
+        self.session_lock_wait_s = session_lock_wait_s
+        self.closed = False
+
+    def scalar(self, sql: str) -> str:
+        return bytes(self._main.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().rstrip("\n")
+
+    # -- connections -----------------------------------------------------------------------------
+    @contextmanager
+    def connection(
+        self,
+        session_id: str | None,
+        database: str | None,
+        settings: dict[str, str],
+        session_timeout: float = 60.0,
+    ) -> Iterator[Conn]:
+        """A connection prepared for one request: its database selected and URL settings applied."""
+        conn = self._session(session_id, session_timeout) if session_id else self._borrow()
+        if session_id and not conn.lock.acquire(timeout=self.session_lock_wait_s):
+            raise CHError("SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")
+        keep = True
+        try:
+            self._prepare(conn, database, settings)
+            yield conn
+        except BaseException:
+            keep = bool(session_id)  # a pooled connection that failed mid-way is not reused
+            raise
+        finally:
+            conn.last_used = time.monotonic()
+            if session_id:
+                conn.lock.release()
+            elif keep and not self.closed:
+                with self._lock:
+                    self._pool.append(conn)
+            else:
+                conn.raw.close()
+
+    def _borrow(self) -> Conn:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        return Conn(self._connect())
+
+    def _session(self, session_id: str, timeout: float) -> Conn:
+        with self._lock:
+            conn = self._sessions.get(session_id)
+            if conn is None:
+                if len(self._sessions) >= self.max_sessions:
+                    self._expire_locked(force_oldest=True)
+                conn = self._sessions[session_id] = Conn(self._connect(), timeout_s=timeout)
+            conn.timeout_s = timeout
+            return conn
+
+    def forget(self, conn: Conn) -> None:
+        """Renew a pooled connection whose state changed (SET/USE/temporary table outside a session)."""
+        conn.settings = {"__dirty__": "1"}
+
+    def _prepare(self, conn: Conn, database: str | None, settings: dict[str, str]) -> None:
+        try:
+            if "__dirty__" in conn.settings:
+                conn.raw.close()
+                conn.raw, conn.settings, conn.database = self._connect(), {}, "default"
+            target = database or "default"
+            if conn.database != target:
+                conn.raw.query(f"USE `{target.replace('`', '``')}`", "TabSeparated", params={})
+                conn.database = target
+            for name in [n for n in conn.settings if n not in settings]:
+                conn.raw.query(f"SET {name} = DEFAULT", "TabSeparated", params={})
+                del conn.settings[name]
+            for name, value in settings.items():
+                if conn.settings.get(name) != value:
+                    conn.raw.query(f"SET {name} = {quote(value)}", "TabSeparated", params={})
+                    conn.settings[name] = value
+        except CHError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - chDB raises plain RuntimeErrors with the ClickHouse text
+            raise from_engine(exc) from None
+
+    def expire_sessions(self) -> int:
+        with self._lock:
+            return self._expire_locked()
+
+    def _expire_locked(self, force_oldest: bool = False) -> int:
+        now = time.monotonic()
+        stale = [
+            sid
+            for sid, c in self._sessions.items()
+            if now - c.last_used > c.timeout_s and not c.lock.locked()
+        ]
+        if force_oldest and not stale and self._sessions:
+            stale = [min(self._sessions, key=lambda s: self._sessions[s].last_used)]
+        for sid in stale:
+            self._sessions.pop(sid).raw.close()
+        return len(stale)
+
+    def close(self) -> None:
+        """Close every connection (flushes the engine's state to disk)."""
+        self.closed = True
+        with self._lock:
+            for conn in [*self._pool, *self._sessions.values()]:
+                with contextlib.suppress(Exception):
+                    conn.raw.close()
+            self._pool.clear()
+            self._sessions.clear()
+        self._main.close()
+
+
+@dataclass
+class Stats:
+    """What X-ClickHouse-Summary reports."""
+
+    read_rows: int = 0
+    read_bytes: int = 0
+    written_rows: int = 0
+    written_bytes: int = 0
+    result_rows: int = 0
+    result_bytes: int = 0
+    elapsed_s: float = 0.0
+
+    def header(self) -> str:
+        import json
+
+        return json.dumps({
+            "read_rows": str(self.read_rows), "read_bytes": str(self.read_bytes),
+            "written_rows": str(self.written_rows), "written_bytes": str(self.written_bytes),
+            "total_rows_to_read": str(self.read_rows), "result_rows": str(self.result_rows),
+            "result_bytes": str(self.result_bytes), "elapsed_ns": str(int(self.elapsed_s * 1e9)),
+        }, separators=(",", ":"))  # fmt: skip
+
+
+def _count(stats: Stats, res: Any) -> None:
+    stats.read_rows += res.rows_read()
+    stats.read_bytes += res.bytes_read()
+    stats.written_rows += res.rows_written()
+    stats.written_bytes += res.bytes_written()
+
+
+def run(
+    conn: Conn, sql: str, fmt: str, params: dict[str, str], stream: bool, stats: Stats
+) -> Iterator[bytes]:
+    """Execute one statement; yields the output in ``fmt`` chunk by chunk (SELECTs stream).
+
+    The first chunk is produced eagerly by the caller's first ``next()`` so errors before any output
+    can still become a proper HTTP error response.
+    """
+    t0 = time.monotonic()
+    raw = conn.raw
+    if not stream:
+        try:
+            res = raw.query(sql, fmt, params=params)
+        except Exception as exc:  # noqa: BLE001
+            raise from_engine(exc) from None
+        _count(stats, res)
+        data = bytes(res.bytes())
+        stats.result_bytes, stats.elapsed_s = len(data), time.monotonic() - t0
+        if data:
+            yield data
+        return
+    try:
+        handle = raw.send_query(sql, fmt, params=params)
+    except Exception as exc:  # noqa: BLE001
+        raise from_engine(exc) from None
+    done = False
+    try:
+        while True:
+            try:
+                res = raw.streaming_fetch_result(handle)
+            except Exception as exc:  # noqa: BLE001
+                done = True
+                raise from_engine(exc) from None
+            if res is None or res.size() == 0:
+                done = True
+                break
+            _count(stats, res)
+            data = res.bytes()
+            stats.result_bytes += len(data)
+            stats.elapsed_s = time.monotonic() - t0
+            yield data
+    finally:
+        if not done:  # the client went away or the caller stopped early
+            with contextlib.suppress(Exception):
+                raw.streaming_cancel_query(handle)
+
+
+def insert(conn: Conn, statement: str, fmt: str, chunks: Iterator[bytes], stats: Stats) -> None:
+    """Stream FORMAT-encoded chunks into ``INSERT INTO ...`` (a statement without FORMAT/data)."""
+    t0 = time.monotonic()
+    raw = conn.raw
+    try:
+        handle = raw.send_insert(statement, fmt)
+    except Exception as exc:  # noqa: BLE001
+        raise from_engine(exc) from None
+    finished = False
+    try:
+        for chunk in chunks:
+            if chunk:
+                raw.insert_append(handle, chunk)
+        res = raw.insert_done(handle)
+        finished = True
+    except CHError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise from_engine(exc) from None
+    finally:
+        if not finished:
+            with contextlib.suppress(Exception):
+                raw.insert_cancel(handle)
+    stats.written_rows, stats.written_bytes = res.rows_written(), res.bytes_written()
+    stats.elapsed_s = time.monotonic() - t0

@@ -1,0 +1,383 @@
+"""The ClickHouse HTTP interface over chDB, as clickhouse-connect, dbt-clickhouse and Superset use it.
+
+Documented behaviour implemented here: query in the ``query`` parameter and/or the POST body; ``database``
+(and X-ClickHouse-Database); credentials by basic auth, ``user``/``password`` or X-ClickHouse-User/Key;
+``default_format`` and FORMAT clauses; any other parameter is a setting; ``param_<name>`` query parameters;
+``session_id``/``session_timeout``; INSERT data in the body in any input format; Content-Encoding on
+requests and ``enable_http_compression`` + Accept-Encoding on responses; ``wait_end_of_query``; /ping.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import io
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from rtfin_cli.local.clickhouse import codecs, sqltext
+from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
+from rtfin_cli.local.clickhouse.errors import CHError
+
+log = logging.getLogger("rtfin.clickhouse")
+
+# URL parameters the HTTP handler consumes; every other parameter is a setting.
+RESERVED = {
+    "query", "database", "default_format", "user", "password", "quota_key", "query_id", "session_id",
+    "session_timeout", "session_check", "compress", "decompress", "wait_end_of_query", "buffer_size",
+    "client_protocol_version", "stacktrace", "role",
+    "http_native_compression_disable_checksumming_on_decompress",
+}  # fmt: skip
+# Settings that only steer the HTTP layer; the engine does not know them.
+HTTP_ONLY = {"enable_http_compression", "send_progress_in_http_headers", "http_headers_progress_interval_ms",
+             "cancel_http_readonly_queries_on_client_close", "http_zlib_compression_level",
+             "http_response_buffer_size", "http_wait_end_of_query", "add_http_cors_header"}  # fmt: skip
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEAD_BYTES = 1 << 20  # how much of a body we look at to find an INSERT's FORMAT clause
+CONTENT_TYPES = {
+    "TabSeparated": "text/tab-separated-values; charset=UTF-8",
+    "TSV": "text/tab-separated-values; charset=UTF-8",
+    "CSV": "text/csv; charset=UTF-8; header=absent",
+    "CSVWithNames": "text/csv; charset=UTF-8; header=present",
+    "JSON": "application/json; charset=UTF-8", "JSONCompact": "application/json; charset=UTF-8",
+    "JSONEachRow": "application/x-ndjson; charset=UTF-8",
+}  # fmt: skip
+_TRUE = {"1", "true", "True"}
+
+
+class Server(ThreadingHTTPServer):
+    """A threaded HTTP server (one thread per client connection) in front of one Engine."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        engine: Engine,
+        user: str,
+        password: str,
+        max_body_bytes: int = 4 << 30,
+        max_query_bytes: int = 16 << 20,
+    ) -> None:
+        self.engine = engine
+        self.user = user
+        self.password = password
+        self.max_body_bytes = max_body_bytes
+        self.max_query_bytes = max_query_bytes
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+    server_version = "ClickHouse"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        pass  # one line per query is logged by _query; never the URL (it may carry a password)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._ok_text(b"Ok.\n", head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch(readonly=True)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch(readonly=False)
+
+    # -- request -----------------------------------------------------------------------------------
+    def _dispatch(self, readonly: bool) -> None:
+        url = urlsplit(self.path)
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        path = url.path.rstrip("/") or "/"
+        if path in ("/ping", "/replicas_status") or (path == "/" and not params and self.command == "GET"):
+            return self._ok_text(b"Ok.\n")
+        if path not in ("/", "/query"):
+            return self._error(CHError("UNKNOWN_EXCEPTION", f"There is no handler {url.path}", status=404))
+        t0 = time.monotonic()
+        query_id = params.get("query_id") or str(uuid.uuid4())
+        body_done = False
+        try:
+            self._authenticate(params)
+            chunks = self._body()
+            body_done = self._query(params, chunks, readonly, query_id, t0)
+        except CHError as exc:
+            log.warning("query %s failed in %.3fs: %s", query_id, time.monotonic() - t0, exc.body("").strip())
+            if not body_done and self._body_pending():
+                self.close_connection = True
+            if not getattr(self, "_headers_sent", False):
+                self._error(exc, query_id)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - a bug here must not take the server down
+            log.exception("query %s: internal error", query_id)
+            self.close_connection = True
+            if not getattr(self, "_headers_sent", False):
+                self._error(CHError("UNKNOWN_EXCEPTION", f"Internal server error: {exc}"), query_id)
+
+    def _body_pending(self) -> bool:
+        return bool(self.headers.get("Content-Length", "0") not in ("", "0") or self._chunked())
+
+    def _chunked(self) -> bool:
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+
+    def _authenticate(self, params: dict[str, str]) -> None:
+        user, password = params.pop("user", None), params.pop("password", None)
+        auth = self.headers.get("Authorization", "")
+        if auth.lower().startswith("basic "):
+            try:
+                user, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+            except ValueError:
+                raise CHError("AUTHENTICATION_FAILED", "Malformed Authorization header", status=403) from None
+        user = self.headers.get("X-ClickHouse-User", user) or "default"
+        password = self.headers.get("X-ClickHouse-Key", password) or ""
+        ok_user = hmac.compare_digest(user.encode(), self.server.user.encode())
+        ok_password = hmac.compare_digest(password.encode(), self.server.password.encode())
+        if not (ok_user and ok_password):
+            if not password:
+                raise CHError(
+                    "REQUIRED_PASSWORD", f"{user}: Authentication failed: password is required", status=401
+                )
+            raise CHError(
+                "AUTHENTICATION_FAILED",
+                f"{user}: Authentication failed: password is incorrect, or there is no user with such name",
+                status=403,
+            )
+
+    def _body(self) -> Iterator[bytes]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = codecs.raw_body(self.rfile, length, self._chunked(), self.server.max_body_bytes)
+        return codecs.decoded(raw, self.headers.get("Content-Encoding", ""), self.server.max_body_bytes)
+
+    def _query(
+        self, params: dict[str, str], chunks: Iterator[bytes], readonly: bool, query_id: str, t0: float
+    ) -> bool:
+        """Run the request's statement and send its response; True once the body was consumed."""
+        if params.get("decompress") in _TRUE or params.get("compress") in _TRUE:
+            raise CHError(
+                "UNKNOWN_COMPRESSION_METHOD",
+                "ClickHouse native block compression (compress/decompress=1) is not supported here; "
+                "use HTTP compression (Content-Encoding / enable_http_compression=1)",
+            )
+        settings, query_params = {}, {}
+        for name, value in params.items():
+            if name.startswith("param_"):
+                query_params[name[6:]] = value
+            elif name not in RESERVED:
+                if not _SETTING_NAME.match(name):
+                    raise CHError("UNKNOWN_SETTING", f"Unknown setting '{name}'", status=400)
+                settings[name] = value
+        database = self.headers.get("X-ClickHouse-Database") or params.get("database")
+        session_id = params.get("session_id") or None
+        wait_end = params.get("wait_end_of_query") in _TRUE
+        compress = settings.get("enable_http_compression") in _TRUE
+        engine_settings = {k: v for k, v in settings.items() if k not in HTTP_ONLY}
+        limit = self.server.max_query_bytes
+
+        # The statement: the `query` parameter, then the body (an INSERT's data, or more SQL).
+        query = params.get("query", "").encode()
+        split = sqltext.split_insert(query) if query else None
+        data: Iterator[bytes] | None = None
+        text = b""
+        body_done = True
+        if split is not None and not query[split.data_offset :].strip():
+            data, body_done = chunks, False  # INSERT ... FORMAT X in the URL, the data in the body
+        elif query:
+            body = _read_all(chunks, limit - len(query))
+            text = query + b"\n" + body if body else query
+        else:
+            head = _read_upto(chunks, HEAD_BYTES)
+            split = sqltext.split_insert(head)
+            if split is not None:
+                data, body_done = _chain(head[split.data_offset :], chunks), False
+            else:
+                text = head + _read_all(chunks, limit - len(head))
+        if data is None:
+            split = sqltext.split_insert(text)  # INSERT ... VALUES (...) / FORMAT X with inline data
+            if split is not None:
+                data = _chain(text[split.data_offset :], iter(()))
+        if data is None and not text.strip():
+            raise CHError("SYNTAX_ERROR", "Empty query", status=400)
+        if readonly and (data is not None or sqltext.kind(text) not in sqltext.READ_ONLY):
+            raise CHError(
+                "READONLY",
+                "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. "
+                "You should use method POST for modifying queries",
+            )
+
+        stats = Stats()
+        engine = self.server.engine
+        timeout = float(params.get("session_timeout") or 60)
+        with engine.connection(session_id, database, engine_settings, timeout) as conn:
+            if data is not None and split is not None:
+                insert(conn, split.statement, split.fmt, data, stats)
+                self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)
+                log.info(
+                    "query %s: INSERT %s rows in %.3fs", query_id, stats.written_rows, time.monotonic() - t0
+                )
+                return True
+            sql = text
+            kind = sqltext.kind(sql)
+            fmt = sqltext.output_format(sql) or params.get("default_format") or "TabSeparated"
+            output = run(
+                conn, sql.decode("utf-8", "replace"), fmt, query_params, kind in sqltext.STREAMABLE, stats
+            )
+            first = next(output, b"")  # errors before any output become a proper error response
+            if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
+                if session_id:
+                    conn.settings.clear()
+                    conn.database = engine_scalar(conn, "SELECT currentDatabase()")
+                else:
+                    engine.forget(conn)
+            self._respond(_chain(first, output), stats, query_id, fmt, compress, buffered=wait_end)
+            log.info(
+                "query %s: %s -> %s rows, %s bytes in %.3fs",
+                query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0,
+            )  # fmt: skip
+        return body_done
+
+    # -- response ----------------------------------------------------------------------------------
+    def _common_headers(self, query_id: str, fmt: str | None) -> None:
+        engine = self.server.engine
+        self.send_header("X-ClickHouse-Server-Display-Name", "rtfin-chdb")
+        self.send_header("X-ClickHouse-Query-Id", query_id)
+        self.send_header("X-ClickHouse-Timezone", engine.timezone)
+        if fmt:
+            self.send_header("X-ClickHouse-Format", fmt)
+            self.send_header("Content-Type", CONTENT_TYPES.get(fmt, "application/octet-stream"))
+        else:
+            self.send_header("Content-Type", "text/plain; charset=UTF-8")
+        self.send_header("Keep-Alive", "timeout=10")
+
+    def _respond(
+        self,
+        output: Iterator[bytes],
+        stats: Stats,
+        query_id: str,
+        fmt: str | None,
+        compress: bool,
+        buffered: bool,
+    ) -> None:
+        encoding = codecs.choose_encoding(self.headers.get("Accept-Encoding", "")) if compress else None
+        encoder = codecs.Encoder(encoding) if encoding else None
+        if buffered:  # the whole result first: errors anywhere still become an error response
+            spool = io.BytesIO()
+            for chunk in output:
+                spool.write(encoder.compress(chunk) if encoder else chunk)
+            if encoder:
+                spool.write(encoder.flush())
+            body = spool.getvalue()
+            self.send_response(200)
+            self._common_headers(query_id, fmt)
+            self.send_header("X-ClickHouse-Summary", stats.header())
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self._headers_sent = True
+            self.wfile.write(body)
+            return
+        tag = secrets.token_hex(8)
+        self.send_response(200)
+        self._common_headers(query_id, fmt)
+        self.send_header("X-ClickHouse-Summary", stats.header())
+        self.send_header("X-ClickHouse-Exception-Tag", tag)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._headers_sent = True
+        write = self.wfile.write
+        try:
+            for chunk in output:
+                data = encoder.compress(chunk) if encoder else chunk
+                if data:
+                    write(b"%x\r\n%s\r\n" % (len(data), data))
+        except CHError as exc:  # mid-stream: ClickHouse's tagged exception block, then end the response
+            log.warning("query %s failed mid-stream: %s", query_id, exc.message)
+            msg = exc.body(self.server.engine.version).encode()
+            block = b"__exception__\r\n%s\r\n%s%d %s\r\n__exception__\r\n" % (
+                tag.encode(),
+                msg,
+                len(msg),
+                tag.encode(),
+            )
+            data = encoder.compress(block) if encoder else block
+            write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.close_connection = True
+        if encoder:
+            tail = encoder.flush()
+            if tail:
+                write(b"%x\r\n%s\r\n" % (len(tail), tail))
+        write(b"0\r\n\r\n")
+
+    def _error(self, exc: CHError, query_id: str = "") -> None:
+        body = exc.body(self.server.engine.version).encode()
+        self.send_response(exc.status)
+        if query_id:
+            self.send_header("X-ClickHouse-Query-Id", query_id)
+        self.send_header("X-ClickHouse-Exception-Code", str(exc.code))
+        self.send_header("Content-Type", "text/plain; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self._headers_sent = True
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _ok_text(self, body: bytes, head: bool = False) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def handle_one_request(self) -> None:
+        self._headers_sent = False
+        super().handle_one_request()
+
+
+def engine_scalar(conn: Any, sql: str) -> str:
+    return bytes(conn.raw.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().strip()
+
+
+def _read_upto(chunks: Iterator[bytes], n: int) -> bytes:
+    """At least n bytes from a chunk stream (whole chunks), or all of it if shorter."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) >= n:
+            break
+    return bytes(buf)
+
+
+def _read_all(chunks: Iterator[bytes], limit: int) -> bytes:
+    """The rest of a body that is SQL text; 'Max query size exceeded' beyond limit."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > limit:
+            raise CHError(
+                "SYNTAX_ERROR",
+                "Max query size exceeded: the query text is larger than the server limit "
+                "(send large data as INSERT ... FORMAT <format> with the data in the body)",
+                status=413,
+            )
+    return bytes(buf)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest

@@ -1,0 +1,124 @@
+"""Just enough SQL lexing for the HTTP protocol: statement kind, the FORMAT clause, inline INSERT data.
+
+The engine parses the SQL; here we only find the boundaries ClickHouse's HTTP handler finds itself:
+where an ``INSERT ... FORMAT X`` header ends and its (possibly binary) data begins, and which output
+format a query asks for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# Statements chDB can stream with send_query; everything else runs with query().
+STREAMABLE = {"SELECT", "WITH", "("}
+READ_ONLY = {"SELECT", "WITH", "(", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "SET", "USE", ""}
+SESSION_STATE = {"SET", "USE"}
+
+
+@dataclass
+class Token:
+    start: int
+    end: int
+    word: str  # upper-cased keyword/identifier, or the punctuation character
+
+
+def tokens(sql: bytes, limit: int | None = None):  # type: ignore[no-untyped-def]
+    """Top-level tokens (words and punctuation), skipping whitespace, comments and quoted text."""
+    i, n = 0, len(sql) if limit is None else min(len(sql), limit)
+    while i < n:
+        c = sql[i : i + 1]
+        if c.isspace():
+            i += 1
+        elif sql.startswith(b"--", i) or c == b"#":
+            j = sql.find(b"\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith(b"/*", i):
+            j = sql.find(b"*/", i + 2)
+            i = n if j < 0 else j + 2
+        elif c in (b"'", b'"', b"`"):
+            j = i + 1
+            while j < n:
+                if sql[j : j + 1] == b"\\":
+                    j += 2
+                    continue
+                if sql[j : j + 1] == c:
+                    if sql[j + 1 : j + 2] == c:  # doubled quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            yield Token(i, j + 1, "'")
+            i = j + 1
+        elif m := _WORD.match(sql, i):
+            yield Token(i, m.end(), m.group().decode().upper())
+            i = m.end()
+        else:
+            yield Token(i, i + 1, c.decode("latin-1"))
+            i += 1
+
+
+def kind(sql: bytes) -> str:
+    """The statement's first keyword (SELECT, INSERT, CREATE, ...) or '(' for a parenthesised select."""
+    for tok in tokens(sql, 4096):
+        return tok.word
+    return ""
+
+
+@dataclass
+class InsertSplit:
+    """An INSERT whose data follows its header: ``statement`` (without FORMAT) + data in ``fmt``."""
+
+    statement: str
+    fmt: str
+    data_offset: int  # where the data starts in the text that was split
+
+
+def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
+    """Find ``INSERT ... FORMAT X`` / ``INSERT ... VALUES`` and where its data begins (None: no such INSERT).
+
+    ClickHouse skips one run of whitespace after the format name; the rest is data (any bytes).
+    """
+    toks = tokens(sql, limit)
+    first = next(toks, None)
+    if first is None or first.word != "INSERT":
+        return None
+    depth = 0
+    for tok in toks:
+        if tok.word == "(":
+            depth += 1
+        elif tok.word == ")":
+            depth -= 1
+        elif depth == 0 and tok.word in ("SELECT", "WITH"):
+            return None  # INSERT ... SELECT: no inline data
+        elif depth == 0 and tok.word == "VALUES":
+            return InsertSplit(sql[: tok.start].decode(), "Values", tok.end)
+        elif depth == 0 and tok.word == "FORMAT":
+            name = next(toks, None)
+            if name is None or not name.word[:1].isalpha():
+                return None
+            fmt = sql[name.start : name.end].decode()
+            offset = name.end
+            while offset < len(sql) and sql[offset : offset + 1] in (b" ", b"\t", b"\r"):
+                offset += 1
+            if sql[offset : offset + 1] == b"\n":
+                offset += 1
+            return InsertSplit(sql[: tok.start].decode(), fmt, offset)
+    return None
+
+
+def output_format(sql: bytes) -> str | None:
+    """The format named by a trailing top-level ``FORMAT X`` clause, if any."""
+    found = None
+    depth = 0
+    prev_format = False
+    for tok in tokens(sql):
+        if tok.word == "(":
+            depth += 1
+        elif tok.word == ")":
+            depth -= 1
+        elif prev_format and depth == 0:
+            found = tok.word and sql[tok.start : tok.end].decode()
+        prev_format = depth == 0 and tok.word == "FORMAT"
+    return found
