@@ -48,12 +48,10 @@ format: setup-python
 bench: setup
 	$(PY) -m bench
 
-## demo: the pipeline on this machine (for now: Kafka, topics, status)
+## demo: the whole pipeline on this machine, dashboard included; a second run reuses what runs
 demo: setup
-	$(RTFIN) local kafka status >/dev/null 2>&1 || $(RTFIN) local kafka start
-	$(RTFIN) topics create
-	$(RTFIN) topics list
-	@echo "Kafka runs on 127.0.0.1:9092. Stop it with: $(RTFIN) local kafka stop"
+	$(RTFIN) local up --with-dashboard
+	@echo "Stop everything with: $(RTFIN) local down   (status: $(RTFIN) local status, freshness: $(RTFIN) lag)"
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

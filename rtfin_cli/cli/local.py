@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rtfin_cli.cli import local_clickhouse, local_kafka, local_market, local_superset
 from rtfin_cli.cli.common import console, print_json, settings
@@ -78,8 +77,20 @@ def up(
         console.print(
             "[dim]--no-model: the sentiment job is not run; news reaches ClickHouse without labels.[/]"
         )
-    console.print("Status: [bold]rtfin local status[/]   Logs: [bold]rtfin local logs SERVICE -f[/]   "
-                  "Stop: [bold]rtfin local down[/]")  # fmt: skip
+    _guide(stack, rows)
+
+
+def _guide(stack: Stack, rows: list[dict[str, Any]]) -> None:
+    """Where to look and how to stop."""
+    running = {r["service"]: r for r in rows if r["state"] == "running"}
+    if "superset" in running:
+        url = f"http://127.0.0.1:{running['superset']['port']}/"
+        pw = stack.data_dir / "superset" / "admin_password"
+        console.print(f"Dashboard: [bold]{url}[/]  (login [bold]admin[/], password in {pw}; "
+                      "`rtfin dashboard open` prints the dashboard's own URL)")  # fmt: skip
+    console.print("Data flow and freshness: [bold]rtfin lag[/]   Services: [bold]rtfin local status[/]   "
+                  "Logs: [bold]rtfin local logs SERVICE -f[/]")  # fmt: skip
+    console.print("Stop: [bold]rtfin local down[/]  (add --purge to delete topics, tables and logs)")
 
 
 @app.command()
@@ -119,6 +130,8 @@ def status(
     lag: Annotated[bool, typer.Option(help="Include the `rtfin lag --once` summary.")] = True,
 ) -> None:
     """Each service's state, pid, port, uptime, restarts and last error; plus the lag summary."""
+    from rich.table import Table
+
     stack = _stack()
     rows = stack.status()
     lag_doc = stack.lag_summary() if lag and any(r["state"] == "running" for r in rows) else None

@@ -53,6 +53,7 @@ class Step:
     timeout: float = 300.0
     module: str = "rtfin_cli"  # `python -m module argv`
     what: str = ""
+    covered_by: str | None = None  # a one-shot stage not re-run while this service runs
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, *self.argv]
@@ -87,7 +88,8 @@ def plan(
         steps.append(Step("sentiment", PROCESS, ("sentiment", "run"), 6, what="sentiment job (Spark local)"))
     steps += [
         Step("loader", PROCESS, ("transform", "load"), 7, what="Kafka to ClickHouse loader"),
-        Step("models", ONESHOT, ("transform", "run"), 7, timeout=900, what="first dbt build"),
+        Step("models", ONESHOT, ("transform", "run"), 7, timeout=900, what="first dbt build",
+             covered_by="dbt"),
         Step("dbt", PROCESS, ("refresh", "--interval", str(refresh_s)), 7, module=STACK_MODULE,
              what=f"dbt build every {refresh_s:g}s"),
     ]  # fmt: skip
@@ -240,6 +242,8 @@ class Stack:
     def start_step(self, step: Step) -> tuple[str, str]:
         """Start one stage: ('started'|'reused'|'done'|'skipped', detail); ProcessError when it fails."""
         svc = self.service(step)
+        if step.covered_by and Service(step.covered_by, self.data_dir).pid() is not None:
+            return "reused", f"kept up to date by the running {step.covered_by} service"
         if step.kind != ONESHOT and (pid := svc.pid()) is not None:
             st = self.state(step.name)
             if st.state != "running":
