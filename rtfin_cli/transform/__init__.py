@@ -1,0 +1,1 @@
+"""dbt invocation (programmatic dbtRunner) with a profile generated from rtfin settings."""

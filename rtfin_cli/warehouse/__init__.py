@@ -1,0 +1,1 @@
+"""ClickHouse warehouse: client factory, versioned DDL, ingestion modes (ClickPipes, Kafka engine, loader)."""
