@@ -1,10 +1,287 @@
-"""`rtfin lag`: live view of topic lag and data age (issue #9)."""
+"""`rtfin lag`: live view of consumer lag, time lag and end-to-end data age (issue #9)."""
 
 from __future__ import annotations
 
-from rtfin_cli.cli.common import not_implemented
+import datetime as dt
+import signal
+import threading
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from rtfin_cli.cli.common import console, print_json, settings
+from rtfin_cli.errors import ServiceUnavailable, ThresholdExceeded
+
+if TYPE_CHECKING:
+    from rtfin_cli.lag.model import GroupLag, Snapshot, Stage
+
+COLOURS = {
+    "OK": "green",
+    "LAGGING": "yellow",
+    "STALLED": "bold red",
+    "EMPTY": "dim",
+    "MISSING": "magenta",
+    "ERROR": "red",
+    "UNREACHABLE": "bold red",
+}
 
 
-def lag() -> None:
-    """Live view of consumer lag and end-to-end data age."""
-    not_implemented("lag", 9)
+def fmt_age(seconds: float | None) -> str:
+    """12.3s, 4m05s, 2h13m, 3d04h; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
+    m, s = divmod(int(seconds), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h < 24 else f"{h // 24}d{h % 24:02d}h"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _state(state: str) -> Text:
+    return Text(state, style=COLOURS.get(state, ""))
+
+
+def _header(snap: Snapshot) -> Text:
+    t = snap.totals()
+    when = dt.datetime.fromtimestamp(snap.taken_at, dt.UTC).strftime("%H:%M:%S UTC")
+    kafka = snap.kafka
+    head = Text()
+    head.append("rtfin lag", style="bold")
+    head.append(f"  Kafka {kafka['bootstrap']} ")
+    if kafka["status"] != "ok":
+        head.append("UNREACHABLE", style="bold red")
+        head.append(f" ({kafka['error']})", style="dim")
+    else:
+        head.append(
+            f"· {t['groups']} groups · {t['rows']} rows · lag {t['lag']:,} msgs · "
+            f"max time lag {fmt_age(t['max_time_lag_s'])} · "
+        )
+        for i, (state, n) in enumerate(sorted(t["states"].items())):
+            head.append(("  " if i else "") + f"{state} {n}", style=COLOURS.get(state, ""))
+    head.append(f"\nupdated {when} in {snap.took_s:.2f}s", style="dim")
+    th = snap.thresholds
+    head.append(f" · LAGGING above {th.max_lag} msgs or {fmt_age(th.max_age_s)}", style="dim")
+    return head
+
+
+def groups_table(rows: list[GroupLag], wide: bool) -> Table:
+    table = Table(
+        "group",
+        "topic",
+        "members",
+        "lag",
+        "time lag",
+        "consume/s",
+        "produce/s",
+        "trend",
+        "drain ETA",
+        "state",
+        "detail",
+        title="consumer groups",
+        title_justify="left",
+        expand=False,
+    )
+    for col in (2, 3, 4, 5, 6, 8):
+        table.columns[col].justify = "right"
+    arrows = {"growing": "↑ growing", "shrinking": "↓ shrinking", "steady": "→ steady"}
+    for r in rows:
+        table.add_row(
+            r.group,
+            r.topic,
+            str(r.members),
+            f"{r.lag:,}",
+            fmt_age(r.time_lag_s),
+            _rate(r.consume_rate),
+            _rate(r.produce_rate),
+            arrows.get(r.trend, "…"),
+            fmt_age(r.eta_s) if r.lag else "-",
+            _state(r.state),
+            Text(r.detail, style="dim"),
+        )
+        if wide:
+            for p in r.partitions:
+                committed = "-" if p.committed is None else str(p.committed)
+                table.add_row(
+                    "",
+                    f"  [{p.partition}] {committed}/{p.end}",
+                    "",
+                    f"{p.lag:,}",
+                    fmt_age(p.time_lag_s),
+                    _rate(p.consume_rate),
+                    _rate(p.produce_rate),
+                    arrows.get(p.trend, "…"),
+                    fmt_age(p.eta_s) if p.lag else "-",
+                    _state(p.state),
+                    "",
+                    style="dim",
+                )
+    if not rows:
+        table.add_row("[dim](no consumer groups)[/]", *[""] * 10)
+    return table
+
+
+def stages_table(stages: list[Stage]) -> Table:
+    table = Table(
+        "stage",
+        "measured on",
+        "state",
+        "lag",
+        "time lag",
+        "data age",
+        "detail",
+        title="pipeline (end-to-end freshness)",
+        title_justify="left",
+    )
+    for col in (3, 4, 5):
+        table.columns[col].justify = "right"
+    for s in stages:
+        lag = "-" if s.lag is None else f"{s.lag:,}"
+        table.add_row(
+            s.name,
+            s.source,
+            _state(s.state),
+            lag,
+            fmt_age(s.time_lag_s),
+            fmt_age(s.age_s),
+            Text(s.detail, style="dim"),
+        )
+    return table
+
+
+def render(snap: Snapshot, wide: bool) -> Group:
+    parts: list[Any] = [_header(snap), groups_table(snap.groups, wide)]
+    if snap.stages:
+        parts.append(stages_table(snap.stages))
+    if snap.exceeded:
+        parts.append(Text("threshold exceeded: " + "; ".join(snap.exceeded), style="bold red"))
+    return Group(*parts)
+
+
+def log_lines(snap: Snapshot) -> list[str]:
+    """Line-oriented output when stdout is not a terminal."""
+    when = dt.datetime.fromtimestamp(snap.taken_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = snap.totals()
+    if snap.kafka["status"] != "ok":
+        return [f"{when} kafka={snap.kafka['bootstrap']} UNREACHABLE {snap.kafka['error']}"]
+    states = " ".join(f"{k}={v}" for k, v in sorted(t["states"].items()))
+    out = [f"{when} rows={t['rows']} lag={t['lag']} max_time_lag_s={t['max_time_lag_s']:.1f} {states}"]
+    out += [
+        f"{when} {r.group} {r.topic} lag={r.lag} time_lag_s={r.time_lag_s:.1f} state={r.state} {r.detail}"
+        for r in snap.groups
+    ]
+    out += [f"{when} stage={s.name} source={s.source} state={s.state} age_s={s.age_s}" for s in snap.stages]
+    return out
+
+
+def lag(
+    group: Annotated[
+        list[str] | None, typer.Option("--group", "-g", help="Only this consumer group (repeatable).")
+    ] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", "-t", help="Only this topic (repeatable).")
+    ] = None,
+    interval: Annotated[str | None, typer.Option(help="Refresh period, e.g. 2s [lag.interval_s].")] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window for rates, trend and STALLED, e.g. 30s [lag.window_s].")
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Print one snapshot and exit (exit codes apply).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON snapshots, one document per line.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="One row per partition too.")] = False,
+    only_lagging: Annotated[
+        bool, typer.Option("--only-lagging", help="Hide rows that are caught up.")
+    ] = False,
+    max_lag: Annotated[
+        int | None, typer.Option(help="Threshold in messages: LAGGING above it; --once exits 8.")
+    ] = None,
+    max_age: Annotated[
+        str | None, typer.Option(help="Time-lag threshold, e.g. 30s: LAGGING above it; --once exits 8.")
+    ] = None,
+    pipeline: Annotated[bool, typer.Option(help="Show the pipeline stages and warehouse data age.")] = True,
+) -> None:
+    """Live view of consumer lag, time lag and end-to-end data age (OK / LAGGING / STALLED / EMPTY)."""
+    from rtfin_cli.lag.model import Thresholds, parse_duration
+    from rtfin_cli.lag.snapshot import Monitor, Options
+
+    s = settings()
+    every = parse_duration(interval if interval is not None else s.lag.interval_s, "--interval")
+    age = parse_duration(max_age, "--max-age") if max_age is not None else None
+    if max_lag is not None and max_lag < 0:
+        from rtfin_cli.errors import UsageError
+
+        raise UsageError(f"--max-lag must be >= 0 (got {max_lag})")
+    opts = Options(
+        groups=list(group or []),
+        topics=list(topic or []),
+        only_lagging=only_lagging,
+        pipeline=pipeline,
+        window_s=parse_duration(window if window is not None else s.lag.window_s, "--window"),
+        thresholds=Thresholds(max_lag if max_lag is not None else s.lag.max_lag, age or s.lag.max_age_s),
+        check=Thresholds(max_lag, age),
+    )
+    monitor = Monitor(s, opts)
+    try:
+        if once:
+            _once(monitor, as_json, wide)
+        else:
+            _live(monitor, every, as_json, wide)
+    finally:
+        monitor.close()
+
+
+def _once(monitor: Any, as_json: bool, wide: bool) -> None:
+    snap = monitor.snapshot()
+    if as_json:
+        print_json(snap.as_dict(wide))
+    elif console.is_terminal:
+        console.print(render(snap, wide))
+    else:
+        console.print(render(snap, wide), width=max(console.width, 160))
+    if snap.kafka["status"] != "ok":
+        raise ServiceUnavailable(
+            snap.kafka["error"], "Start it with `rtfin local kafka start` or check kafka.bootstrap."
+        )
+    if snap.exceeded:
+        more = f" (+{len(snap.exceeded) - 1} more)" if len(snap.exceeded) > 1 else ""
+        raise ThresholdExceeded(
+            f"threshold exceeded: {snap.exceeded[0]}{more}", "Run `rtfin lag` to watch it live."
+        )
+
+
+def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
+    import logging
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    kafka_log = logging.getLogger("rtfin.kafka.client")
+    kafka_log.propagate = False  # broker-down chatter must not scribble over the view
+    try:
+        if as_json or not console.is_terminal:
+            while not stop.is_set():
+                snap = monitor.snapshot()
+                if as_json:
+                    print_json(snap.as_dict(wide))
+                else:
+                    for line in log_lines(snap):
+                        console.print(line, soft_wrap=True, markup=False)
+                stop.wait(max(0.0, every - snap.took_s))
+            return
+        from rich.live import Live
+
+        with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
+            while not stop.is_set():
+                snap = monitor.snapshot()
+                live.update(render(snap, wide), refresh=True)
+                stop.wait(max(0.0, every - snap.took_s))
+    except KeyboardInterrupt:
+        pass

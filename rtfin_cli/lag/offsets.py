@@ -1,0 +1,283 @@
+"""Read committed offsets, watermarks and message timestamps from Kafka in a few batched round trips.
+
+One snapshot costs: metadata, list/describe groups, one offset fetch per group (concurrent futures),
+one ListOffsets per spec for every partition at once, and one fetch pass that reads the single message at
+each lagging partition's committed offset (cached by offset: an unchanged commit is never read twice).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.errors import ServiceUnavailable
+from rtfin_cli.kafka.clients import admin, consumer
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient
+
+    from rtfin_cli.settings import KafkaSettings
+
+TP = tuple[str, int]
+READER_GROUP = "rtfin-lag-reader"  # never subscribes or commits: it only assigns and reads one message
+CACHE_SIZE = 200_000
+
+
+@dataclass
+class GroupInfo:
+    group: str
+    state: str = ""  # Kafka's group state name
+    members: int = 0
+    members_by_topic: dict[str, int] = field(default_factory=dict)
+    committed: dict[TP, int] = field(default_factory=dict)
+    exists: bool = True
+    error: str = ""
+
+
+@dataclass
+class KafkaReading:
+    taken_at: float
+    partitions: dict[str, int]  # topic → partition count (existing topics only)
+    groups: dict[str, GroupInfo]
+    ends: dict[TP, int]
+    starts: dict[TP, int]  # only where a group has no committed offset
+    head_ms: dict[tuple[str, int, int], int | None]  # (topic, partition, offset) → timestamp ms
+    newest_ms: dict[str, int | None]  # topic → largest message timestamp (producer stages)
+
+
+def _err(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else exc
+    return str(arg.str()) if hasattr(arg, "str") else str(arg)
+
+
+class KafkaProbe:
+    """Long-lived clients for repeated snapshots; reconnects by itself when the broker comes back."""
+
+    def __init__(self, kafka: KafkaSettings, timeout: float | None = None) -> None:
+        self.kafka = kafka
+        self.timeout = timeout if timeout is not None else min(kafka.timeout_s, 5.0)
+        self._admin: AdminClient | None = None
+        self._reader: Consumer | None = None
+        self._ts_cache: OrderedDict[tuple[str, int, int], int | None] = OrderedDict()
+
+    # -- clients ---------------------------------------------------------------------------------
+    @property
+    def admin(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = admin(self.kafka, **{"socket.timeout.ms": int(self.timeout * 1000)})
+        return self._admin
+
+    @property
+    def reader(self) -> Consumer:
+        if self._reader is None:
+            self._reader = consumer(
+                self.kafka,
+                group=READER_GROUP,
+                **{
+                    "enable.auto.offset.store": False,
+                    "enable.partition.eof": False,
+                    "fetch.wait.max.ms": 10,
+                    "max.partition.fetch.bytes": 1024,  # the broker still returns at least one batch
+                    "queued.min.messages": 1,
+                    "fetch.queue.backoff.ms": 5,  # else a full queue postpones the next fetch by 1 s
+                    "queued.max.messages.kbytes": 4096,
+                    "socket.timeout.ms": int(self.timeout * 1000),
+                },
+            )
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._admin = None
+
+    # -- one reading -----------------------------------------------------------------------------
+    def read(
+        self,
+        groups: list[str] | None,
+        include: Sequence[str] = (),
+        topics: Sequence[str] = (),
+        newest: Sequence[str] = (),
+    ) -> KafkaReading:
+        """Offsets of ``groups`` (None: every group) plus ``include``; watermarks of their topics and
+        of ``topics``; newest message timestamp of ``newest`` topics. ServiceUnavailable when down."""
+        import time
+
+        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
+        specs = OffsetSpec.latest(), OffsetSpec.earliest(), OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
+        latest, earliest, max_ts = specs
+
+        t0 = time.time()
+        client = self.admin
+        listing = client.list_consumer_groups(request_timeout=self.timeout) if groups is None else None
+        try:
+            meta = client.list_topics(timeout=self.timeout)
+            if not meta.brokers:
+                raise ServiceUnavailable(f"Kafka at {self.kafka.bootstrap} has no brokers")
+            names = list(groups or [])
+            if listing is not None:
+                names += [g.group_id for g in listing.result(timeout=self.timeout).valid]
+            names = list(dict.fromkeys([*names, *include]))
+        except KafkaException as exc:
+            raise ServiceUnavailable(
+                f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
+            ) from None
+        partitions = {name: len(t.partitions) for name, t in meta.topics.items() if t.error is None}
+
+        infos = {g: GroupInfo(g) for g in names}
+        if names:
+            described = client.describe_consumer_groups(names, request_timeout=self.timeout)
+            offsets = {
+                g: client.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(g)], request_timeout=self.timeout
+                )[g]
+                for g in names
+            }
+            for g, fut in described.items():
+                try:
+                    desc = fut.result(timeout=self.timeout)
+                except KafkaException as exc:
+                    infos[g].error = _err(exc)
+                    continue
+                infos[g].state = desc.state.name.title().replace("_", "") if desc.state else ""
+                infos[g].members = len(desc.members)
+                for m in desc.members:
+                    assigned = {tp.topic for tp in (m.assignment.topic_partitions if m.assignment else [])}
+                    for topic in assigned:
+                        infos[g].members_by_topic[topic] = infos[g].members_by_topic.get(topic, 0) + 1
+            for g, fut in offsets.items():
+                try:
+                    res = fut.result(timeout=self.timeout)
+                except KafkaException as exc:
+                    infos[g].error = infos[g].error or _err(exc)
+                    continue
+                for tp in res.topic_partitions or []:
+                    if tp.error is None and tp.offset >= 0:
+                        infos[g].committed[(tp.topic, tp.partition)] = tp.offset
+        for info in infos.values():
+            info.exists = bool(info.committed or info.members) or info.state not in ("", "Dead", "Unknown")
+            if info.state == "Dead" and not info.committed:
+                info.exists = False
+
+        wanted = {t for i in infos.values() for t, _ in i.committed} | {
+            t for i in infos.values() for t in i.members_by_topic
+        }
+        wanted |= set(topics) | set(newest)
+        wanted &= set(partitions)
+        all_tps = [TopicPartition(t, p) for t in sorted(wanted) for p in range(partitions[t])]
+        no_commit = {
+            (t, p)
+            for i in infos.values()
+            for t in {t for t, _ in i.committed} | set(i.members_by_topic)
+            if t in partitions
+            for p in range(partitions[t])
+            if (t, p) not in i.committed
+        }
+        try:
+            f_end = (
+                client.list_offsets({tp: latest for tp in all_tps}, request_timeout=self.timeout)
+                if all_tps
+                else {}
+            )
+            f_start = (
+                client.list_offsets(
+                    {TopicPartition(t, p): earliest for t, p in no_commit},
+                    request_timeout=self.timeout,
+                )
+                if no_commit
+                else {}
+            )
+            newest_tps = [tp for tp in all_tps if tp.topic in newest]
+            f_max = (
+                client.list_offsets({tp: max_ts for tp in newest_tps}, request_timeout=self.timeout)
+                if newest_tps
+                else {}
+            )
+            ends = {
+                (tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in f_end.items()
+            }
+            starts = {
+                (tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in f_start.items()
+            }
+            newest_ms: dict[str, int | None] = {t: None for t in newest}
+            for tp, f in f_max.items():
+                info = f.result(timeout=self.timeout)
+                if info.offset >= 0 and info.timestamp >= 0:
+                    newest_ms[tp.topic] = max(newest_ms[tp.topic] or 0, info.timestamp)
+        except KafkaException as exc:
+            raise ServiceUnavailable(
+                f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
+            ) from None
+
+        heads = {
+            (t, p, off)
+            for i in infos.values()
+            for (t, p), off in i.committed.items()
+            if (t, p) in ends and off < ends[(t, p)]
+        }
+        heads |= {
+            (t, p, starts[(t, p)])
+            for t, p in no_commit
+            if (t, p) in starts and starts[(t, p)] < ends.get((t, p), 0)
+        }
+        return KafkaReading(t0, partitions, infos, ends, starts, self.timestamps(heads), newest_ms)
+
+    def timestamps(self, wanted: set[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
+        """Timestamp (ms) of the message at each (topic, partition, offset), read once and cached."""
+        out = {k: self._ts_cache[k] for k in wanted if k in self._ts_cache}
+        todo = sorted(wanted - set(out))
+        while todo:  # one offset per partition per round (a partition is assigned once)
+            this_round: dict[TP, int] = {}
+            rest = []
+            for t, p, off in todo:
+                if (t, p) in this_round:
+                    rest.append((t, p, off))
+                else:
+                    this_round[(t, p)] = off
+            out.update(self._read_round(this_round))
+            todo = rest
+        for k in wanted:
+            if k in out and out[k] is not None:
+                self._ts_cache[k] = out[k]
+                self._ts_cache.move_to_end(k)
+        while len(self._ts_cache) > CACHE_SIZE:
+            self._ts_cache.popitem(last=False)
+        return out
+
+    def _read_round(self, offsets: dict[TP, int]) -> dict[tuple[str, int, int], int | None]:
+        import time
+
+        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaException, TopicPartition
+
+        c = self.reader
+        got: dict[tuple[str, int, int], int | None] = {}
+        pending = dict(offsets)
+        try:
+            c.assign([TopicPartition(t, p, off) for (t, p), off in offsets.items()])
+            deadline = time.monotonic() + self.timeout
+            while pending and time.monotonic() < deadline:
+                done = []
+                for msg in c.consume(num_messages=max(len(pending), 1), timeout=0.05):
+                    key = (str(msg.topic()), int(msg.partition() or 0))
+                    if msg.error() is not None or key not in pending or int(msg.offset() or 0) < pending[key]:
+                        continue
+                    kind, ts = msg.timestamp()
+                    got[(key[0], key[1], pending.pop(key))] = None if kind == TIMESTAMP_NOT_AVAILABLE else ts
+                    done.append(TopicPartition(*key))
+                if done and pending:
+                    c.incremental_unassign(done)
+            c.unassign()
+        except KafkaException:
+            self.close()  # a fresh reader next time
+        for (t, p), off in pending.items():
+            got[(t, p, off)] = None
+        return got
+
+    def describe(self) -> dict[str, Any]:
+        return {"bootstrap": self.kafka.bootstrap, "cached_timestamps": len(self._ts_cache)}

@@ -1,0 +1,272 @@
+"""Build lag snapshots: Kafka readings + the sliding window + pipeline stages + warehouse freshness."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.errors import ServiceUnavailable
+from rtfin_cli.lag.model import (
+    EMPTY,
+    ERROR,
+    LAGGING,
+    MISSING,
+    OK,
+    STALLED,
+    GroupLag,
+    PartitionLag,
+    Snapshot,
+    Stage,
+    TableAge,
+    Thresholds,
+    Window,
+    partition_state,
+    rates,
+    row_state,
+    worst,
+)
+from rtfin_cli.lag.offsets import GroupInfo, KafkaProbe, KafkaReading
+
+if TYPE_CHECKING:
+    from rtfin_cli.lag.warehouse import FreshnessProbe
+    from rtfin_cli.settings import RtfinSettings
+
+
+@dataclass
+class Options:
+    groups: list[str] = field(default_factory=list)  # only these groups (empty: all)
+    topics: list[str] = field(default_factory=list)  # only these topics (empty: all)
+    only_lagging: bool = False
+    pipeline: bool = True  # the pipeline's stages and the warehouse
+    window_s: float = 30.0
+    thresholds: Thresholds = field(default_factory=Thresholds)  # LAGGING thresholds of the view
+    check: Thresholds = field(default_factory=Thresholds)  # explicit --max-lag/--max-age: the exit code
+
+
+class Monitor:
+    """Takes snapshots; keeps clients and the window between them (one per live view)."""
+
+    def __init__(
+        self,
+        settings: RtfinSettings,
+        opts: Options,
+        kafka: KafkaProbe | None = None,
+        freshness: FreshnessProbe | None = None,
+    ) -> None:
+        self.s = settings
+        self.opts = opts
+        self.kafka = kafka or KafkaProbe(settings.kafka)
+        self.window = Window(opts.window_s)
+        self.freshness = freshness
+        if freshness is None and opts.pipeline:
+            from rtfin_cli.lag.warehouse import FreshnessProbe
+
+            self.freshness = FreshnessProbe(settings.clickhouse)
+
+    @property
+    def pipeline_groups(self) -> list[str]:
+        return [self.s.sentiment.group, self.s.lag.loader_group]
+
+    def close(self) -> None:
+        self.kafka.close()
+        if self.freshness is not None:
+            self.freshness.close()
+
+    def snapshot(self) -> Snapshot:
+        t0 = time.time()
+        o, topics = self.opts, self.s.kafka.topics
+        include = self.pipeline_groups if o.pipeline else []
+        produced = [topics.news_raw, topics.stocks_aggs] if o.pipeline else []
+        kafka: dict[str, Any] = {"bootstrap": self.s.kafka.bootstrap, "status": "ok", "error": ""}
+        reading: KafkaReading | None = None
+        try:
+            reading = self.kafka.read(o.groups or None, include, [*o.topics, *produced], produced)
+        except ServiceUnavailable as exc:
+            kafka.update(status="unreachable", error=exc.message)
+        all_rows = self._rows(reading) if reading else []
+        rows = [r for r in all_rows if self._selected(r)]
+        if reading:
+            rows += self._missing(reading, rows)
+        if o.only_lagging:
+            rows = [r for r in rows if r.lag > 0 or r.state not in (OK, EMPTY)]
+        snap = Snapshot(t0, 0.0, kafka, rows, thresholds=o.thresholds)
+        if o.pipeline:
+            snap.stages = self._stages(reading, all_rows)
+            if self.freshness is not None:
+                wh = self.freshness.read(time.time())
+                snap.warehouse = wh
+                snap.stages += [_table_stage(t) for t in wh["tables"]]
+                if wh["status"] != "ok":
+                    snap.stages.append(Stage("warehouse", wh["endpoint"], "UNREACHABLE", detail=wh["error"]))
+        snap.exceeded = self._exceeded(rows)
+        snap.took_s = time.time() - t0
+        return snap
+
+    # -- rows ------------------------------------------------------------------------------------
+    def _selected(self, row: GroupLag) -> bool:
+        o = self.opts
+        return (not o.groups or row.group in o.groups) and (not o.topics or row.topic in o.topics)
+
+    def _rows(self, r: KafkaReading) -> list[GroupLag]:
+        seen: set[tuple[str, str, int]] = set()
+        rows = []
+        for info in r.groups.values():
+            if info.error and not info.committed:
+                rows.append(GroupLag(info.group, "-", state=ERROR, detail=info.error))
+                continue
+            for topic in sorted({t for t, _ in info.committed} | set(info.members_by_topic)):
+                if topic in r.partitions:
+                    rows.append(self._row(r, info, topic, seen))
+        self.window.forget_missing(seen)
+        return rows
+
+    def _row(self, r: KafkaReading, info: GroupInfo, topic: str, seen: set[tuple[str, str, int]]) -> GroupLag:
+        now = time.time()
+        members = info.members_by_topic.get(topic, 0)
+        if not info.members_by_topic:  # assignments not reported (e.g. another protocol): the group's count
+            members = info.members
+        row = GroupLag(info.group, topic, members=members, group_state=info.state)
+        consumed = produced = 0
+        dt: float | None = None
+        for p in range(r.partitions[topic]):
+            committed = info.committed.get((topic, p))
+            end = r.ends.get((topic, p), 0)
+            base = committed if committed is not None else r.starts.get((topic, p), end)
+            lag = max(0, end - base)
+            ts = r.head_ms.get((topic, p, base)) if lag else None
+            time_lag = max(0.0, now - ts / 1000.0) if ts is not None else 0.0
+            key = (info.group, topic, p)
+            seen.add(key)
+            self.window.observe(key, r.taken_at, base, end)
+            part = PartitionLag(
+                p, committed, end, lag, round(time_lag, 3), stalled_s=self.window.stalled_s(key, now)
+            )
+            delta = self.window.delta(key)
+            if delta is not None:
+                dt = delta[0]
+                consumed, produced = consumed + delta[1], produced + delta[2]
+                part.consume_rate, part.produce_rate, part.trend, part.eta_s = rates(*delta, lag)
+            part.state = partition_state(part, self.opts.window_s, self.opts.thresholds)
+            row.partitions.append(part)
+            row.lag += lag
+            row.time_lag_s = max(row.time_lag_s, part.time_lag_s)
+        if dt:
+            row.consume_rate, row.produce_rate, row.trend, row.eta_s = rates(dt, consumed, produced, row.lag)
+        row.state = row_state(row, self.opts.window_s, self.opts.thresholds)
+        stalled = [p for p in row.partitions if p.state == STALLED]
+        if stalled:
+            row.detail = (
+                f"{len(stalled)} partition(s) without progress for {max(p.stalled_s for p in stalled):.0f}s"
+            )
+        elif row.state == EMPTY:
+            row.detail = "no active members"
+        elif row.state == LAGGING:
+            row.detail = "; ".join(self.opts.thresholds.exceeded(row.lag, row.time_lag_s))
+        return row
+
+    def _missing(self, r: KafkaReading, rows: list[GroupLag]) -> list[GroupLag]:
+        out = []
+        for g in self.opts.groups:
+            info = r.groups.get(g)
+            if info is None or not info.exists:
+                out.append(GroupLag(g, "-", state=MISSING, detail=f"consumer group {g} not found"))
+            elif not any(row.group == g for row in rows):
+                wanted = ", ".join(self.opts.topics)
+                out.append(
+                    GroupLag(g, wanted or "-", state=MISSING, detail=f"group {g} has no offsets on {wanted}")
+                )
+        for t in self.opts.topics:
+            if t not in r.partitions:
+                out.append(GroupLag("-", t, state=MISSING, detail=f"topic {t} not found"))
+        return out
+
+    def _exceeded(self, rows: list[GroupLag]) -> list[str]:
+        check = self.opts.check
+        if check.max_lag is None and check.max_age_s is None:
+            return []
+        out = []
+        for row in rows:
+            if row.state in (MISSING, ERROR):
+                out.append(f"{row.group}/{row.topic}: {row.detail}")
+            elif why := check.exceeded(row.lag, row.time_lag_s):
+                out.append(f"{row.group}/{row.topic}: {', '.join(why)}")
+        return out
+
+    # -- pipeline stages -------------------------------------------------------------------------
+    def _stages(self, r: KafkaReading | None, rows: list[GroupLag]) -> list[Stage]:
+        t = self.s.kafka.topics
+        if r is None:
+            return [Stage(n, src, "UNREACHABLE") for n, src in self._kafka_stage_names()]
+        stages = [
+            self._producer(r, "news producer", t.news_raw),
+            self._producer(r, "stocks producer", t.stocks_aggs),
+        ]
+        stages.append(self._consumer(r, rows, "sentiment job", self.s.sentiment.group, [t.news_raw]))
+        if self.s.clickhouse.ingest == "clickpipes":
+            stages.append(
+                Stage("loader (ClickPipes)", "ClickHouse Cloud", OK, detail="managed: see warehouse data age")
+            )
+        else:
+            loader_topics = [t.news_raw, t.stocks_aggs, t.news_sentiment]
+            stages.append(
+                self._consumer(
+                    r, rows, f"loader ({self.s.clickhouse.ingest})", self.s.lag.loader_group, loader_topics
+                )
+            )
+        return stages
+
+    def _kafka_stage_names(self) -> list[tuple[str, str]]:
+        t = self.s.kafka.topics
+        return [
+            ("news producer", t.news_raw),
+            ("stocks producer", t.stocks_aggs),
+            ("sentiment job", self.s.sentiment.group),
+            ("loader", self.s.lag.loader_group),
+        ]
+
+    def _producer(self, r: KafkaReading, name: str, topic: str) -> Stage:
+        if topic not in r.partitions:
+            return Stage(name, topic, MISSING, detail=f"topic {topic} not found (run `rtfin topics create`)")
+        end = sum(r.ends.get((topic, p), 0) for p in range(r.partitions[topic]))
+        key = ("", topic, -1)
+        self.window.observe(key, r.taken_at, end, end)
+        stage = Stage(name, topic, OK, lag=None)
+        newest = r.newest_ms.get(topic)
+        if newest is None:
+            stage.state, stage.detail = EMPTY, "no messages yet"
+            return stage
+        stage.newest = newest / 1000.0
+        stage.age_s = round(max(0.0, time.time() - stage.newest), 3)
+        delta = self.window.delta(key)
+        rate = f"{delta[2] / delta[0]:.1f} msg/s" if delta else "rate: measuring"
+        stage.detail = f"{end} messages, {rate}"
+        return stage
+
+    def _consumer(
+        self, r: KafkaReading, rows: list[GroupLag], name: str, group: str, topics: list[str]
+    ) -> Stage:
+        mine = [row for row in rows if row.group == group and row.topic in topics]
+        info = r.groups.get(group)
+        if not mine:
+            why = "not found" if info is None or not info.exists else "has no offsets on " + ", ".join(topics)
+            return Stage(name, group, MISSING, detail=f"group {group} {why}")
+        stage = Stage(name, group, worst([row.state for row in mine]))
+        stage.lag = sum(row.lag for row in mine)
+        stage.time_lag_s = max(row.time_lag_s for row in mine)
+        stage.detail = "; ".join(
+            f"{row.topic}: {row.state}{' ' + row.detail if row.detail else ''}" for row in mine
+        )
+        return stage
+
+
+def _table_stage(t: TableAge) -> Stage:
+    name = "warehouse" if not t.table.startswith("rpt_") else "reporting"
+    return Stage(
+        name,
+        f"{t.database}.{t.table}.{t.column}",
+        t.state,
+        age_s=t.age_s,
+        newest=t.newest,
+        detail=t.detail or f"{t.rows} rows",
+    )
