@@ -131,7 +131,10 @@ class DashboardSettings(_Section):
     preset_api_token: SecretStr | None = None
     preset_api_secret: SecretStr | None = None
     preset_workspace: str | None = None
+    preset_api_url: str = "https://api.app.preset.io"
     refresh_s: int = Field(30, ge=5)
+    assets_dir: str = "superset_assets"
+    timeout_s: float = Field(60.0, gt=0)
 
 
 class LagSettings(_Section):

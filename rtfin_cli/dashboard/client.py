@@ -1,0 +1,170 @@
+"""A small Superset REST client (self-hosted Superset or a Preset workspace) over httpx.
+
+Self-hosted: ``/api/v1/security/login`` (JWT) + ``/api/v1/security/csrf_token/``.
+Preset: ``POST {preset_api_url}/v1/auth/`` with the API token/secret → JWT, then the workspace's
+Superset API with that bearer token (+ CSRF token when the workspace hands one out).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _detail(resp: httpx.Response) -> str:
+    """The most useful one-line message in a Superset/Preset error response."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text.strip().splitlines()[0][:200] if resp.text.strip() else resp.reason_phrase
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
+            extra = first.get("extra") or {}
+            files = [k for k in extra if isinstance(k, str) and k.endswith((".yaml", ".yml"))]
+            msg = str(first.get("message", ""))
+            if files:
+                msg += f" in {files[0]}: {json.dumps(extra[files[0]])[:200]}"
+            return msg
+        for key in ("message", "msg", "error", "errors"):
+            if body.get(key):
+                return str(body[key])[:300]
+    return str(body)[:300]
+
+
+class SupersetClient:
+    """Authenticated calls to one Superset (or Preset workspace) API."""
+
+    def __init__(
+        self, base_url: str, timeout: float = 60.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.host = _host(self.base_url)
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=False
+        )
+        self._headers: dict[str, str] = {}
+
+    # -- auth ------------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> None:
+        """Username/password login (self-hosted Superset)."""
+        resp = self._send(
+            "POST",
+            "/api/v1/security/login",
+            json={"username": username, "password": password, "provider": "db", "refresh": False},
+            auth=False,
+        )
+        if resp.status_code in (400, 401, 403):
+            raise AuthError(
+                f"Superset at {self.host} refused the login for user '{username}'",
+                "Check dashboard.username / dashboard.password (RTFIN__DASHBOARD__PASSWORD).",
+            )
+        self._check(resp, "login")
+        self.use_token(str(resp.json()["access_token"]))
+
+    def use_token(self, token: str) -> None:
+        """Use a bearer token (from login or Preset) and fetch a CSRF token for writes."""
+        self._headers = {"Authorization": f"Bearer {token}"}
+        resp = self._send("GET", "/api/v1/security/csrf_token/")
+        if resp.status_code in (401, 403):
+            raise AuthError(
+                f"{self.host} refused the access token", "Check the dashboard credentials of the profile."
+            )
+        if resp.status_code == 200:
+            self._headers["X-CSRFToken"] = str(resp.json()["result"])
+            self._headers["Referer"] = self.base_url + "/"
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, auth: bool = True, **kwargs: Any) -> httpx.Response:
+        headers = {**(self._headers if auth else {}), **kwargs.pop("headers", {})}
+        try:
+            return self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(
+                f"cannot reach Superset at {self.host}: {type(exc).__name__}: {exc}",
+                "Is it running? `rtfin local superset start`, or check dashboard.url / preset_workspace.",
+            ) from None
+
+    def _check(self, resp: httpx.Response, what: str) -> httpx.Response:
+        if resp.status_code in (401, 403):
+            raise AuthError(f"{self.host}: {what} not allowed ({resp.status_code}: {_detail(resp)})")
+        if resp.status_code >= 400:
+            raise RtfinError(f"{self.host}: {what} failed ({resp.status_code}: {_detail(resp)})", exit_code=4)
+        return resp
+
+    def get_json(self, path: str, what: str, **params: Any) -> Any:
+        return self._check(self._send("GET", path, params=params or None), what).json()
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def import_assets(self, bundle: bytes, passwords: dict[str, str]) -> None:
+        """POST /api/v1/assets/import/: one transaction on the server (all or nothing), overwriting by uuid."""
+        resp = self._send(
+            "POST",
+            "/api/v1/assets/import/",
+            files={"bundle": ("rtfin_dashboard.zip", bundle, "application/zip")},
+            data={"passwords": json.dumps(passwords), "overwrite": "true"},
+        )
+        if resp.status_code >= 400 and resp.status_code not in (401, 403):
+            raise RtfinError(
+                f"{self.host}: asset import rejected ({resp.status_code}: {_detail(resp)})",
+                "Nothing was imported (the import is one transaction). Fix the named file and sync again.",
+                exit_code=6,
+            )
+        self._check(resp, "asset import")
+
+    def dashboard(self, id_or_slug: str | int) -> dict[str, Any] | None:
+        resp = self._send("GET", f"/api/v1/dashboard/{id_or_slug}")
+        if resp.status_code == 404:
+            return None
+        return dict(self._check(resp, "dashboard lookup").json()["result"])
+
+    def dashboard_charts(self, dashboard_id: int) -> list[dict[str, Any]]:
+        return list(self.get_json(f"/api/v1/dashboard/{dashboard_id}/charts", "dashboard charts")["result"])
+
+    def count(self, resource: str, rison: str) -> int:
+        return int(self.get_json(f"/api/v1/{resource}/", f"{resource} list", q=rison)["count"])
+
+    def export_dashboard(self, dashboard_id: int) -> bytes:
+        resp = self._send("GET", "/api/v1/dashboard/export/", params={"q": f"!({dashboard_id})"})
+        return self._check(resp, "dashboard export").content
+
+    def chart_data(self, chart_id: int) -> dict[str, Any]:
+        return dict(self.get_json(f"/api/v1/chart/{chart_id}/data/", f"chart {chart_id} data"))
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def preset_token(api_url: str, token: str, secret: str, timeout: float = 30.0) -> str:
+    """Exchange a Preset API token/secret for a JWT at ``{api_url}/v1/auth/``."""
+    host = _host(api_url)
+    try:
+        resp = httpx.post(
+            f"{api_url.rstrip('/')}/v1/auth/", json={"name": token, "secret": secret}, timeout=timeout
+        )
+    except httpx.TransportError as exc:
+        raise ServiceUnavailable(
+            f"cannot reach Preset at {host}: {type(exc).__name__}", "Check dashboard.preset_api_url."
+        ) from None
+    if resp.status_code in (400, 401, 403):
+        raise AuthError(
+            f"Preset at {host} refused the API token ({resp.status_code})",
+            "Check dashboard.preset_api_token / preset_api_secret (RTFIN__DASHBOARD__PRESET_API_TOKEN, ...).",
+        )
+    if resp.status_code >= 400:
+        raise ServiceUnavailable(f"Preset at {host}: auth failed ({resp.status_code}: {_detail(resp)})")
+    try:
+        return str(resp.json()["payload"]["access_token"])
+    except (ValueError, KeyError, TypeError):
+        raise ServiceUnavailable(f"Preset at {host}: unexpected auth response") from None
