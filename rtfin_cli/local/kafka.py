@@ -68,6 +68,9 @@ class KafkaBroker:
             "auto.create.topics.enable": "false",
             "log.retention.hours": "168",
             "log.segment.bytes": str(128 * 1024 * 1024),
+            # the market replay runs faster than real time (--speed), so its event times may lie ahead of the
+            # wall clock; Kafka 4 rejects timestamps more than 1 h in the future by default
+            "log.message.timestamp.after.max.ms": str(2**63 - 1),
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
