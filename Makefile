@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-python setup-jars test test-unit test-fast lint format bench demo clean
+.PHONY: setup setup-python setup-jars test test-unit test-fast lint actionlint format bench demo clean
 
 ## setup: virtualenv + package + Java artifacts (idempotent; fast when already done)
 setup: setup-python setup-jars
@@ -36,14 +36,29 @@ test-unit: setup-python
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
 
-lint: setup-python
-	$(VENV)/bin/ruff check rtfin_cli tests jobs
-	$(VENV)/bin/ruff format --check rtfin_cli tests jobs
+## lint: ruff, mypy and actionlint (the workflows in .github/workflows)
+lint: setup-python actionlint
+	$(VENV)/bin/ruff check rtfin_cli tests jobs bench
+	$(VENV)/bin/ruff format --check rtfin_cli tests jobs bench
 	$(VENV)/bin/mypy
 
+# actionlint from the Go module proxy, built once into .cache/go (uses shellcheck on run: steps if installed)
+ACTIONLINT_VERSION := v1.7.12
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOENV := GOPATH=$(CURDIR)/.cache/go GOMODCACHE=$(CURDIR)/.cache/go/mod GOCACHE=$(CURDIR)/.cache/go/build \
+	GOBIN=$(CURDIR)/.cache/go/bin GOFLAGS="-modcacherw -buildvcs=false"
+ACTIONLINT := .cache/go/bin/actionlint
+
+$(ACTIONLINT).$(ACTIONLINT_VERSION):
+	$(GOENV) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
+actionlint: $(ACTIONLINT).$(ACTIONLINT_VERSION)
+	$(ACTIONLINT) -no-color
+
 format: setup-python
-	$(VENV)/bin/ruff format rtfin_cli tests jobs
-	$(VENV)/bin/ruff check --fix rtfin_cli tests jobs
+	$(VENV)/bin/ruff format rtfin_cli tests jobs bench
+	$(VENV)/bin/ruff check --fix rtfin_cli tests jobs bench
 
 bench: setup
 	$(PY) -m bench
