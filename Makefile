@@ -38,8 +38,8 @@ test-fast: setup
 
 ## lint: ruff, mypy and actionlint (the workflows in .github/workflows)
 lint: setup-python actionlint
-	$(VENV)/bin/ruff check rtfin_cli tests jobs bench
-	$(VENV)/bin/ruff format --check rtfin_cli tests jobs bench
+	$(VENV)/bin/ruff check rtfin_cli tests jobs
+	$(VENV)/bin/ruff format --check rtfin_cli tests jobs
 	$(VENV)/bin/mypy
 
 # actionlint from the Go module proxy, built once into .cache/go (uses shellcheck on run: steps if installed)
@@ -57,8 +57,8 @@ actionlint: $(ACTIONLINT).$(ACTIONLINT_VERSION)
 	$(ACTIONLINT) -no-color
 
 format: setup-python
-	$(VENV)/bin/ruff format rtfin_cli tests jobs bench
-	$(VENV)/bin/ruff check --fix rtfin_cli tests jobs bench
+	$(VENV)/bin/ruff format rtfin_cli tests jobs
+	$(VENV)/bin/ruff check --fix rtfin_cli tests jobs
 
 bench: setup
 	$(PY) -m bench
