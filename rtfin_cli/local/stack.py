@@ -38,6 +38,7 @@ NOT_IMPLEMENTED = "not implemented yet"
 PROCESS_GRACE_S = 4.0  # a long-running stage that survives this long after start counts as started
 REFRESH_INTERVAL_S = 30.0  # default period of the dbt refresher (the dashboard refreshes every 30 s)
 STACK_MODULE = "rtfin_cli.local.stack"
+SECRET_FILES = ("clickhouse/password", "superset/admin_password", "superset/secret_key")
 Event = Callable[[str, str, str], None]  # (stage, outcome, detail)
 
 
@@ -72,18 +73,20 @@ def plan(
 ) -> list[Step]:
     """The stages in start order (stop order is the reverse)."""
     loc = s.local
+
+    def daemon(name: str, issue: int, ports: tuple[int, ...], what: str, ready_s: int) -> Step:
+        argv = ("local", name, "start", "--timeout", str(ready_s))
+        return Step(name, DAEMON, argv, issue, ports, timeout=ready_s + 60.0, what=what)
+
     steps = [
-        Step("kafka", DAEMON, ("local", "kafka", "start"), 3, (loc.kafka_port, loc.kafka_controller_port),
-             what="Apache Kafka (KRaft)"),
-        Step("clickhouse", DAEMON, ("local", "clickhouse", "start"), 4, (loc.clickhouse_port,),
-             what="ClickHouse HTTP endpoint (chDB)"),
-        Step("market", DAEMON, ("local", "market", "start"), 5, (loc.market_port,),
-             what="market replay server"),
+        daemon("kafka", 3, (loc.kafka_port, loc.kafka_controller_port), "Apache Kafka (KRaft)", 240),
+        daemon("clickhouse", 4, (loc.clickhouse_port,), "ClickHouse HTTP endpoint (chDB)", 180),
+        daemon("market", 5, (loc.market_port,), "market replay server", 120),
         Step("topics", ONESHOT, ("topics", "create"), 3, timeout=120, what="Kafka topics"),
         Step("ddl", ONESHOT, ("transform", "ddl"), 7, timeout=180, what="ClickHouse raw tables"),
         Step("news", PROCESS, ("produce", "news"), 5, what="news producer"),
         Step("stocks", PROCESS, ("produce", "stocks"), 5, what="stocks producer"),
-    ]  # fmt: skip
+    ]
     if not no_model:
         steps.append(Step("sentiment", PROCESS, ("sentiment", "run"), 6, what="sentiment job (Spark local)"))
     steps += [
@@ -95,10 +98,9 @@ def plan(
     ]  # fmt: skip
     if with_dashboard:
         steps += [
-            Step("superset", DAEMON, ("local", "superset", "start"), 8, (loc.superset_port,), timeout=900,
-                 what="Superset"),
+            daemon("superset", 8, (loc.superset_port,), "Superset", 800),
             Step("dashboard", ONESHOT, ("dashboard", "sync"), 8, timeout=300, what="dashboard sync"),
-        ]  # fmt: skip
+        ]
     steps.append(Step("watchdog", PROCESS, ("watch",), module=STACK_MODULE, what="restarts crashed stages"))
     return steps
 
@@ -218,6 +220,17 @@ class Stack:
     def child_env(self) -> dict[str, str]:
         return {**os.environ, **self.env}
 
+    def redact(self, text: str) -> str:
+        """``text`` with the local services' generated secrets masked."""
+        for rel in SECRET_FILES:
+            try:
+                value = (self.data_dir / rel).read_text().strip()
+            except OSError:
+                continue
+            if len(value) >= 8:
+                text = text.replace(value, "********")
+        return text
+
     def log_since(self, step: Step, offset: int) -> str:
         try:
             with open(self.service(step).log_file, "rb") as fh:
@@ -270,19 +283,20 @@ class Stack:
         return "started", f"pid {pid}"
 
     def _run_command(self, step: Step, svc: Service, offset: int) -> tuple[str, str]:
-        """Daemon start commands and one-shot stages run to completion; output goes to the stage's log."""
+        """Daemon start commands and one-shot stages run to completion; their output (local secrets
+        redacted: a first Superset start prints its new admin password) goes to the stage's log."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        code: int | None = None
+        try:
+            proc = subprocess.run(
+                step.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.child_env(), cwd=self.cwd, timeout=step.timeout,
+            )  # fmt: skip
+            code, raw = proc.returncode, proc.stdout
+        except subprocess.TimeoutExpired as exc:
+            raw = exc.stdout or b""
         with open(svc.log_file, "a") as log:
-            log.write(f"--- {stamp} rtfin {' '.join(step.argv)}\n")
-            log.flush()
-            try:
-                proc = subprocess.run(
-                    step.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=self.child_env(), cwd=self.cwd, timeout=step.timeout,
-                )  # fmt: skip
-                code: int | None = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = None
+            log.write(f"--- {stamp} rtfin {' '.join(step.argv)}\n{self.redact(raw.decode(errors='replace'))}")
         output = self.log_since(step, offset)
         if code == 0:
             if step.kind == DAEMON:
