@@ -98,18 +98,38 @@ def test_reporting_models_hold_replay_data(stack: StackRun) -> None:
     assert 0 < len(trending) <= 50 and all(-1 <= r[3] <= 1 for r in trending if r[3] is not None)
 
 
-def test_dashboard_chart_queries_return_rows(stack: StackRun) -> None:
-    stack.require(*PIPELINE, "superset", "dashboard")
-    from rtfin_cli.dashboard import superset_api  # type: ignore[attr-defined]
+def chart_row_counts(stack: StackRun) -> dict[str, int]:
+    """{chart name: rows} of every chart on the synced dashboard, through Superset's chart data API."""
+    from rtfin_cli.dashboard import sync as dsync
+    from rtfin_cli.settings import load_settings
 
     with stack.environ():
-        counts = stack.wait_until(
-            "rows in every dashboard chart",
-            lambda: (c := superset_api.chart_row_counts()) and all(c.values()) and c,
-            DATA_TIMEOUT_S,
-            interval=15,
-        )
-    assert counts and all(n > 0 for n in counts.values()), counts
+        s = load_settings(environ=stack.settings_env()).settings
+        doc = next(iter(dsync.plan(s).of_kind("dashboards").values()))
+        client = dsync.connect(s, "superset")
+        try:
+            dash = client.dashboard(doc.get("slug") or doc["uuid"])
+            assert dash is not None, "dashboard missing after `rtfin dashboard sync`"
+            counts = {}
+            for chart in client.dashboard_charts(int(dash["id"])):
+                result = client.chart_data(int(chart["id"]))["result"]
+                counts[str(chart["slice_name"])] = sum(
+                    int(r.get("rowcount") or len(r.get("data") or [])) for r in result
+                )
+            return counts
+        finally:
+            client.close()
+
+
+def test_dashboard_chart_queries_return_rows(stack: StackRun) -> None:
+    stack.require(*PIPELINE, "superset", "dashboard")
+    counts = stack.wait_until(
+        "rows in every dashboard chart",
+        lambda: (c := chart_row_counts(stack)) and all(c.values()) and c,
+        DATA_TIMEOUT_S,
+        interval=15,
+    )
+    assert len(counts) >= 4 and all(n > 0 for n in counts.values()), counts
 
 
 def test_lag_health_check_passes(stack: StackRun) -> None:
