@@ -77,6 +77,21 @@ def clickhouse_settings(clickhouse_server: object):  # type: ignore[no-untyped-d
     return ClickHouseSettings(host=srv.host, port=srv.port, user=srv.user, password=SecretStr(srv.password))  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="session")
+def market_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The market replay server (rtfin_cli.local.market.service.MarketServer) on a free port, speed 60, no rate
+    limit. Shared: call ``.control("reset")`` and set the clock (``.control("clock", {...})``) in your test."""
+    from rtfin_cli.local.market.service import MarketServer
+    from rtfin_cli.local.supervisor import free_port
+
+    server = MarketServer(data_dir=tmp_path_factory.mktemp("market"), port=free_port(), speed=60.0, rate_limit=0)
+    server.start(timeout=60)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def rtfin_env(kafka_broker: object, tmp_path: Path) -> dict[str, str]:
     """Environment for running the `rtfin` CLI against the session services from a temp cwd."""
