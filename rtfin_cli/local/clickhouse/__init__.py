@@ -30,7 +30,8 @@ class ClickHouseServer:
     host: str = "127.0.0.1"
     user: str = "default"
     password: str | None = None  # None: the generated one
-    max_body_mb: int = 4096
+    max_body_mb: int = 4096  # largest request body (INSERT data)
+    max_query_mb: int = 16  # largest SQL text
     name: str = "clickhouse"
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class ClickHouseServer:
         user, password = self.credentials()
         cmd = [sys.executable, "-m", "rtfin_cli.local.clickhouse", "--data-dir", str(self.data_dir),
                "--host", self.host, "--port", str(self.port), "--user", user,
-               "--max-body-mb", str(self.max_body_mb)]  # fmt: skip
+               "--max-body-mb", str(self.max_body_mb), "--max-query-mb", str(self.max_query_mb)]  # fmt: skip
         env = {PASSWORD_ENV: password} if self.password is not None else {}
         return self.service.start(cmd, env=env, ready=self.ready, timeout=timeout)
 
