@@ -3,6 +3,7 @@ then runs the same rtfin commands as an operator with the environment's secrets;
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,9 +83,13 @@ def test_registry_is_configurable_and_permissions_minimal() -> None:
     assert WF["concurrency"]["cancel-in-progress"] is False, "a deploy is never cancelled half-way"
 
 
-def test_a_secret_the_environment_lacks_counts_as_unset() -> None:
+def test_a_secret_the_environment_lacks_counts_as_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """GitHub expands a missing secret to "": rtfin must see it as unset, not as an empty value."""
     from rtfin_cli.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)  # no rtfin.toml
 
     environ = {
         "RTFIN__DATABRICKS__TOKEN": "",
