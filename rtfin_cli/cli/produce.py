@@ -1,12 +1,174 @@
-"""`rtfin produce` commands (issue #5)."""
+"""`rtfin produce news|stocks`: market data into Kafka (live rich status on a TTY, log lines otherwise)."""
 
 from __future__ import annotations
 
+import logging
+import re
+import sys
+import time
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-from rtfin_cli.cli.common import add_stub
+from rtfin_cli.cli.common import err_console, is_tty, print_json, settings
+from rtfin_cli.errors import UsageError
 
-app = typer.Typer(help="Produce commands.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rtfin_cli.producers.sink import Stats
 
-add_stub(app, "produce", "news", 5, "Poll the news REST API into rtfin.news.raw.")
-add_stub(app, "produce", "stocks", 5, "Stream WebSocket minute aggregates into rtfin.stocks.aggs.")
+app = typer.Typer(help="Produce market data (news, stock aggregates) into Kafka.", no_args_is_help=True)
+LOG_EVERY_S = 10.0
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str, what: str) -> float:
+    """Seconds of ``20s``, ``5m``, ``2h``, ``7d`` or a bare number of seconds."""
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise UsageError(f"{what}: cannot read {text!r} as a duration", "Use e.g. 30s, 5m, 2h, 7d.")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_time(text: str, what: str) -> int:
+    """Epoch ms of an ISO-8601 date/time (UTC unless an offset is given) or of ``now - DURATION``."""
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+    except ValueError:
+        pass
+    try:
+        ago = parse_duration(text.removesuffix("ago").strip(), what)
+    except UsageError:
+        raise UsageError(f"{what}: cannot read {text!r} as a time",
+                         "Use ISO-8601 (2025-01-06T14:30:00Z) or a duration back from now (24h, 7d).") from None  # fmt: skip
+    return int((datetime.now(UTC) - timedelta(seconds=ago)).timestamp() * 1000)
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger("rtfin")
+    root.setLevel(logging.INFO)
+    if root.handlers:
+        return
+    if is_tty():
+        from rich.logging import RichHandler
+
+        root.addHandler(RichHandler(console=err_console, show_path=False, rich_tracebacks=False))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
+        root.addHandler(handler)
+    root.propagate = False
+
+
+def _iso(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+class Reporter:
+    """The progress callback: a rich live panel on a TTY, a key=value log line every 10 s otherwise."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.live: Any = None
+        self._logged = 0.0
+        self.log = logging.getLogger("rtfin.producers.status")
+
+    def context(self) -> AbstractContextManager[Any]:
+        if not is_tty():
+            return nullcontext()
+        from rich.live import Live
+
+        self.live = Live(self._render(None), console=err_console, refresh_per_second=4, transient=False)
+        return self.live  # type: ignore[no-any-return]
+
+    def _render(self, s: Stats | None) -> Any:
+        from rich.table import Table
+
+        table = Table(title=self.title, show_header=False, box=None, title_justify="left")
+        d = s.as_dict() if s else {}
+        rows = [("delivered", f"{d.get('delivered', 0):,}"), ("records/s", f"{d.get('rate', 0):,.1f}"),
+                ("last event", _iso(d.get("last_event_ms"))), ("duplicates skipped", f"{d.get('duplicates', 0):,}"),
+                ("dead-lettered", f"{d.get('dead_lettered', 0):,}"), ("reconnects/retries",
+                f"{d.get('reconnects', 0)}/{d.get('retries', 0)}"), ("errors", str(d.get("last_error") or "-"))]  # fmt: skip
+        for k, v in rows:
+            table.add_row(f"[dim]{k}[/]", v)
+        return table
+
+    def __call__(self, s: Stats) -> None:
+        if self.live is not None:
+            self.live.update(self._render(s))
+        elif time.monotonic() - self._logged >= LOG_EVERY_S:
+            self._logged = time.monotonic()
+            self.log.info(self.line(s))
+
+    @staticmethod
+    def line(s: Stats) -> str:
+        d = s.as_dict()
+        return (f"source={d['source']} delivered={d['delivered']} rate={d['rate']} dead_lettered={d['dead_lettered']} "
+                f"duplicates={d['duplicates']} reconnects={d['reconnects']} retries={d['retries']} "
+                f"last_event={_iso(d['last_event_ms'])}")  # fmt: skip
+
+
+def _finish(stats: Stats, as_json: bool) -> None:
+    if as_json:
+        print_json(stats.as_dict())
+    else:
+        logging.getLogger("rtfin.producers.status").info("stopped: " + Reporter.line(stats))
+
+
+@app.command()
+def news(
+    since: Annotated[str | None, typer.Option(help="Backfill from this time (ISO-8601 or 24h/7d ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Stop at this published time (exclusive); one pass.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass over what is available, then exit.")] = False,
+    interval: Annotated[str | None, typer.Option(help="Time between polls (default polygon.poll_interval_s).")] = None,
+    tickers: Annotated[str | None, typer.Option(help="Only articles mentioning these tickers (AAPL,MSFT).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final counters as JSON.")] = False,
+) -> None:
+    """Poll the news REST API into rtfin.news.raw (resumes from the newest article already in the topic)."""
+    import threading
+
+    from rtfin_cli.producers.news import NewsOptions, run_news
+    from rtfin_cli.producers.sink import stop_on_signals
+
+    opts = NewsOptions(
+        since_ms=parse_time(since, "--since") if since else None,
+        until_ms=parse_time(until, "--until") if until else None,
+        once=once,
+        interval_s=parse_duration(interval, "--interval") if interval else None,
+        tickers=[t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None,
+    )
+    if opts.since_ms and opts.until_ms and opts.until_ms <= opts.since_ms:
+        raise UsageError("--until must be later than --since")
+    _setup_logging()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    reporter = Reporter("rtfin produce news")
+    with reporter.context():
+        stats = run_news(settings(), opts, stop, reporter)
+    _finish(stats, as_json)
+
+
+@app.command()
+def stocks(
+    tickers: Annotated[str | None, typer.Option(help="Tickers to subscribe (AAPL,MSFT); default every ticker.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every ticker (the default without --tickers).")] = False,
+    events: Annotated[str, typer.Option(help="Event types: AM (minute), A (second) or AM,A.")] = "AM",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final counters as JSON.")] = False,
+) -> None:
+    """Stream WebSocket aggregates into rtfin.stocks.aggs (keyed by ticker, timestamp = bar end)."""
+    from rtfin_cli.producers.stocks import run_stocks
+    from rtfin_cli.sources.stocks import subscriptions
+
+    if tickers and all_:
+        raise UsageError("--tickers and --all are exclusive")
+    names = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None
+    channels = subscriptions(names, [e.strip().upper() for e in events.split(",") if e.strip()])
+    _setup_logging()
+    reporter = Reporter("rtfin produce stocks " + ",".join(channels))
+    with reporter.context():
+        stats = run_stocks(settings(), channels, reporter)
+    _finish(stats, as_json)

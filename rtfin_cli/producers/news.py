@@ -108,7 +108,7 @@ def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
     resume = resume_point(settings.kafka, topic, default_start, opts.since_ms)
     log.info("news cursor %s (from %s), %d ids already in the topic from there", iso_ms(resume.start_ms),
              resume.source, len(resume.seen))  # fmt: skip
-    cursor, seen = resume.start_ms, resume.seen
+    cursor, seen, dead = resume.start_ms, resume.seen, set[bytes]()
     wanted = {t.upper() for t in opts.tickers} if opts.tickers else None
     ticker = next(iter(wanted)) if wanted and len(wanted) == 1 else None
     interval = opts.interval_s if opts.interval_s is not None else settings.polygon.poll_interval_s
@@ -117,7 +117,7 @@ def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
         while not stop.is_set():
             for page in client.pages(cursor, opts.until_ms, ticker):
                 for raw in page:
-                    cursor = max(cursor, _one(sink, topic, raw, seen, wanted, stats))
+                    cursor = max(cursor, _one(sink, topic, raw, seen, dead, wanted, stats))
                 sink.poll()
                 stats.retries = client.retries
                 tick()
@@ -134,16 +134,17 @@ def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
     return stats
 
 
-def _one(sink: KafkaSink, topic: str, raw: Any, seen: dict[str, int], wanted: set[str] | None, stats: Stats) -> int:
+def _one(sink: KafkaSink, topic: str, raw: Any, seen: dict[str, int], dead: set[bytes], wanted: set[str] | None,
+         stats: Stats) -> int:  # fmt: skip
     """Produce one article unless already seen; returns its published time (0 for a dead letter)."""
     try:
         art_id, ts, record = news_record(raw, now_iso())
     except InvalidRecord as exc:
-        key = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-        if key is None or key not in seen:
-            sink.dead_letter(key, dumps(raw) if isinstance(raw, dict | list) else str(raw), str(exc))
-            if key is not None:
-                seen[key] = 0
+        payload = dumps(raw) if isinstance(raw, dict | list) else str(raw).encode()
+        if payload not in dead:  # the same bad payload served again is dead-lettered once per run
+            dead.add(payload)
+            key = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            sink.dead_letter(key, payload, str(exc))
         return 0
     if art_id in seen:
         stats.duplicates += 1

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rtfin_cli.settings import KafkaSettings
 
 log = logging.getLogger("rtfin.producers")
+KAFKA_INVALID_RECORD = 87  # "Broker failed to validate record"
 
 
 @dataclass
@@ -79,7 +80,10 @@ class KafkaSink:
                 self.stats.delivered += 1
         else:
             self.stats.failed += 1
-            self.stats.last_error = f"delivery to {msg.topic()} failed: {err.str()}"
+            hint = " (is the message timestamp outside the broker's message.timestamp.*.max.ms window?)"
+            self.stats.last_error = f"delivery to {msg.topic()} failed: {err.str()}" + (
+                hint if err.code() == KAFKA_INVALID_RECORD else ""
+            )
             log.error(self.stats.last_error)
 
     def send(self, topic: str, key: str, value: bytes, ts_ms: int) -> None:

@@ -79,6 +79,8 @@ class Faults:
     burst_429: int = 0
     http_5xx: int = 0
     malformed_frames: int = 0
+    malformed_articles: int = 0
+    latency_s: float = 0.0  # added to every news response
     auth_fail: bool = False
     max_connections: bool = False
     retry_after: float = 1.0
@@ -114,6 +116,7 @@ class Market:
         self.faults = Faults()
         self.emitted_articles: dict[str, None] = {}
         self.emitted_bars: dict[str, None] = {}
+        self.malformed_articles: list[str] = []
         self.counters = {"requests": 0, "rate_limited": 0, "bars_sent": 0, "frames": 0, "malformed_sent": 0,
                          "connections": 0}  # fmt: skip
 
@@ -161,6 +164,8 @@ def _bound(value: str, name: str) -> int:
 async def news_handler(request: web.Request) -> web.Response:
     m: Market = request.app["market"]
     m.counters["requests"] += 1
+    if m.faults.latency_s > 0:
+        await asyncio.sleep(m.faults.latency_s)
     key = request.query.get("apiKey") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not key:
         return _error(401, "API Key was not provided")
@@ -221,6 +226,10 @@ async def news_handler(request: web.Request) -> web.Response:
     results = [m.article(i) for i in page]
     for art in results:
         m.emitted_articles[art["id"]] = None
+        if m.faults.malformed_articles > 0:  # served once without a usable timestamp
+            m.faults.malformed_articles -= 1
+            art["published_utc"] = "yesterday-ish"
+            m.malformed_articles.append(art["id"])
     body: dict[str, Any] = {"results": results, "status": "OK", "request_id": uuid.uuid4().hex,
                             "count": len(results)}  # fmt: skip
     if more:
@@ -373,7 +382,8 @@ async def control_status(request: web.Request) -> web.Response:
 async def control_emitted(request: web.Request) -> web.Response:
     m: Market = request.app["market"]
     return web.json_response({"articles": list(m.emitted_articles), "bars": list(m.emitted_bars),
-                              "malformed_sent": m.counters["malformed_sent"]})  # fmt: skip
+                              "malformed_sent": m.counters["malformed_sent"],
+                              "malformed_articles": m.malformed_articles})  # fmt: skip
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -404,7 +414,7 @@ async def control_faults(request: web.Request) -> web.Response:
 
 
 async def control_clock(request: web.Request) -> web.Response:
-    """{speed, goto (shown ISO time | "end"), end (shown ISO time | "dataset")} — all optional."""
+    """{speed, goto (shown ISO time | "end"), end (shown ISO time | "dataset"), end_in_s} — all optional."""
     m: Market = request.app["market"]
     body = await _json_body(request)
     shift = m.clock.shift_ms
@@ -414,6 +424,8 @@ async def control_clock(request: web.Request) -> web.Response:
     end = None
     if "end" in body:
         end = ds.END_MS if body["end"] == "dataset" else ds.parse_ms(body["end"]) - shift
+    if "end_in_s" in body:  # stop the replay this many dataset seconds after the current (or goto) time
+        end = (m.clock.now() if sim is None else sim) + int(float(body["end_in_s"]) * 1000)
     speed = float(body["speed"]) if "speed" in body else None
     if speed is not None and (math.isnan(speed) or speed < 0):
         raise web.HTTPBadRequest(text="speed must be >= 0")
