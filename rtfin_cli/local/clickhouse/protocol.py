@@ -228,9 +228,11 @@ class Handler(BaseHTTPRequestHandler):
             sql = text
             kind = sqltext.kind(sql)
             fmt = sqltext.output_format(sql) or params.get("default_format") or "TabSeparated"
-            output = run(
-                conn, sql.decode("utf-8", "replace"), fmt, query_params, kind in sqltext.STREAMABLE, stats
+            stream = kind in sqltext.STREAMABLE
+            bare = (
+                sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
             )
+            output = run(conn, sql.decode("utf-8", "replace"), fmt, query_params, stream, stats, bare)
             first = next(output, b"")  # errors before any output become a proper error response
             if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
                 if session_id:

@@ -110,15 +110,30 @@ def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
 
 def output_format(sql: bytes) -> str | None:
     """The format named by a trailing top-level ``FORMAT X`` clause, if any."""
-    found = None
+    found = _format_clause(sql)
+    return None if found is None else sql[found[1] : found[2]].decode()
+
+
+def without_format(sql: bytes) -> bytes:
+    """The statement without its trailing ``FORMAT X`` clause."""
+    found = _format_clause(sql)
+    return sql if found is None else sql[: found[0]] + sql[found[2] :]
+
+
+def _format_clause(sql: bytes) -> tuple[int, int, int] | None:
+    """(start of FORMAT, start of the name, end of the name) of a top-level FORMAT clause that ends the
+    statement (only SETTINGS or ';' may follow it)."""
+    found, after = None, ""
     depth = 0
-    prev_format = False
+    fmt_start = -1
     for tok in tokens(sql):
+        if found is not None and not after:
+            after = tok.word
         if tok.word == "(":
             depth += 1
         elif tok.word == ")":
             depth -= 1
-        elif prev_format and depth == 0:
-            found = tok.word and sql[tok.start : tok.end].decode()
-        prev_format = depth == 0 and tok.word == "FORMAT"
-    return found
+        elif fmt_start >= 0 and depth == 0 and tok.word[:1].isalpha():
+            found, after = (fmt_start, tok.start, tok.end), ""
+        fmt_start = tok.start if depth == 0 and tok.word == "FORMAT" else -1
+    return found if after in ("", ";", "SETTINGS") else None

@@ -160,3 +160,10 @@ def test_concurrent_clients(clickhouse_server: Any) -> None:
         t.join(60)
     assert not errors
     assert sorted(results) == sorted(sum(range(1000 + i)) for i in range(6) for _ in range(5))
+
+
+def test_empty_result_keeps_its_columns(client: Any) -> None:
+    res = client.query("SELECT 1 AS a, 'x' AS b WHERE 0")
+    assert res.result_rows == []
+    assert res.column_names == ("a", "b")
+    assert [t.name for t in res.column_types] == ["UInt8", "String"]
