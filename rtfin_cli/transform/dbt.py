@@ -136,8 +136,11 @@ def _node_result(r: Any) -> NodeResult:
     node = r.node
     status = str(getattr(r.status, "value", r.status))
     kind = str(getattr(node.resource_type, "value", node.resource_type))
-    msg = (r.message or "") if status not in ("success", "pass") else ""
-    return NodeResult(node.name, kind, status, float(r.execution_time or 0.0), str(msg)[:500], r.failures)
+    msg = getattr(r, "message", None) or ""
+    if status in ("success", "pass"):
+        msg = ""
+    seconds = float(getattr(r, "execution_time", 0.0) or 0.0)
+    return NodeResult(node.name, kind, status, seconds, " ".join(str(msg).split())[:500], getattr(r, "failures", None))
 
 
 def invoke(
@@ -166,7 +169,7 @@ def invoke(
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
         "--vars", yaml.safe_dump({"raw_database": settings.clickhouse.raw_database}, default_flow_style=True).strip(),
-        "--quiet",
+        "--log-level", "none",  # console silent: progress goes through the callback; file log kept
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
         "--no-partial-parse",

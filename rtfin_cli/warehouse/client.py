@@ -7,6 +7,7 @@ this one factory, over HTTP(S).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,17 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+def _reason(text: str) -> str:
+    low = text.lower()
+    if "refused" in low or "newconnectionerror" in low:
+        return "connection refused"
+    if "timed out" in low or "timeout" in low:
+        return "timed out"
+    if "name or service not known" in low or "(caused by name" in low or "getaddrinfo" in low:
+        return "unknown host"
+    return text[:120]
+
+
 def translate(exc: BaseException, ch: ClickHouseSettings, doing: str = "") -> RtfinError:
     """Map a clickhouse-connect exception to an RtfinError naming the host."""
     from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
@@ -65,9 +77,7 @@ def translate(exc: BaseException, ch: ClickHouseSettings, doing: str = "") -> Rt
     if code in AUTH_CODES or " 401" in first or "403" in first and "Forbidden" in first:
         return AuthError(f"ClickHouse at {where(ch)} refused user '{ch.user}' (wrong password?)", _AUTH_HINT)
     if isinstance(exc, OperationalError) or not isinstance(exc, DatabaseError):
-        return ServiceUnavailable(
-            f"ClickHouse at {where(ch)} is unreachable ({first[:160]})", _UNREACHABLE_HINT
-        )
+        return ServiceUnavailable(f"ClickHouse at {where(ch)} is unreachable ({_reason(first)})", _UNREACHABLE_HINT)
     what = f" while {doing}" if doing else ""
     return RtfinError(f"ClickHouse at {where(ch)} failed{what}: {first[:300]}")
 
@@ -92,6 +102,8 @@ def get_client(
     """
     import clickhouse_connect
 
+    # clickhouse-connect logs a warning for every failed request; the error we raise says it once.
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     ch = _ch(settings)
     kwargs: dict[str, Any] = {
         "host": ch.host,

@@ -1,0 +1,60 @@
+"""`rtfin transform run`: DDL, ingestion set-up for the mode, then dbt build (and source freshness)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rtfin_cli.settings import RtfinSettings
+from rtfin_cli.transform.dbt import DbtOutcome, invoke
+from rtfin_cli.warehouse.ddl import DdlResult
+
+
+@dataclass
+class RunOutcome:
+    ddl: DdlResult
+    ingest: dict[str, Any]
+    build: DbtOutcome
+    freshness: DbtOutcome | None
+
+    @property
+    def success(self) -> bool:
+        return self.build.success
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "ddl": self.ddl.as_dict(),
+            "ingest": self.ingest,
+            "build": self.build.as_dict(),
+            "freshness": self.freshness.as_dict() if self.freshness else None,
+        }
+
+
+def run(
+    settings: RtfinSettings,
+    select: list[str] | None = None,
+    full_refresh: bool = False,
+    target: str | None = None,
+    freshness: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Everything `rtfin transform run` does; a DDL or connection failure raises before dbt runs."""
+    from rtfin_cli.transform.dbt import check_selectors
+    from rtfin_cli.warehouse import ddl, ingest
+    from rtfin_cli.warehouse.client import get_client
+
+    if select:
+        check_selectors(select)  # bad input fails before anything touches the server
+    client = get_client(settings)
+    say = progress or (lambda _m: None)
+    ddl_result = ddl.apply(settings.clickhouse, client)
+    say(f"ddl: {len(ddl_result.applied)} applied, {len(ddl_result.already)} already there")
+    ingest_result = ingest.setup(settings, client)
+    say(f"ingest ({ingest_result['mode']}): ready")
+    build = invoke(settings, "build", select=select, full_refresh=full_refresh, target=target, progress=progress)
+    fresh = None
+    if freshness and not select and build.success:
+        fresh = invoke(settings, "source freshness", target=target)
+    return RunOutcome(ddl_result, ingest_result, build, fresh)

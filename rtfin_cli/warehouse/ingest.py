@@ -1,0 +1,127 @@
+"""Ingestion set-up and status for the configured mode (clickhouse.ingest)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rtfin_cli.errors import RtfinError
+from rtfin_cli.settings import RtfinSettings
+from rtfin_cli.warehouse.ddl import ident
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+
+def _column_types(settings: RtfinSettings, client: Client) -> dict[str, dict[str, str]]:
+    from rtfin_cli.warehouse.client import errors
+
+    with errors(settings.clickhouse, "reading raw table columns"):
+        rows = client.query(
+            "SELECT table, name, type FROM system.columns WHERE database = {db:String}",
+            parameters={"db": settings.clickhouse.raw_database},
+        ).result_rows
+    out: dict[str, dict[str, str]] = {}
+    for table, name, typ in rows:
+        out.setdefault(str(table), {})[str(name)] = str(typ)
+    return out
+
+
+def setup(settings: RtfinSettings, client: Client) -> dict[str, Any]:
+    """Make ingestion run for the mode: pipes (clickpipes), engine tables (kafka-engine), nothing (loader)."""
+    mode = settings.clickhouse.ingest
+    if mode == "loader":
+        return {
+            "mode": mode,
+            "actions": ["rows arrive through `rtfin transform load` (consumer group rtfin-loader)"],
+        }
+    if mode == "kafka-engine":
+        from rtfin_cli.warehouse import kafka_engine
+
+        stmts = kafka_engine.apply(settings, client)
+        return {"mode": mode, "actions": [s.split(" AS SELECT")[0][:120] for s in stmts]}
+    from rtfin_cli.warehouse import clickpipes
+
+    api = clickpipes.ClickPipesApi(settings)
+    try:
+        pipes = clickpipes.sync(api, clickpipes.desired(settings, _column_types(settings, client)))
+    finally:
+        api.close()
+    return {"mode": mode, "actions": [f"{p.name}: {p.action} ({p.state})" for p in pipes]}
+
+
+def pipes(settings: RtfinSettings, command: str) -> list[dict[str, str]]:
+    """Start or stop the ClickPipes (mode clickpipes only)."""
+    from rtfin_cli.warehouse import clickpipes
+
+    if settings.clickhouse.ingest != "clickpipes":
+        raise RtfinError(
+            f"clickhouse.ingest is '{settings.clickhouse.ingest}', not 'clickpipes'",
+            "Start/stop applies to ClickPipes; the loader stops with SIGTERM.",
+        )
+    api = clickpipes.ClickPipesApi(settings)
+    try:
+        return [p.as_dict() for p in clickpipes.set_all(api, command)]
+    finally:
+        api.close()
+
+
+def loader_lag(settings: RtfinSettings) -> dict[str, int] | str:
+    """{topic: messages not yet loaded} for the rtfin-loader group, or why it is unknown."""
+    from confluent_kafka import TopicPartition
+
+    from rtfin_cli.errors import ServiceUnavailable
+    from rtfin_cli.kafka.clients import check_reachable, consumer
+    from rtfin_cli.warehouse.loader import GROUP, topic_tables
+
+    try:
+        meta = check_reachable(settings.kafka, timeout=5)
+    except ServiceUnavailable as exc:
+        return exc.message
+    c = consumer(settings.kafka, GROUP)
+    try:
+        out = {}
+        for topic in topic_tables(settings):
+            if topic not in meta.topics:
+                out[topic] = -1
+                continue
+            parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
+            committed = c.committed(parts, timeout=settings.kafka.timeout_s)
+            lag = 0
+            for tp in committed:
+                low, high = c.get_watermark_offsets(tp, timeout=settings.kafka.timeout_s)
+                lag += high - (tp.offset if tp.offset >= 0 else low)
+            out[topic] = lag
+        return out
+    finally:
+        c.close()
+
+
+def status(settings: RtfinSettings, client: Client) -> dict[str, Any]:
+    """Migrations, raw row counts, and the mode's own state (loader lag, engine errors, pipe states)."""
+    from rtfin_cli.warehouse import ddl
+    from rtfin_cli.warehouse.client import errors, where
+
+    mode = settings.clickhouse.ingest
+    out: dict[str, Any] = {
+        "clickhouse": where(settings.clickhouse),
+        "mode": mode,
+        **ddl.status(settings.clickhouse, client),
+    }
+    if mode == "loader":
+        out["loader_lag"] = loader_lag(settings)
+    elif mode == "kafka-engine":
+        raw = ident(settings.clickhouse.raw_database)
+        with errors(settings.clickhouse, "reading kafka_errors"):
+            exists = client.command(f"EXISTS TABLE {raw}.kafka_errors")
+            out["kafka_errors"] = (
+                int(client.command(f"SELECT count() FROM {raw}.kafka_errors")) if exists else 0
+            )
+    else:
+        from rtfin_cli.warehouse import clickpipes
+
+        api = clickpipes.ClickPipesApi(settings)
+        try:
+            out["pipes"] = [p.as_dict() for p in clickpipes.states(api)]
+        finally:
+            api.close()
+    return out
