@@ -36,9 +36,10 @@ def api_key(polygon: PolygonSettings, url: str) -> str:
 
 
 def backoff_delay(attempt: int, retry_after: float | None = None, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential backoff with full jitter; never less than the server's Retry-After."""
-    delay = random.uniform(base, min(cap, base * 2**attempt))
-    return max(delay, retry_after) if retry_after is not None else delay
+    """The server's Retry-After (plus up to 20% jitter) when given, else exponential backoff with jitter."""
+    if retry_after is not None:
+        return min(cap * 4, retry_after) * random.uniform(1.0, 1.2)
+    return random.uniform(base, min(cap, base * 2**attempt))
 
 
 def _retry_after(value: str | None) -> float | None:
