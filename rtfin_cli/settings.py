@@ -110,6 +110,7 @@ class DatabricksSettings(_Section):
     workspace_dir: str = "/Shared/rtfin"
     job_name: str = "rtfin-sentiment"
     secret_scope: str = "rtfin"
+    libraries: list[str] = ["transformers>=4.44", "torch>=2.3", "confluent-kafka>=2.5"]
 
 
 class SentimentSettings(_Section):
@@ -121,6 +122,10 @@ class SentimentSettings(_Section):
     checkpoint_dir: str = ".rtfin/checkpoints/sentiment"
     group: str = "rtfin-sentiment"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
+    fail_on_data_loss: bool = True
+    spark_master: str = "local[*]"
+    driver_memory: str = "1g"
+    shuffle_partitions: int = Field(2, ge=1)
 
 
 class DashboardSettings(_Section):

@@ -1,0 +1,457 @@
+"""rtfin sentiment job: Kafka rtfin.news.raw -> batched sentiment model -> rtfin.news.sentiment (+ rtfin.dlq).
+
+Runs unchanged as a Databricks ``spark_python_task`` and locally (``rtfin sentiment run`` imports it
+and calls :func:`run`). Arguments come from the command line or a JSON file (``--config``); every
+option has the same name in both (``--max-offsets-per-trigger`` = ``"max_offsets_per_trigger"``).
+
+Per micro-batch (``foreachBatch``):
+  1. rows below the consumer group's committed offsets are dropped: they were already written;
+  2. the JSON is parsed with an explicit schema; non-JSON, a missing id or a missing title go to
+     the DLQ with headers rtfin-error / rtfin-source / rtfin-stage (+ rtfin-offset);
+  3. title (+ description) is scored by a pandas UDF (Iterator[pd.Series] -> Iterator[pd.DataFrame])
+     that loads the model once per Python worker and scores in batches of ``batch_size``;
+  4. the driver writes the results and the DLQ records in ONE Kafka transaction together with the
+     batch's end offsets for the consumer group (default ``rtfin-sentiment``), so `rtfin lag` sees
+     progress and a crash at any point neither loses nor duplicates an article (read_committed).
+
+Kafka message timestamps of results are the article's published_utc (DESIGN.md: event time).
+Secrets: the SASL password comes from RTFIN__KAFKA__SASL_PASSWORD (a Databricks secret reference in
+the cluster's environment) or from ``dbutils.secrets`` with ``--secret-scope``; never from argv.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+STAGE = "sentiment"
+NEWS_SCHEMA = (
+    "id STRING, published_utc STRING, title STRING, description STRING, article_url STRING, author STRING, "
+    "publisher STRUCT<name: STRING, homepage_url: STRING, logo_url: STRING, favicon_url: STRING>, "
+    "tickers ARRAY<STRING>, keywords ARRAY<STRING>, image_url STRING, amp_url STRING, ingested_at STRING"
+)
+RESULT_SCHEMA = "label STRING, score DOUBLE, sentiment DOUBLE, model STRING, scored_at STRING"
+
+
+@dataclass
+class Options:
+    profile: str = "local"
+    bootstrap: str = "127.0.0.1:9092"
+    topic_in: str = "rtfin.news.raw"
+    topic_out: str = "rtfin.news.sentiment"
+    topic_dlq: str = "rtfin.dlq"
+    group: str = "rtfin-sentiment"
+    model: str = "ProsusAI/finbert"
+    batch_size: int = 64
+    max_length: int = 256
+    checkpoint: str = ".rtfin/checkpoints/sentiment"
+    trigger_interval: str = "5 seconds"
+    once: bool = False  # availableNow: process what is there, then stop
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 5000
+    fail_on_data_loss: bool = True
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)  # never from argv/JSON: env or secret scope
+    secret_scope: str = ""
+    scoring_module: str = ""  # path of rtfin_scoring.py when rtfin is not installed (Databricks)
+    master: str = ""  # empty: the cluster's (Databricks); local[*] for `rtfin sentiment run`
+    jars: str = ""  # comma-separated jar paths (the Kafka connector in local mode)
+    driver_memory: str = ""
+    shuffle_partitions: int = 2
+
+
+_NOT_ARGS = {"sasl_password"}
+
+
+def _bool(text: str) -> bool:
+    if str(text).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(text).lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv: list[str]) -> Options:
+    """Options from ``--config FILE.json`` overridden by command-line flags."""
+    parser = argparse.ArgumentParser(prog="sentiment_stream.py", description="rtfin sentiment streaming job")
+    parser.add_argument("--config", help="JSON file with any of the options below (snake_case keys)")
+    for f in fields(Options):
+        if f.name in _NOT_ARGS:
+            continue
+        kind = _bool if f.type in (bool, "bool") else int if f.type in (int, "int") else str
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None)
+    ns = vars(parser.parse_args(argv))
+    values: dict[str, Any] = {}
+    config = ns.pop("config")
+    if config:
+        with open(config, encoding="utf-8") as fh:
+            values = json.load(fh)
+        unknown = set(values) - {f.name for f in fields(Options)} - _NOT_ARGS
+        if unknown:
+            parser.error(f"{config}: unknown keys {sorted(unknown)}")
+    values.update({k: v for k, v in ns.items() if v is not None})
+    return Options(**values)
+
+
+@dataclass
+class Progress:
+    batches: int = 0
+    rows: int = 0
+    scored: int = 0
+    dlq: int = 0
+    skipped: int = 0  # rows replayed after a crash that were already committed
+    last_batch_rows: int = 0
+    last_batch_s: float = 0.0
+    offsets: dict[int, int] = field(default_factory=dict)  # partition -> next offset committed
+    started_at: float = field(default_factory=time.time)
+    in_batch: bool = False
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.last_batch_rows / self.last_batch_s if self.last_batch_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rows_per_s": self.rows_per_s}
+
+
+# -- Kafka ------------------------------------------------------------------------------------------
+def _sasl_password(opts: Options) -> str:
+    if opts.sasl_password:
+        return opts.sasl_password
+    if os.environ.get("RTFIN__KAFKA__SASL_PASSWORD"):
+        return os.environ["RTFIN__KAFKA__SASL_PASSWORD"]
+    if opts.secret_scope:  # Databricks existing cluster: read the scope at run time
+        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+        from pyspark.sql import SparkSession
+
+        dbutils = DBUtils(SparkSession.builder.getOrCreate())
+        return str(dbutils.secrets.get(opts.secret_scope, "kafka-sasl-password"))
+    return ""
+
+
+def _librdkafka_conf(opts: Options) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap.servers": opts.bootstrap, "security.protocol": opts.security_protocol}
+    if opts.security_protocol.startswith("SASL"):
+        conf.update({"sasl.mechanism": opts.sasl_mechanism, "sasl.username": opts.sasl_username})
+        conf["sasl.password"] = _sasl_password(opts)
+    return conf
+
+
+def source_options(opts: Options, starting_offsets: str) -> dict[str, str]:
+    """Options of Spark's Kafka source (the JVM client), SASL included when the profile has it."""
+    out = {
+        "kafka.bootstrap.servers": opts.bootstrap,
+        "subscribe": opts.topic_in,
+        "startingOffsets": starting_offsets,
+        "maxOffsetsPerTrigger": str(opts.max_offsets_per_trigger),
+        "failOnDataLoss": str(opts.fail_on_data_loss).lower(),
+        "kafka.security.protocol": opts.security_protocol,
+    }
+    if opts.security_protocol.startswith("SASL"):
+        module = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if opts.sasl_mechanism == "PLAIN"
+            else "org.apache.kafka.common.security.scram.ScramLoginModule"
+        )
+        user, password = json.dumps(opts.sasl_username), json.dumps(_sasl_password(opts))
+        out["kafka.sasl.mechanism"] = opts.sasl_mechanism
+        out["kafka.sasl.jaas.config"] = f"{module} required username={user} password={password};"
+    return out
+
+
+class TransactionalSink:
+    """Writes a batch's results + DLQ records and commits the group offsets in one Kafka transaction."""
+
+    def __init__(self, opts: Options) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        self.opts = opts
+        base = _librdkafka_conf(opts)
+        self.consumer = Consumer(
+            {**base, "group.id": opts.group, "enable.auto.commit": False, "isolation.level": "read_committed"}
+        )
+        self.producer = Producer(
+            {
+                **base,
+                "transactional.id": f"{opts.group}.{opts.topic_in}",
+                "enable.idempotence": True,
+                "compression.type": "lz4",
+                "linger.ms": 5,
+            }
+        )
+        self.producer.init_transactions(60)  # fences (and aborts) a crashed predecessor's transaction
+
+    def committed(self) -> dict[int, int]:
+        """partition -> next offset to process, for partitions the group has committed."""
+        from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+        meta = self.consumer.list_topics(self.opts.topic_in, timeout=30)
+        parts = [
+            TopicPartition(self.opts.topic_in, p) for p in sorted(meta.topics[self.opts.topic_in].partitions)
+        ]
+        for attempt in range(30):  # the group coordinator may still be loading (retriable)
+            try:
+                return {
+                    tp.partition: tp.offset
+                    for tp in self.consumer.committed(parts, timeout=30)
+                    if tp.offset >= 0
+                }
+            except KafkaException as exc:
+                if (
+                    attempt == 29
+                    or not exc.args[0].retriable()
+                    and exc.args[0].code() != KafkaError.NOT_COORDINATOR
+                ):
+                    raise
+                time.sleep(1)
+        return {}
+
+    def write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
+        from confluent_kafka import TopicPartition
+
+        o = self.opts
+        self.producer.begin_transaction()
+        try:
+            for r in scored:
+                value = {
+                    "id": r.id, "published_utc": r.published_utc, "title": r.title, "tickers": list(r.tickers or []),
+                    "label": r.r.label, "score": r.r.score, "sentiment": r.r.sentiment, "model": r.r.model,
+                    "scored_at": r.r.scored_at,
+                }  # fmt: skip
+                ts = _epoch_ms(r.published_utc) or int(r.timestamp.timestamp() * 1000)
+                self._produce(o.topic_out, r.id.encode(), json.dumps(value).encode(), ts)
+            for r in failed:
+                headers = [
+                    ("rtfin-error", r.error.encode()), ("rtfin-source", o.topic_in.encode()),
+                    ("rtfin-stage", STAGE.encode()), ("rtfin-offset", f"{r.partition}:{r.offset}".encode()),
+                ]  # fmt: skip
+                self._produce(o.topic_dlq, r.key, r.value, int(r.timestamp.timestamp() * 1000), headers)
+            positions = [TopicPartition(o.topic_in, p, off) for p, off in sorted(offsets.items())]
+            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 60)
+            self.producer.commit_transaction(120)
+        except BaseException:
+            self.producer.abort_transaction(60)
+            raise
+
+    def _produce(self, topic: str, key: Any, value: Any, ts: int, headers: Any = None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, timestamp=ts, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.flush(30)
+
+
+def _epoch_ms(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def starting_offsets(opts: Options, committed: dict[int, int], partitions: int) -> str:
+    """Resume from the group's offsets when there is no checkpoint yet (else opts.starting_offsets)."""
+    if not committed:
+        return opts.starting_offsets
+    default = -2 if opts.starting_offsets == "earliest" else -1
+    return json.dumps({opts.topic_in: {str(p): committed.get(p, default) for p in range(partitions)}})
+
+
+# -- Spark --------------------------------------------------------------------------------------------
+def scoring_module_name(opts: Options) -> str:
+    """Import the scoring module: rtfin's own, or rtfin_scoring.py uploaded next to this job."""
+    if opts.scoring_module:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(opts.scoring_module)))
+        importlib.import_module("rtfin_scoring")
+        return "rtfin_scoring"
+    try:
+        importlib.import_module("rtfin_cli.sentiment.scoring")
+        return "rtfin_cli.sentiment.scoring"
+    except ImportError:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        importlib.import_module("rtfin_scoring")
+        return "rtfin_scoring"
+
+
+def make_score_udf(module: str, model: str, max_length: int, batch_size: int) -> Any:
+    """The batched pandas UDF: model loaded once per worker process, scored batch_size texts at a time."""
+    from pyspark.sql.functions import pandas_udf
+
+    def score(texts: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        scorer = importlib.import_module(module).get_scorer(model, max_length, batch_size)
+        for series in texts:
+            preds = scorer.predict(series.fillna("").astype(str).tolist())
+            now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            yield pd.DataFrame(
+                {
+                    "label": [p.label for p in preds],
+                    "score": [p.score for p in preds],
+                    "sentiment": [p.sentiment for p in preds],
+                    "model": [scorer.name] * len(preds),
+                    "scored_at": [now] * len(preds),
+                }
+            )
+
+    return pandas_udf(score, RESULT_SCHEMA)  # type: ignore[call-overload]
+
+
+def build_spark(opts: Options) -> Any:
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(f"rtfin-sentiment-{opts.profile}")
+    conf = {"spark.sql.shuffle.partitions": str(opts.shuffle_partitions)}
+    if opts.master:
+        builder = builder.master(opts.master)
+        if opts.master.startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            conf.update({"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
+    if opts.jars:
+        conf["spark.jars"] = opts.jars
+    if opts.driver_memory:
+        conf["spark.driver.memory"] = opts.driver_memory
+    conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(max(opts.batch_size * 16, 1024))
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    if opts.scoring_module:
+        spark.sparkContext.addPyFile(opts.scoring_module)
+    return spark
+
+
+def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Progress) -> None:
+    """One micro-batch: classify, score, write both topics and commit the offsets atomically."""
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    committed = sink.committed()
+    rows = df.select("key", "value", "partition", "offset", "timestamp")
+    for p, off in committed.items():  # a replayed batch after a crash: skip what is already committed
+        rows = rows.where((F.col("partition") != p) | (F.col("offset") >= off))
+    text = F.col("value").cast("string")
+    doc = F.from_json(text, NEWS_SCHEMA)
+    rows = rows.withColumn("doc", doc).withColumn(
+        "error",
+        F.when(F.col("value").isNull(), F.lit("empty message"))
+        .when(F.try_parse_json(text).isNull(), F.lit("not valid JSON"))
+        .when(F.coalesce(F.trim(F.col("doc.id")), F.lit("")) == "", F.lit("missing id"))
+        .when(F.col("doc.title").isNull(), F.lit("missing title")),
+    )
+    desc = F.col("doc.description")
+    joined = F.when(
+        F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0, F.concat_ws(". ", F.col("doc.title"), desc)
+    )
+    good = rows.where(F.col("error").isNull()).select(
+        "partition", "offset", "timestamp", "doc.id", "doc.published_utc", "doc.title", "doc.tickers",
+        score_udf(joined.otherwise(F.col("doc.title"))).alias("r"),
+    )  # fmt: skip
+    bad = rows.where(F.col("error").isNotNull()).select(
+        "key", "value", "partition", "offset", "timestamp", "error"
+    )
+    scored, failed = good.collect(), bad.collect()
+    offsets: dict[int, int] = {}
+    for r in [*scored, *failed]:
+        offsets[r.partition] = max(offsets.get(r.partition, 0), r.offset + 1)
+    if offsets:
+        sink.write(scored, failed, offsets)
+    n = len(scored) + len(failed)
+    progress.batches += 1
+    progress.rows += n
+    progress.scored += len(scored)
+    progress.dlq += len(failed)
+    progress.offsets.update(offsets)
+    progress.last_batch_rows, progress.last_batch_s = n, time.monotonic() - t0
+
+
+def run(
+    opts: Options,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+    poll_s: float = 1.0,
+) -> Progress:
+    """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
+    spark = build_spark(opts)
+    module = scoring_module_name(opts)
+    score_udf = make_score_udf(module, opts.model, opts.max_length, opts.batch_size)
+    sink = TransactionalSink(opts)
+    progress = Progress()
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    committed = sink.committed()
+    partitions = len(sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions)
+    source = spark.readStream.format("kafka").options(
+        **source_options(opts, starting_offsets(opts, committed, partitions))
+    )
+
+    def batch(df: Any, batch_id: int) -> None:
+        progress.in_batch = True
+        try:
+            process_batch(df, sink, score_udf, progress)
+        finally:
+            progress.in_batch = False
+
+    writer = source.load().writeStream.foreachBatch(batch).option("checkpointLocation", opts.checkpoint)
+    writer = (
+        writer.trigger(availableNow=True)
+        if opts.once
+        else writer.trigger(processingTime=opts.trigger_interval)
+    )
+    query = writer.queryName(f"rtfin-sentiment-{opts.profile}").start()
+    try:
+        while query.isActive:
+            if stop.is_set() or (stop_requested is not None and stop_requested()):
+                deadline = time.monotonic() + 120
+                while progress.in_batch and time.monotonic() < deadline:  # let the current batch commit
+                    time.sleep(0.2)
+                query.stop()
+                break
+            query.awaitTermination(poll_s)
+            if on_progress is not None:
+                on_progress(progress)
+        error = query.exception()
+        if error is not None:
+            raise RuntimeError(f"sentiment query failed: {error}")
+    finally:
+        sink.close()
+        if opts.master:  # we created the session; on Databricks the cluster owns it
+            spark.stop()
+    if on_progress is not None:
+        on_progress(progress)
+    return progress
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+
+    def log(p: Progress) -> None:
+        if p.batches != getattr(log, "seen", -1):
+            log.seen = p.batches  # type: ignore[attr-defined]
+            print(json.dumps({"event": "progress", **p.as_dict()}), flush=True)
+
+    run(opts, on_progress=log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
