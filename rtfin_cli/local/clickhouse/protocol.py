@@ -228,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             sql = text
             kind = sqltext.kind(sql)
             fmt = sqltext.output_format(sql) or params.get("default_format") or "TabSeparated"
-            stream = kind in sqltext.STREAMABLE
+            stream = kind in sqltext.STREAMABLE and fmt.lower() in sqltext.STREAMABLE_FORMATS
             bare = (
                 sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
             )

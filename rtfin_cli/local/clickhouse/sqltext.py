@@ -13,6 +13,18 @@ from dataclasses import dataclass
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 # Statements chDB can stream with send_query; everything else runs with query().
 STREAMABLE = {"SELECT", "WITH", "("}
+# Output formats whose chunks concatenate into one valid stream (others, e.g. Arrow or Parquet, have a
+# file footer: their results are produced whole).
+STREAMABLE_FORMATS = {
+    f.lower()
+    for f in (
+        "Native", "RowBinary", "RowBinaryWithNames", "RowBinaryWithNamesAndTypes", "TabSeparated", "TSV",
+        "TabSeparatedRaw", "TSVRaw", "TabSeparatedWithNames", "TSVWithNames", "TabSeparatedWithNamesAndTypes",
+        "TSVWithNamesAndTypes", "CSV", "CSVWithNames", "CSVWithNamesAndTypes", "JSONEachRow", "JSONLines",
+        "NDJSON", "JSONCompactEachRow", "JSONCompactEachRowWithNames", "JSONCompactEachRowWithNamesAndTypes",
+        "JSONStringsEachRow", "ArrowStream", "Values",
+    )
+}  # fmt: skip
 READ_ONLY = {"SELECT", "WITH", "(", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "SET", "USE", ""}
 SESSION_STATE = {"SET", "USE"}
 

@@ -167,3 +167,12 @@ def test_empty_result_keeps_its_columns(client: Any) -> None:
     assert res.result_rows == []
     assert res.column_names == ("a", "b")
     assert [t.name for t in res.column_types] == ["UInt8", "String"]
+
+
+def test_arrow_and_whole_document_formats(client: Any) -> None:
+    table = client.query_arrow("SELECT number AS n, toString(number) AS s FROM numbers(300000)")
+    assert table.num_rows == 300_000 and table.column_names == ["n", "s"]
+    doc = client.raw_query("SELECT number FROM numbers(100000) FORMAT JSON")
+    import json
+
+    assert json.loads(doc)["rows"] == 100_000

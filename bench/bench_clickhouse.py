@@ -1,0 +1,138 @@
+"""The local ClickHouse endpoint vs. chDB in-process, same data, same run.
+
+* insert: a 1M-row DataFrame through clickhouse-connect ``insert_df`` (Native, encoded in Python) and
+  ``insert_df_arrow`` (Arrow) over HTTP with lz4, vs. ``INSERT INTO t SELECT * FROM Python(df)`` in an
+  in-process chDB session.
+* select: 1M rows into a DataFrame / Arrow table through clickhouse-connect (``query_df``,
+  ``query_df_arrow``, ``query_arrow``) vs. the same query in-process (``DataFrame`` / ``ArrowTable``), and
+  the raw Native byte stream (the server's own overhead, no client decoding) vs. in-process send_query.
+* start: ``ClickHouseServer.start()`` (what `rtfin local clickhouse start` waits for) vs. ``python -c
+  'import chdb'`` (the floor any chDB process pays).
+Ratios are rows/s through the server ÷ rows/s in-process (target ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import Result, timed
+
+ROWS = 1_000_000
+DDL = "CREATE TABLE {t} (id UInt64, sym String, px Float64, at DateTime64(3, 'UTC')) ENGINE MergeTree ORDER BY id"  # noqa: E501
+IN_INSERT, IN_DF, IN_ARROW = (
+    "chDB in-process INSERT from Python(df)",
+    "in-process -> DataFrame",
+    "in-process -> ArrowTable",
+)
+SELECT = "SELECT id, sym, px, at FROM {t} ORDER BY id LIMIT 1000000"
+
+
+def _frame():  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+
+    ids = np.arange(ROWS, dtype=np.uint64)
+    return pd.DataFrame({
+        "id": ids,
+        "sym": pd.Series(["AAPL", "MSFT", "NVDA", "TSLA"] * (ROWS // 4)),
+        "px": ids.astype(np.float64) / 7,
+        "at": pd.to_datetime(1_700_000_000_000 + ids.astype(np.int64), unit="ms", utc=True),
+    })  # fmt: skip
+
+
+def run() -> list[Result]:
+    import chdb  # noqa: F401 - warm the import for both sides
+    import clickhouse_connect
+    import pyarrow as pa
+    from chdb import session
+
+    from rtfin_cli.local.clickhouse import ClickHouseServer
+    from rtfin_cli.local.supervisor import free_port
+
+    df = _frame()
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ClickHouseServer(data_dir=Path(tmp) / "srv", port=free_port())
+        t0 = time.perf_counter()
+        server.start(timeout=120)
+        t_start = time.perf_counter() - t0
+        try:
+            floor = timed(lambda: subprocess.run([sys.executable, "-c", "import chdb"], check=True), 3)
+            results.append(
+                Result("clickhouse.start_s", t_start, "s", floor, "python -c 'import chdb'", "< 3 s")
+            )
+            user, password = server.credentials()
+            client = clickhouse_connect.get_client(
+                host=server.host, port=server.port, username=user, password=password
+            )
+            sess = session.Session(str(Path(tmp) / "inproc"))
+            counter = iter(range(1000))
+
+            def local_insert() -> None:
+                t = f"ins_{next(counter)}"
+                sess.query(DDL.format(t=t))
+                sess.query(f"INSERT INTO {t} SELECT * FROM Python(df)")
+
+            t_loc = timed(local_insert, 3)
+            inserts = {
+                "insert_df": lambda t: client.insert_df(t, df),
+                "insert_arrow": lambda t: client.insert_arrow(
+                    t, pa.Table.from_pandas(df, preserve_index=False)
+                ),
+            }
+            for name, insert in inserts.items():
+
+                def srv_insert(insert: Any = insert) -> None:
+                    t = f"ins_{next(counter)}"
+                    client.command(DDL.format(t=t))
+                    insert(t)
+
+                t_srv = timed(srv_insert, 3)
+                results.append(Result(f"clickhouse.{name}_rows_per_s", ROWS / t_srv, "rows/s", ROWS / t_loc,
+                                      IN_INSERT, "ratio >= 0.5"))  # fmt: skip
+            assert client.command("SELECT count() FROM ins_3") == ROWS
+
+            client.command(DDL.format(t="sel"))
+            client.insert_df("sel", df)
+            sess.query(DDL.format(t="sel"))
+            sess.query("INSERT INTO sel SELECT * FROM Python(df)")
+            sql = SELECT.format(t="sel")
+            t_loc = timed(lambda: sess.query(sql, "DataFrame"), 3)
+            for method in ("query_df", "query_df_arrow"):
+                t_srv = timed(lambda method=method: getattr(client, method)(sql), 3)
+                results.append(Result(f"clickhouse.select_{method}_rows_per_s", ROWS / t_srv, "rows/s",
+                                      ROWS / t_loc, IN_DF, "ratio >= 0.5"))  # fmt: skip
+            assert len(client.query_df(sql)) == ROWS
+            t_srv = timed(lambda: client.query_arrow(sql), 3)
+            t_loc = timed(lambda: sess.query(sql, "ArrowTable"), 3)
+            results.append(Result("clickhouse.select_query_arrow_rows_per_s", ROWS / t_srv, "rows/s",
+                                  ROWS / t_loc, IN_ARROW, "ratio >= 0.5"))  # fmt: skip
+            t_srv = timed(lambda: _drain_stream(client, sql), 3)
+            t_loc = timed(lambda: _drain_local(sess, sql), 3)
+            results.append(Result("clickhouse.select_native_stream_rows_per_s", ROWS / t_srv, "rows/s",
+                                  ROWS / t_loc, "in-process Native bytes", "ratio >= 0.5"))  # fmt: skip
+            client.close()
+            sess.close()
+        finally:
+            server.stop()
+    return results
+
+
+def _drain_stream(client, sql: str) -> int:  # type: ignore[no-untyped-def]
+    """Raw Native bytes over HTTP, uncompressed (the server's own overhead, no client decoding)."""
+    total = 0
+    for chunk in client.raw_stream(sql, fmt="Native"):
+        total += len(chunk)
+    return total
+
+
+def _drain_local(sess, sql: str) -> int:  # type: ignore[no-untyped-def]
+    total = 0
+    for chunk in sess.send_query(sql, "Native"):
+        total += len(chunk.bytes())
+    return total
