@@ -114,14 +114,29 @@ def _fmt_uptime(seconds: float | None) -> str:
 
 
 def _lag_line(lag: dict[str, Any]) -> str:
+    """One line from `rtfin lag --once --json`: overall verdict and each pipeline stage's state."""
     if "skipped" in lag or "error" in lag:
         return f"lag: [yellow]{lag.get('skipped') or lag.get('error')}[/]"
-    snap = lag.get("snapshot")
-    state = "OK" if lag.get("exit_code") == 0 else f"threshold exceeded (exit {lag.get('exit_code')})"
-    if isinstance(snap, dict):
-        keys = ", ".join(f"{k}={v}" for k, v in snap.items() if isinstance(v, str | int | float))
-        return f"lag: {state}  {keys}"
-    return f"lag: {state}"
+    snap = lag.get("snapshot") or {}
+    verdict = (
+        "[green]OK[/]"
+        if lag.get("exit_code") == 0
+        else f"[red]threshold exceeded (exit {lag.get('exit_code')})[/]"
+    )
+    stages = snap.get("stages") if isinstance(snap, dict) else None
+    if not isinstance(stages, list):
+        return f"lag: {verdict}"
+    parts = []
+    for st in stages:
+        age = st.get("age_s") if st.get("age_s") is not None else st.get("time_lag_s")
+        where = (
+            str(st.get("source", "")).rsplit(".", 1)[0]
+            if st.get("name") in ("warehouse", "reporting")
+            else ""
+        )
+        label = f"{st.get('name')}{f' {where}' if where else ''}"
+        parts.append(f"{label} {st.get('state')}" + (f" {age:.0f}s" if isinstance(age, int | float) else ""))
+    return f"lag: {verdict} — " + "; ".join(parts) + "  (details: rtfin lag)"
 
 
 @app.command()

@@ -101,8 +101,9 @@ def plan(
             daemon("superset", 8, (loc.superset_port,), "Superset", 800),
             Step("dashboard", ONESHOT, ("dashboard", "sync"), 8, timeout=300, what="dashboard sync"),
         ]
-    steps.append(Step("watchdog", PROCESS, ("watch",), module=STACK_MODULE, what="restarts crashed stages"))
-    return steps
+    # first, so stages that crash while later ones start are restarted too (it waits for `up`'s lock)
+    watchdog = Step("watchdog", PROCESS, ("watch",), module=STACK_MODULE, what="restarts crashed stages")
+    return [watchdog, *steps]
 
 
 def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
@@ -125,6 +126,10 @@ def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
     }
     if speed is not None:
         env["RTFIN__LOCAL__MARKET_SPEED"] = str(speed)
+    assets = Path(s.dashboard.assets_dir).expanduser()
+    if not assets.is_absolute():  # stages may run from any directory: use the checkout's assets
+        checkout = Path(__file__).resolve().parents[2] / assets
+        env["RTFIN__DASHBOARD__ASSETS_DIR"] = str(assets.resolve() if assets.exists() else checkout)
     return env
 
 
@@ -377,7 +382,7 @@ class Stack:
                 "port": step.ports[0] if step.ports else None,
                 "uptime_s": round(info.uptime_s, 1) if pid is not None and info.uptime_s else None,
                 "restarts": len(st.restarts), "note": st.note,
-                "last_error": "" if state == "skipped" else last_error(svc.log_file),
+                "last_error": last_error(svc.log_file) if state in ("running", "failed", "crashed") else "",
                 "log": str(svc.log_file),
             })  # fmt: skip
         return rows

@@ -23,7 +23,7 @@ def _settings():  # type: ignore[no-untyped-def]
 
 def test_plan_order_and_options() -> None:
     names = [st.name for st in plan(_settings())]
-    assert names[:3] == ["kafka", "clickhouse", "market"] and names[-1] == "watchdog"
+    assert names[:4] == ["watchdog", "kafka", "clickhouse", "market"]
     assert names.index("topics") < names.index("news") < names.index("loader") < names.index("models")
     assert "superset" not in names and "sentiment" in names
     full = [st.name for st in plan(_settings(), with_dashboard=True, no_model=True)]
