@@ -147,7 +147,8 @@ def render(assets_dir: Path, context: dict[str, Any]) -> Bundle:
         try:
             rendered = env.from_string(text).render(**context)
         except jinja2.TemplateError as exc:
-            line = f":{exc.lineno}" if getattr(exc, "lineno", None) else ""
+            lineno = getattr(exc, "lineno", None)
+            line = f":{lineno}" if lineno else ""
             raise DataError(
                 f"{label}{line}: template error ({exc})", "Placeholders look like ${{ schema }}."
             ) from None
@@ -172,8 +173,7 @@ def validate(bundle: Bundle, root: Path) -> None:
     uuids: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for kind in KINDS:
         for path, doc in bundle.of_kind(kind).items():
-            if "uuid" not in doc:
-                raise DataError(f"{root / path}: missing 'uuid'", "Every asset needs a stable uuid.")
+            _check_fields(root / path, doc, kind)
             uuids[kind].add(str(doc["uuid"]))
     refs = (("datasets", "database_uuid", "databases"), ("charts", "dataset_uuid", "datasets"))
     for kind, key, target in refs:
@@ -203,6 +203,38 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+
+
+# The fields Superset's import schemas require, and their types: checked here so a mistake is reported
+# with its file name before anything is sent (Superset's import API reports most schema errors as a bare 500).
+REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "databases": {"database_name": str, "sqlalchemy_uri": str, "uuid": str, "version": str},
+    "datasets": {"table_name": str, "uuid": str, "database_uuid": str, "columns": list, "version": str},
+    "charts": {
+        "slice_name": str,
+        "viz_type": str,
+        "params": dict,
+        "uuid": str,
+        "dataset_uuid": str,
+        "version": str,
+    },
+    "dashboards": {"dashboard_title": str, "uuid": str, "position": dict, "metadata": dict, "version": str},
+}
+OPTIONAL_INT = ("cache_timeout", "offset")
+FIELD_HINT = "Compare with a file `rtfin dashboard export` wrote."
+
+
+def _check_fields(path: Path, doc: dict[str, Any], kind: str) -> None:
+    for key, typ in REQUIRED[kind].items():
+        if key not in doc:
+            raise DataError(f"{path}: missing '{key}'", FIELD_HINT)
+        if not isinstance(doc[key], typ):
+            raise DataError(
+                f"{path}: '{key}' must be a {getattr(typ, '__name__', typ)}, got {doc[key]!r:.60}", FIELD_HINT
+            )
+    for key in OPTIONAL_INT:
+        if doc.get(key) is not None and (not isinstance(doc[key], int) or isinstance(doc[key], bool)):
+            raise DataError(f"{path}: '{key}' must be an integer or null, got {doc[key]!r:.60}", FIELD_HINT)
 
 
 def dump_yaml(doc: dict[str, Any]) -> str:

@@ -23,6 +23,8 @@ def _host(url: str) -> str:
 
 def _detail(resp: httpx.Response) -> str:
     """The most useful one-line message in a Superset/Preset error response."""
+    if "html" in resp.headers.get("content-type", ""):
+        return f"HTTP {resp.status_code} {resp.reason_phrase}; the server's log has the details"
     try:
         body = resp.json()
     except ValueError:
@@ -108,7 +110,7 @@ class SupersetClient:
 
     # -- endpoints -------------------------------------------------------------------------------
     def import_assets(self, bundle: bytes, passwords: dict[str, str]) -> None:
-        """POST /api/v1/assets/import/: one transaction on the server (all or nothing), overwriting by uuid."""
+        """POST /api/v1/assets/import/: one server-side transaction (all or nothing), overwriting by uuid."""
         resp = self._send(
             "POST",
             "/api/v1/assets/import/",
@@ -117,8 +119,8 @@ class SupersetClient:
         )
         if resp.status_code >= 400 and resp.status_code not in (401, 403):
             raise RtfinError(
-                f"{self.host}: asset import rejected ({resp.status_code}: {_detail(resp)})",
-                "Nothing was imported (the import is one transaction). Fix the named file and sync again.",
+                f"{self.host}: asset import rejected, nothing imported ({resp.status_code}: {_detail(resp)})",
+                "Superset imports a bundle in one transaction: nothing changed. Fix the asset, sync again.",
                 exit_code=6,
             )
         self._check(resp, "asset import")

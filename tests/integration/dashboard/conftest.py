@@ -1,0 +1,95 @@
+"""Session fixtures for the dashboard tests: a real local Superset (own virtualenv, free port, tmp data
+dir) and the reporting tables in the session ClickHouse endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CACHE, ROOT
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DATABASE = "rtfin_dash"  # not the default `rtfin`: other tests build dbt models there
+TIMINGS: dict[str, float] = {}
+
+
+def _template_dir() -> Path:
+    """An initialised Superset home (metadata db after `db upgrade` + `init`, admin user) reused across
+    sessions, keyed by the installed Superset version: initialisation takes ~45 s, a copy ~0.1 s."""
+    venv = CACHE / "venvs" / "superset" / "lib"
+    versions = sorted(p.name for p in venv.glob("python*/site-packages/apache_superset-*.dist-info"))
+    return CACHE / "superset-test-home" / (versions[-1] if versions else "unknown")
+
+
+@pytest.fixture(scope="session")
+def superset_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from rtfin_cli.local.superset import LocalSuperset
+    from rtfin_cli.local.supervisor import free_port
+
+    data_dir = tmp_path_factory.mktemp("superset")
+    template = _template_dir()
+    if (template / ".initialized").exists():
+        shutil.copytree(template, data_dir / "superset")
+    sup = LocalSuperset(data_dir=data_dir, cache_dir=CACHE, port=free_port())
+    t0 = time.monotonic()
+    sup.init()
+    TIMINGS["superset_init_s"] = round(time.monotonic() - t0, 1)
+    if not (template / ".initialized").exists():
+        shutil.copytree(data_dir / "superset", template, dirs_exist_ok=True)
+    t0 = time.monotonic()
+    sup.start(timeout=300)
+    TIMINGS["superset_start_s"] = round(time.monotonic() - t0, 1)
+    try:
+        yield sup
+    finally:
+        sup.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "dashboard_timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def reporting_tables(clickhouse_server: Any) -> dict[str, int]:
+    import clickhouse_connect
+
+    from tests.integration.dashboard import reporting_data
+
+    srv = clickhouse_server
+    client = clickhouse_connect.get_client(
+        host=srv.host, port=srv.port, username=srv.user, password=srv.password
+    )
+    try:
+        return reporting_data.load(client, DATABASE)
+    finally:
+        client.close()
+
+
+@pytest.fixture()
+def dash_env(
+    superset_server: Any, clickhouse_server: Any, reporting_tables: dict[str, int]
+) -> dict[str, str]:
+    return make_env(superset_server, clickhouse_server)
+
+
+def make_env(superset_server: Any, clickhouse_server: Any) -> dict[str, str]:
+    """Environment for `rtfin dashboard ...` against the session Superset and ClickHouse."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")}
+    env.update(
+        RTFIN__DASHBOARD__BACKEND="superset",
+        RTFIN__DASHBOARD__URL=superset_server.url,
+        RTFIN__DASHBOARD__ASSETS_DIR=str(ROOT / "superset_assets"),
+        RTFIN__LOCAL__DATA_DIR=str(superset_server.data_dir),
+        RTFIN__LOCAL__CACHE_DIR=str(CACHE),
+        RTFIN__CLICKHOUSE__HOST=clickhouse_server.host,
+        RTFIN__CLICKHOUSE__PORT=str(clickhouse_server.port),
+        RTFIN__CLICKHOUSE__USER=clickhouse_server.user,
+        RTFIN__CLICKHOUSE__PASSWORD=clickhouse_server.password,
+        RTFIN__CLICKHOUSE__DATABASE=DATABASE,
+    )
+    return env

@@ -1,0 +1,284 @@
+"""The dashboard against a real local Superset and the local ClickHouse endpoint: sync, chart data,
+screenshot, export round trip, Preset auth, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.integration.dashboard.conftest import ARTIFACTS, DATABASE, TIMINGS, make_env
+
+pytestmark = pytest.mark.timeout(600)
+ASSETS = ROOT / "superset_assets"
+
+
+def _client(env: dict[str, str]) -> Any:
+    from rtfin_cli.dashboard.sync import connect
+    from rtfin_cli.settings import load_settings
+
+    return connect(load_settings(environ=env).settings, "superset")
+
+
+def _sync(env: dict[str, str], *extra: str, cwd: Path) -> dict[str, Any]:
+    t0 = time.monotonic()
+    out = run_cli("dashboard", "sync", "--json", *extra, env=env, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    TIMINGS.setdefault("sync_s", round(time.monotonic() - t0, 1))
+    return dict(json.loads(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def synced(superset_server: Any, clickhouse_server: Any, reporting_tables: dict[str, int],
+           tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:  # fmt: skip
+    """Sync twice (idempotency is checked on these two results); later tests reuse the imported dashboard."""
+    env = make_env(superset_server, clickhouse_server)
+    cwd = tmp_path_factory.mktemp("sync")
+    first = _sync(env, cwd=cwd)
+    second = _sync(env, cwd=cwd)
+    return {"first": first, "second": second}
+
+
+def test_dry_run_lists_assets_without_credentials(dash_env: dict[str, str], tmp_path: Path) -> None:
+    out = run_cli("dashboard", "sync", "--dry-run", env=dash_env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    names = ("Real-time finance", "Top 50 trending tickers", "Intraday price", "Intraday volume",
+             "Latest news", "rpt_trending_tickers_7d", "latest_news", "databases/rtfin.yaml")  # fmt: skip
+    for name in names:
+        assert name in out.stdout
+    assert dash_env["RTFIN__CLICKHOUSE__PASSWORD"] not in out.stdout + out.stderr
+    client = _client(dash_env)
+    try:  # this module's first test: nothing was imported before, and the dry run imported nothing
+        assert client.count("dashboard", "(filters:!((col:slug,opr:eq,value:rtfin)))") == 0
+    finally:
+        client.close()
+
+
+def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
+    dash_env: dict[str, str], synced: dict[str, Any]
+) -> None:
+    first, second = synced["first"], synced["second"]
+    assert first["dashboard_id"] == second["dashboard_id"]
+    assert sorted(second["charts"]) == ["Intraday price", "Intraday volume", "Latest news",
+                                        "Top 50 trending tickers (7 days)"]  # fmt: skip
+    client = _client(dash_env)
+    try:
+        assert (
+            client.count("dashboard", "(filters:!((col:dashboard_title,opr:eq,value:'Real-time finance')))")
+            == 1
+        )
+        assert client.count("chart", "(filters:!((col:slice_name,opr:eq,value:'Intraday price')))") == 1
+        dash = client.dashboard("rtfin")
+        assert dash is not None
+        meta = json.loads(dash["json_metadata"])
+        assert meta["refresh_frequency"] == 30
+        filters = {f["name"]: f for f in meta["native_filter_configuration"]}
+        assert filters["Ticker"]["targets"][0]["column"]["name"] == "ticker"
+        assert filters["Keyword in news titles"]["targets"][0]["column"]["name"] == "keyword"
+        # the ticker filter's column exists in every chart's dataset, so it drives every chart
+        for ds in client.get_json("/api/v1/dataset/", "datasets", q="(page_size:100)")["result"]:
+            cols = client.get_json(f"/api/v1/dataset/{ds['id']}", "dataset")["result"]["columns"]
+            assert "ticker" in {c["column_name"] for c in cols}, ds["table_name"]
+            assert ds["schema"] == DATABASE
+        rows = {}
+        for chart in client.dashboard_charts(int(dash["id"])):
+            result = client.chart_data(int(chart["id"]))["result"][0]
+            assert not result.get("error"), (chart["slice_name"], result.get("error"))
+            rows[chart["slice_name"]] = result["rowcount"]
+            assert result["rowcount"] > 0, chart["slice_name"]
+        news = next(c for c in client.dashboard_charts(int(dash["id"])) if c["slice_name"] == "Latest news")
+        data = client.chart_data(int(news["id"]))["result"][0]["data"]
+        assert data[0]["title_link"].startswith('<a href="https://')
+        published = [r["published"] for r in data]
+        assert published == sorted(published, reverse=True)  # newest first
+        (ARTIFACTS / "dashboard_chart_rows.json").parent.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "dashboard_chart_rows.json").write_text(json.dumps(rows, indent=2) + "\n")
+    finally:
+        client.close()
+
+
+def test_filters_apply_to_chart_queries(dash_env: dict[str, str], synced: dict[str, Any]) -> None:
+    """The ticker filter narrows every chart; the keyword filter narrows the news to titles with the word."""
+    client = _client(dash_env)
+    try:
+        dash = client.dashboard("rtfin")
+        assert dash is not None
+        for chart in client.dashboard_charts(int(dash["id"])):
+            full = client.get_json(f"/api/v1/chart/{chart['id']}", "chart")["result"]
+            qc = json.loads(full["query_context"])
+            for query in qc["queries"]:
+                query["filters"] = [{"col": "ticker", "op": "IN", "val": ["NVDA"]}]
+            resp = client._send("POST", "/api/v1/chart/data", json=qc)
+            assert resp.status_code == 200, resp.text[:300]
+            result = resp.json()["result"][0]
+            assert result["rowcount"] > 0, chart["slice_name"]
+            if "ticker" in result["colnames"]:
+                assert {r["ticker"] for r in result["data"]} == {"NVDA"}
+            if chart["slice_name"] == "Latest news":
+                assert all("NVDA" in r["tickers"] for r in result["data"])
+                for query in qc["queries"]:
+                    query["filters"] = [{"col": "keyword", "op": "IN", "val": ["shares"]}]
+                data = client._send("POST", "/api/v1/chart/data", json=qc).json()["result"][0]["data"]
+                assert data and all("shares" in r["title_link"].lower() for r in data)
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+def test_screenshot_shows_every_chart(
+    dash_env: dict[str, str], superset_server: Any, synced: dict[str, Any], tmp_path: Path
+) -> None:
+    from tests.integration.dashboard.browser import screenshot, session_cookie
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("chromium is not installed: run `make setup` (apt-get install chromium)")
+    url = run_cli("dashboard", "open", env=dash_env, cwd=tmp_path)
+    assert url.returncode == 0, url.stderr
+    assert url.stdout.strip().startswith(superset_server.url + "/superset/dashboard/")
+    cookie = session_cookie(superset_server.url, "admin", superset_server.admin_password())
+    out = ARTIFACTS / "dashboard.png"
+    t0 = time.monotonic()
+    state = screenshot(url.stdout.strip() + "?standalone=1", cookie, out, tmp_path)
+    TIMINGS["screenshot_s"] = round(time.monotonic() - t0, 1)
+    assert state["canvases"] >= 2 and state["rows"] >= 2 and state["errors"] == 0, state
+    assert out.stat().st_size > 50_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_sync_export_round_trips_without_diff(
+    dash_env: dict[str, str], synced: dict[str, Any], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(ASSETS, first)
+    out = run_cli("dashboard", "export", "--out", str(first), "--json", env=dash_env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["written"] == [], "export differs from the committed superset_assets/"
+    env = {**dash_env, "RTFIN__DASHBOARD__ASSETS_DIR": str(first)}
+    _sync(env, cwd=tmp_path)
+    shutil.copytree(first, second)
+    out = run_cli("dashboard", "export", "--json", env={**env, "RTFIN__DASHBOARD__ASSETS_DIR": str(second)},
+                  cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    diff = subprocess.run(["diff", "-r", str(first), str(second)], capture_output=True, text=True)
+    assert diff.returncode == 0, diff.stdout
+    assert dash_env["RTFIN__CLICKHOUSE__PASSWORD"] not in "".join(
+        p.read_text() for p in second.rglob("*.yaml")
+    )
+
+
+def test_ui_edit_is_a_small_diff(dash_env: dict[str, str], synced: dict[str, Any], tmp_path: Path) -> None:
+    client = _client(dash_env)
+    try:
+        dash = client.dashboard("rtfin")
+        assert dash is not None
+        chart = next(
+            c for c in client.dashboard_charts(int(dash["id"])) if c["slice_name"] == "Intraday volume"
+        )
+        resp = client._send("PUT", f"/api/v1/chart/{chart['id']}", json={"description": "Edited in the UI."})
+        assert resp.status_code == 200, resp.text
+    finally:
+        client.close()
+    work = tmp_path / "assets"
+    shutil.copytree(ASSETS, work)
+    env = {**dash_env, "RTFIN__DASHBOARD__ASSETS_DIR": str(work)}
+    out = run_cli("dashboard", "export", "--json", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["written"] == ["charts/Intraday_volume.yaml"]
+    rel = "charts/Intraday_volume.yaml"
+    diff = subprocess.run(["diff", str(ASSETS / rel), str(work / rel)], capture_output=True, text=True)
+    changed = [line for line in diff.stdout.splitlines() if line[:1] in "<>"]
+    assert changed == ["< description: Traded volume per minute bar for the selected ticker(s).",
+                       "> description: Edited in the UI."]  # fmt: skip
+    _sync(dash_env, cwd=tmp_path)  # put the committed version back
+
+
+def test_preset_backend_token_exchange_and_sync(
+    dash_env: dict[str, str], superset_server: Any, tmp_path: Path
+) -> None:
+    from tests.integration.dashboard.preset_server import PresetServer
+
+    with PresetServer(
+        superset_server.url, "admin", superset_server.admin_password(), "tok-id", "tok-secret"
+    ) as preset:
+        prefix = "RTFIN__DASHBOARD__"
+        env = {**dash_env, prefix + "BACKEND": "preset", prefix + "PRESET_WORKSPACE": preset.url,
+               prefix + "PRESET_API_URL": preset.url, prefix + "PRESET_API_TOKEN": "tok-id",
+               prefix + "PRESET_API_SECRET": "tok-secret"}  # fmt: skip
+        result = _sync(env, cwd=tmp_path)
+        assert result["target"] == "preset" and result["url"].startswith(preset.url)
+        assert ("POST", "/v1/auth/") in preset.calls and ("POST", "/api/v1/assets/import/") in preset.calls
+        bad = run_cli(
+            "dashboard", "sync", env={**env, "RTFIN__DASHBOARD__PRESET_API_SECRET": "wrong"}, cwd=tmp_path
+        )
+        assert bad.returncode == 5, bad.stderr
+        lines = bad.stderr.strip().splitlines()
+        assert lines[0].startswith("error: Preset at 127.0.0.1:") and "refused the API token" in lines[0]
+        assert "wrong" not in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_unreachable_superset_names_the_host(dash_env: dict[str, str], tmp_path: Path) -> None:
+    from rtfin_cli.local.supervisor import free_port
+
+    port = free_port()
+    env = {**dash_env, "RTFIN__DASHBOARD__URL": f"http://127.0.0.1:{port}", "RTFIN__DASHBOARD__PASSWORD": "x"}
+    out = run_cli("dashboard", "sync", env=env, cwd=tmp_path)
+    assert out.returncode == 4
+    first = out.stderr.strip().splitlines()[0]
+    assert (
+        first.startswith(f"error: cannot reach Superset at 127.0.0.1:{port}")
+        and "Traceback" not in out.stderr
+    )
+
+
+def test_yaml_syntax_error_names_the_file_and_imports_nothing(
+    dash_env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "assets"
+    shutil.copytree(ASSETS, broken)
+    chart = broken / "charts" / "Intraday_price.yaml"
+    chart.write_text(
+        chart.read_text().replace("viz_type: echarts_timeseries_line\n", "viz_type: [unclosed\n", 1)
+    )
+    (broken / "charts" / "Extra_chart.yaml").write_text("slice_name: must not be imported\n")
+    out = run_cli(
+        "dashboard", "sync", env={**dash_env, "RTFIN__DASHBOARD__ASSETS_DIR": str(broken)}, cwd=tmp_path
+    )
+    assert out.returncode == 6
+    first = out.stderr.strip().splitlines()[0]
+    assert first.startswith(f"error: {chart}:") and "invalid YAML" in first
+    client = _client(dash_env)
+    try:
+        assert client.count("chart", "(filters:!((col:slice_name,opr:eq,value:'must not be imported')))") == 0
+    finally:
+        client.close()
+
+
+def test_server_side_rejection_rolls_back(
+    dash_env: dict[str, str], synced: dict[str, Any], tmp_path: Path
+) -> None:
+    """A bundle Superset rejects (a schema error rtfin does not check locally) imports nothing at all."""
+    broken = tmp_path / "assets"
+    shutil.copytree(ASSETS, broken)
+    news = broken / "charts" / "Latest_news.yaml"
+    news.write_text(news.read_text().replace("certified_by: null", "certified_by: [1, 2]"))
+    trending = broken / "charts" / "Top_50_trending_tickers_7_days.yaml"
+    trending.write_text(
+        trending.read_text().replace("slice_name: Top 50", "slice_name: SHOULD NOT APPEAR Top 50")
+    )
+    out = run_cli(
+        "dashboard", "sync", env={**dash_env, "RTFIN__DASHBOARD__ASSETS_DIR": str(broken)}, cwd=tmp_path
+    )
+    assert out.returncode == 6, out.stderr
+    first = out.stderr.strip().splitlines()[0]
+    assert first.startswith("error: 127.0.0.1:") and "asset import rejected, nothing imported" in first
+    client = _client(dash_env)
+    try:
+        assert client.count("chart", "(filters:!((col:slice_name,opr:sw,value:'SHOULD NOT APPEAR')))") == 0
+        assert client.count("chart", "(filters:!((col:slice_name,opr:sw,value:'Top 50 trending')))") == 1
+    finally:
+        client.close()
