@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ class Step:
     module: str = "rtfin_cli"  # `python -m module argv`
     what: str = ""
     covered_by: str | None = None  # a one-shot stage not re-run while this service runs
+    early: bool = False  # a server whose start begins with `up` (awaited at its place in the order)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, *self.argv]
@@ -74,9 +76,11 @@ def plan(
     """The stages in start order (stop order is the reverse)."""
     loc = s.local
 
-    def daemon(name: str, issue: int, ports: tuple[int, ...], what: str, ready_s: int) -> Step:
+    def daemon(
+        name: str, issue: int, ports: tuple[int, ...], what: str, ready_s: int, early: bool = False
+    ) -> Step:
         argv = ("local", name, "start", "--timeout", str(ready_s))
-        return Step(name, DAEMON, argv, issue, ports, timeout=ready_s + 60.0, what=what)
+        return Step(name, DAEMON, argv, issue, ports, timeout=ready_s + 60.0, what=what, early=early)
 
     steps = [
         daemon("kafka", 3, (loc.kafka_port, loc.kafka_controller_port), "Apache Kafka (KRaft)", 240),
@@ -98,7 +102,7 @@ def plan(
     ]  # fmt: skip
     if with_dashboard:
         steps += [
-            daemon("superset", 8, (loc.superset_port,), "Superset", 800),
+            daemon("superset", 8, (loc.superset_port,), "Superset", 800, early=True),
             Step("dashboard", ONESHOT, ("dashboard", "sync"), 8, timeout=300, what="dashboard sync"),
         ]
     # first, so stages that crash while later ones start are restarted too (it waits for `up`'s lock)
@@ -134,6 +138,16 @@ def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
 
 
 # -- persisted state ------------------------------------------------------------------------------------
+@dataclass
+class Launch:
+    """A start command running in the background."""
+
+    proc: subprocess.Popen[bytes]
+    scratch: Path
+    offset: int
+    started: float
+
+
 @dataclass
 class StepState:
     """What the stack knows about a stage beyond its pid file (written by `up` and the watchdog)."""
@@ -246,16 +260,39 @@ class Stack:
 
     # -- up --------------------------------------------------------------------------------------------
     def up(self, on_event: Event) -> None:
-        """Start every stage in order; running ones are reused. Raises ProcessError on the first failure."""
+        """Start every stage in order; running ones are reused. Raises ProcessError on the first failure.
+
+        Servers marked ``early`` (Superset: a minute or more on first start) begin starting at once, in
+        parallel with the stages before them; their health check is awaited at their place in the order.
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.lock():
             self.save()
-            for step in self.steps:
-                t0 = time.monotonic()
-                outcome, detail = self.start_step(step)
-                if outcome in ("started", "done"):
-                    detail = f"{detail} ({time.monotonic() - t0:.1f}s)".strip()
-                on_event(step.name, outcome, detail)
+            early = {st.name: self._launch(st) for st in self.steps if st.early and self._startable(st)}
+            try:
+                for step in self.steps:
+                    t0 = time.monotonic()
+                    if step.name in early:
+                        launch = early.pop(step.name)
+                        outcome, detail = self._finish(step, launch)
+                        t0 = launch.started
+                    else:
+                        outcome, detail = self.start_step(step)
+                    if outcome in ("started", "done"):
+                        detail = f"{detail} ({time.monotonic() - t0:.1f}s)".strip()
+                    on_event(step.name, outcome, detail)
+            finally:
+                for launch in early.values():  # `up` failed before their turn: stop waiting for them
+                    launch.proc.terminate()
+                    launch.proc.wait(30)
+
+    def _startable(self, step: Step) -> bool:
+        """A server that is not running yet (its ports are checked now: a busy one fails `up` at once)."""
+        if step.kind != DAEMON or self.service(step).pid() is not None:
+            return False
+        for port in step.ports:
+            ensure_port_free(port, step.name)
+        return True
 
     def start_step(self, step: Step) -> tuple[str, str]:
         """Start one stage: ('started'|'reused'|'done'|'skipped', detail); ProcessError when it fails."""
@@ -288,25 +325,42 @@ class Stack:
         return "started", f"pid {pid}"
 
     def _run_command(self, step: Step, svc: Service, offset: int) -> tuple[str, str]:
-        """Daemon start commands and one-shot stages run to completion; their output (local secrets
-        redacted: a first Superset start prints its new admin password) goes to the stage's log."""
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return self._finish(step, self._launch(step, offset))
+
+    def _launch(self, step: Step, offset: int | None = None) -> Launch:
+        """Start a daemon's start command or a one-shot stage; output to a scratch file until it ends."""
+        log = self.service(step).log_file
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if offset is None:
+            offset = log.stat().st_size if log.exists() else 0
+        scratch = log.with_suffix(".starting")
+        with open(scratch, "wb") as out:
+            proc = subprocess.Popen(
+                step.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.child_env(), cwd=self.cwd,
+            )  # fmt: skip
+        return Launch(proc, scratch, offset, time.monotonic())
+
+    def _finish(self, step: Step, launch: Launch) -> tuple[str, str]:
+        """Wait for a launched command; its output (local secrets redacted: a first Superset start prints
+        its new admin password) goes to the stage's log; then judge the outcome."""
+        svc = self.service(step)
         code: int | None = None
         try:
-            proc = subprocess.run(
-                step.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.child_env(), cwd=self.cwd, timeout=step.timeout,
-            )  # fmt: skip
-            code, raw = proc.returncode, proc.stdout
-        except subprocess.TimeoutExpired as exc:
-            raw = exc.stdout or b""
+            code = launch.proc.wait(max(1.0, step.timeout - (time.monotonic() - launch.started)))
+        except subprocess.TimeoutExpired:
+            launch.proc.kill()
+            launch.proc.wait()
+        raw = launch.scratch.read_bytes() if launch.scratch.exists() else b""
+        launch.scratch.unlink(missing_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(svc.log_file, "a") as log:
             log.write(f"--- {stamp} rtfin {' '.join(step.argv)}\n{self.redact(raw.decode(errors='replace'))}")
-        output = self.log_since(step, offset)
+        output = self.log_since(step, launch.offset)
         if code == 0:
             if step.kind == DAEMON:
                 pid = svc.pid()
-                self.set_state(step.name, StepState("running", since=time.time(), log_offset=offset))
+                self.set_state(step.name, StepState("running", since=time.time(), log_offset=launch.offset))
                 return "started", f"pid {pid}" + (f" port {step.ports[0]}" if step.ports else "")
             self.set_state(step.name, StepState("done", since=time.time()))
             return "done", ""
@@ -339,7 +393,12 @@ class Stack:
                 pid = svc.pid()
                 if pid is not None:
                     svc.stop(timeout)
-                    on_event(name, "stopped", f"pid {pid}")
+                    left = reap_group(pid, timeout=10.0)
+                    on_event(
+                        name,
+                        "stopped",
+                        f"pid {pid}" + (f" (killed {left} leftover child processes)" if left else ""),
+                    )
                 if step.kind != ONESHOT and self.state(name).state != "stopped":
                     self.set_state(name, StepState("stopped", since=time.time()))
             busy = [p for st in self.steps for p in st.ports if not wait_for(_port_closed(p), 10)]
@@ -420,6 +479,31 @@ def last_error(log: Path, lines: int = 200) -> str:
     pattern = re.compile(r"error|exception|traceback|fatal", re.IGNORECASE)
     hits = [line.strip() for line in tail if pattern.search(line)]
     return hits[-1][:300] if hits else ""
+
+
+def group_pids(pgid: int) -> set[int]:
+    """Live (non-zombie) processes in process group ``pgid``: a supervised service and its children."""
+    out = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.add(int(entry))
+    return out
+
+
+def reap_group(pgid: int, timeout: float) -> int:
+    """Wait for the rest of a stopped service's process group (Spark's JVM, gunicorn workers) to exit;
+    SIGKILL what is left after ``timeout``. Returns how many had to be killed."""
+    if not wait_for(lambda: not group_pids(pgid), timeout, interval=0.2):
+        left = group_pids(pgid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        wait_for(lambda: not group_pids(pgid), 5.0)
+        return len(left)
+    return 0
 
 
 def supervised_pids(data_dir: Path) -> dict[str, int]:

@@ -111,21 +111,6 @@ class StackRun:
         pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})\n{self.logs()}")
 
 
-def group_pids(pid: int) -> set[int]:
-    """Every live process in the process group led by ``pid`` (a supervised service and its children)."""
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == pid and fields[0] != "Z":
-                out.add(int(entry))
-    return out
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
     """`rtfin local up --with-dashboard` from nothing; always torn down (down, then kill what is left)."""

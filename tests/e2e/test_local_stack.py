@@ -15,8 +15,9 @@ import time
 import httpx
 import pytest
 
+from rtfin_cli.local.stack import group_pids
 from rtfin_cli.local.supervisor import pid_alive, port_open
-from tests.e2e.conftest import StackRun, group_pids
+from tests.e2e.conftest import StackRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
