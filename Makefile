@@ -9,10 +9,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-python setup-jars test test-unit test-fast lint actionlint format bench demo clean
+.PHONY: setup setup-python setup-jars setup-superset setup-chromium test test-unit test-fast lint actionlint format bench demo clean
 
-## setup: virtualenv + package + Java artifacts (idempotent; fast when already done)
-setup: setup-python setup-jars
+## setup: virtualenv + package + Java artifacts + Superset + Chromium (idempotent; fast when already done)
+setup: setup-python setup-jars setup-superset setup-chromium
 
 setup-python: $(VENV)/.installed
 
@@ -24,6 +24,23 @@ $(VENV)/.installed: pyproject.toml
 
 setup-jars: $(VENV)/.installed
 	$(PY) -m rtfin_cli.local.jars .cache
+
+# Superset 6.x in its own virtualenv (it pins SQLAlchemy 1.4): `rtfin local superset start` runs it
+SUPERSET_VENV := .cache/venvs/superset
+setup-superset: $(SUPERSET_VENV)/.installed
+
+$(SUPERSET_VENV)/.installed: rtfin_cli/local/superset-requirements.txt
+	test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install -q -U pip wheel setuptools
+	$(SUPERSET_VENV)/bin/pip install -q -r rtfin_cli/local/superset-requirements.txt
+	touch $@
+
+# Debian's chromium for the dashboard screenshot (headless); apt-get as root (CI), else sudo -n
+setup-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
 
 ## test: every test tier this machine can run (unit, integration, e2e, slow)
 test: setup
