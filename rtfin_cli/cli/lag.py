@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Group
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -16,7 +17,7 @@ from rtfin_cli.cli.common import console, print_json, settings
 from rtfin_cli.errors import ServiceUnavailable, ThresholdExceeded
 
 if TYPE_CHECKING:
-    from rtfin_cli.lag.model import GroupLag, Snapshot, Stage
+    from rtfin_cli.lag.model import GroupLag, PartitionLag, Snapshot, Stage
 
 COLOURS = {
     "OK": "green",
@@ -73,87 +74,49 @@ def _header(snap: Snapshot) -> Text:
     return head
 
 
+GROUP_COLUMNS = ["group", "topic", ">members", ">lag", ">time lag", ">consume/s", ">produce/s", "trend",
+                 ">drain ETA", "state", "~detail"]  # fmt: skip
+STAGE_COLUMNS = ["stage", "measured on", "state", ">lag", ">time lag", ">data age", "~detail"]
+ARROWS = {"growing": "↑ growing", "shrinking": "↓ shrinking", "steady": "→ steady"}
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    """'>' right-justifies a column, '~' lets it shrink to an ellipsis instead of wrapping rows."""
+    table = Table(title=title, title_justify="left")
+    for spec in columns:
+        name = spec.lstrip(">~")
+        shrink = spec[0] == "~"
+        table.add_column(name, justify="right" if spec[0] == ">" else "left", no_wrap=True,
+                         overflow="ellipsis" if shrink else "fold", max_width=70 if shrink else None)  # fmt: skip
+    return table
+
+
+def _cells(x: GroupLag | PartitionLag) -> list[str]:
+    eta = fmt_age(x.eta_s) if x.lag else "-"
+    return [f"{x.lag:,}", fmt_age(x.time_lag_s), _rate(x.consume_rate), _rate(x.produce_rate),
+            ARROWS.get(x.trend, "…"), eta]  # fmt: skip
+
+
 def groups_table(rows: list[GroupLag], wide: bool) -> Table:
-    table = Table(
-        "group",
-        "topic",
-        "members",
-        "lag",
-        "time lag",
-        "consume/s",
-        "produce/s",
-        "trend",
-        "drain ETA",
-        "state",
-        "detail",
-        title="consumer groups",
-        title_justify="left",
-        expand=False,
-    )
-    for col in (2, 3, 4, 5, 6, 8):
-        table.columns[col].justify = "right"
-    arrows = {"growing": "↑ growing", "shrinking": "↓ shrinking", "steady": "→ steady"}
+    table = _table("consumer groups", GROUP_COLUMNS)
     for r in rows:
-        table.add_row(
-            r.group,
-            r.topic,
-            str(r.members),
-            f"{r.lag:,}",
-            fmt_age(r.time_lag_s),
-            _rate(r.consume_rate),
-            _rate(r.produce_rate),
-            arrows.get(r.trend, "…"),
-            fmt_age(r.eta_s) if r.lag else "-",
-            _state(r.state),
-            Text(r.detail, style="dim"),
-        )
+        detail = Text(r.detail, style="dim")
+        table.add_row(r.group, r.topic, str(r.members), *_cells(r), _state(r.state), detail)
         if wide:
             for p in r.partitions:
-                committed = "-" if p.committed is None else str(p.committed)
-                table.add_row(
-                    "",
-                    f"  [{p.partition}] {committed}/{p.end}",
-                    "",
-                    f"{p.lag:,}",
-                    fmt_age(p.time_lag_s),
-                    _rate(p.consume_rate),
-                    _rate(p.produce_rate),
-                    arrows.get(p.trend, "…"),
-                    fmt_age(p.eta_s) if p.lag else "-",
-                    _state(p.state),
-                    "",
-                    style="dim",
-                )
+                where = f"  [{p.partition}] {'-' if p.committed is None else p.committed}/{p.end}"
+                table.add_row("", where, "", *_cells(p), _state(p.state), "", style="dim")
     if not rows:
-        table.add_row("[dim](no consumer groups)[/]", *[""] * 10)
+        table.add_row("(no consumer groups)", *[""] * 10, style="dim")
     return table
 
 
 def stages_table(stages: list[Stage]) -> Table:
-    table = Table(
-        "stage",
-        "measured on",
-        "state",
-        "lag",
-        "time lag",
-        "data age",
-        "detail",
-        title="pipeline (end-to-end freshness)",
-        title_justify="left",
-    )
-    for col in (3, 4, 5):
-        table.columns[col].justify = "right"
+    table = _table("pipeline (end-to-end freshness)", STAGE_COLUMNS)
     for s in stages:
         lag = "-" if s.lag is None else f"{s.lag:,}"
-        table.add_row(
-            s.name,
-            s.source,
-            _state(s.state),
-            lag,
-            fmt_age(s.time_lag_s),
-            fmt_age(s.age_s),
-            Text(s.detail, style="dim"),
-        )
+        table.add_row(s.name, s.source, _state(s.state), lag, fmt_age(s.time_lag_s), fmt_age(s.age_s),
+                      Text(s.detail, style="dim"))  # fmt: skip
     return table
 
 
@@ -243,10 +206,8 @@ def _once(monitor: Any, as_json: bool, wide: bool) -> None:
     snap = monitor.snapshot()
     if as_json:
         print_json(snap.as_dict(wide))
-    elif console.is_terminal:
-        console.print(render(snap, wide))
     else:
-        console.print(render(snap, wide), width=max(console.width, 160))
+        _out().print(render(snap, wide))
     if snap.kafka["status"] != "ok":
         raise ServiceUnavailable(
             snap.kafka["error"], "Start it with `rtfin local kafka start` or check kafka.bootstrap."
@@ -256,6 +217,13 @@ def _once(monitor: Any, as_json: bool, wide: bool) -> None:
         raise ThresholdExceeded(
             f"threshold exceeded: {snap.exceeded[0]}{more}", "Run `rtfin lag` to watch it live."
         )
+
+
+def _out() -> Console:
+    """The console, or a wide one when stdout is a file or pipe (no terminal width to fit)."""
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=220, highlight=False)
 
 
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
@@ -273,7 +241,7 @@ def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
                     print_json(snap.as_dict(wide))
                 else:
                     for line in log_lines(snap):
-                        console.print(line, soft_wrap=True, markup=False)
+                        console.print(line, soft_wrap=True, markup=False, highlight=False)
                 stop.wait(max(0.0, every - snap.took_s))
             return
         from rich.live import Live
