@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if not server.drain(timeout=20):
+            log.warning("requests still running after 20 s; closing the engine anyway")
         engine.close()
         log.info("stopped")
     return 0

@@ -3,6 +3,7 @@ lz4 frame, br) in both directions, all streaming."""
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Protocol
@@ -18,7 +19,9 @@ class Decoder(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
 
 
-def raw_body(rfile: BinaryIO, length: int | None, chunked: bool, limit: int) -> Iterator[bytes]:
+def raw_body(
+    rfile: BinaryIO | io.BufferedIOBase, length: int | None, chunked: bool, limit: int
+) -> Iterator[bytes]:
     """The request body as it came over the wire (chunked transfer decoded), at most ``limit`` bytes."""
     total = 0
 

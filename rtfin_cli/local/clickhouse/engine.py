@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +41,12 @@ class Engine:
     """The chDB side of the server. Thread-safe."""
 
     def __init__(self, path: Path, max_sessions: int = 256, session_lock_wait_s: float = 10.0) -> None:
-        from chdb import _chdb  # the engine's own connection API (query, send_query, send_insert)
+        import chdb
 
+        engine: Any = chdb._chdb  # the engine's own connection API (query, send_query, send_insert)
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._connect = lambda: _chdb.connect(str(self.path))
+        self._connect: Callable[[], Any] = lambda: engine.connect(str(self.path))
         self._main = self._connect()  # holds the instance open for the server's lifetime
         self.version = self.scalar("SELECT version()")
         self.timezone = self.scalar("SELECT timezone()")
@@ -74,7 +75,7 @@ class Engine:
             raise CHError("SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")
         keep = True
         try:
-            self._prepare(conn, database, settings)
+            self._prepare(conn, database, settings, bool(session_id))
             yield conn
         except BaseException:
             keep = bool(session_id)  # a pooled connection that failed mid-way is not reused
@@ -102,20 +103,20 @@ class Engine:
                 if len(self._sessions) >= self.max_sessions:
                     self._expire_locked(force_oldest=True)
                 conn = self._sessions[session_id] = Conn(self._connect(), timeout_s=timeout)
-            conn.timeout_s = timeout
+            conn.timeout_s, conn.last_used = timeout, time.monotonic()
             return conn
 
     def forget(self, conn: Conn) -> None:
         """Renew a pooled connection whose state changed (SET/USE/temporary table outside a session)."""
         conn.settings = {"__dirty__": "1"}
 
-    def _prepare(self, conn: Conn, database: str | None, settings: dict[str, str]) -> None:
+    def _prepare(self, conn: Conn, database: str | None, settings: dict[str, str], session: bool) -> None:
         try:
             if "__dirty__" in conn.settings:
                 conn.raw.close()
                 conn.raw, conn.settings, conn.database = self._connect(), {}, "default"
-            target = database or "default"
-            if conn.database != target:
+            target = database or (None if session else "default")  # a session keeps its USE
+            if target is not None and conn.database != target:
                 conn.raw.query(f"USE `{target.replace('`', '``')}`", "TabSeparated", params={})
                 conn.database = target
             for name in [n for n in conn.settings if n not in settings]:

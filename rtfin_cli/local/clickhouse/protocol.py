@@ -15,9 +15,11 @@ import io
 import logging
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -73,7 +75,26 @@ class Server(ThreadingHTTPServer):
         self.password = password
         self.max_body_bytes = max_body_bytes
         self.max_query_bytes = max_query_bytes
+        self._active = 0
+        self._idle = threading.Condition()
         super().__init__(address, Handler)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Count a request in flight (``drain`` waits for them at shutdown)."""
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no request is in flight; False if some still run after ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -109,7 +130,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._authenticate(params)
             chunks = self._body()
-            body_done = self._query(params, chunks, readonly, query_id, t0)
+            with self.server.active():
+                body_done = self._query(params, chunks, readonly, query_id, t0)
         except CHError as exc:
             log.warning("query %s failed in %.3fs: %s", query_id, time.monotonic() - t0, exc.body("").strip())
             if not body_done and self._body_pending():

@@ -8,6 +8,7 @@ format a query asks for.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
@@ -36,7 +37,7 @@ class Token:
     word: str  # upper-cased keyword/identifier, or the punctuation character
 
 
-def tokens(sql: bytes, limit: int | None = None):  # type: ignore[no-untyped-def]
+def tokens(sql: bytes, limit: int | None = None) -> Iterator[Token]:
     """Top-level tokens (words and punctuation), skipping whitespace, comments and quoted text."""
     i, n = 0, len(sql) if limit is None else min(len(sql), limit)
     while i < n:
