@@ -60,6 +60,7 @@ class KafkaBroker:
             "num.partitions": "1",
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "10",
+            "transaction.state.log.num.partitions": "5",  # default 50: slow first transaction
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
