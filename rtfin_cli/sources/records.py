@@ -70,7 +70,8 @@ def news_record(raw: Any, ingested_at: str | None = None) -> tuple[str, int, dic
     url = raw.get("article_url")
     if not isinstance(url, str) or not url:
         raise InvalidRecord(f"article {art_id} has no article_url")
-    pub = raw.get("publisher") or {}
+    pub = raw.get("publisher")
+    pub = {} if pub is None else pub
     if not isinstance(pub, dict):
         raise InvalidRecord(f"article {art_id}: publisher must be an object")
     record: dict[str, Any] = {

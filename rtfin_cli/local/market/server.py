@@ -146,6 +146,9 @@ class Market:
         return False
 
 
+MARKET = web.AppKey("market", Market)
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     body = {"status": "ERROR", "request_id": uuid.uuid4().hex, "error": message}
     return web.json_response(body, status=status, headers=headers)
@@ -162,7 +165,7 @@ def _bound(value: str, name: str) -> int:
 
 
 async def news_handler(request: web.Request) -> web.Response:
-    m: Market = request.app["market"]
+    m: Market = request.app[MARKET]
     m.counters["requests"] += 1
     if m.faults.latency_s > 0:
         await asyncio.sleep(m.faults.latency_s)
@@ -251,7 +254,7 @@ def _status(status: str, message: str) -> str:
 
 
 async def stocks_handler(request: web.Request) -> web.WebSocketResponse:
-    m: Market = request.app["market"]
+    m: Market = request.app[MARKET]
     ws = web.WebSocketResponse(max_msg_size=1 << 20)
     await ws.prepare(request)
     conn = Conn(ws)
@@ -376,11 +379,11 @@ def status_doc(m: Market) -> dict[str, Any]:
 
 
 async def control_status(request: web.Request) -> web.Response:
-    return web.json_response(status_doc(request.app["market"]))
+    return web.json_response(status_doc(request.app[MARKET]))
 
 
 async def control_emitted(request: web.Request) -> web.Response:
-    m: Market = request.app["market"]
+    m: Market = request.app[MARKET]
     return web.json_response({"articles": list(m.emitted_articles), "bars": list(m.emitted_bars),
                               "malformed_sent": m.counters["malformed_sent"],
                               "malformed_articles": m.malformed_articles})  # fmt: skip
@@ -397,7 +400,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def control_faults(request: web.Request) -> web.Response:
-    m: Market = request.app["market"]
+    m: Market = request.app[MARKET]
     body = await _json_body(request)
     known = set(Faults().as_dict()) | {"drop_ws"}
     if unknown := set(body) - known:
@@ -415,7 +418,7 @@ async def control_faults(request: web.Request) -> web.Response:
 
 async def control_clock(request: web.Request) -> web.Response:
     """{speed, goto (shown ISO time | "end"), end (shown ISO time | "dataset"), end_in_s} — all optional."""
-    m: Market = request.app["market"]
+    m: Market = request.app[MARKET]
     body = await _json_body(request)
     shift = m.clock.shift_ms
     sim = None
@@ -434,13 +437,13 @@ async def control_clock(request: web.Request) -> web.Response:
 
 
 async def control_reset(request: web.Request) -> web.Response:
-    request.app["market"].reset()
+    request.app[MARKET].reset()
     return web.json_response({"reset": True})
 
 
 def make_app(market: Market) -> web.Application:
     app = web.Application()
-    app["market"] = market
+    app[MARKET] = market
     app.router.add_get("/v2/reference/news", news_handler)
     app.router.add_get("/stocks", stocks_handler)
     app.router.add_get("/_control/status", control_status)
