@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from rtfin_cli.local.clickhouse import PASSWORD_ENV
@@ -25,13 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="default")
     parser.add_argument("--max-body-mb", type=int, default=4096, help="largest accepted request body")
     parser.add_argument("--max-query-mb", type=int, default=16, help="largest SQL text (not INSERT data)")
-    parser.add_argument("--session-timeout", type=float, default=60.0)
+    parser.add_argument("--timezone", default="UTC", help="server time zone (ClickHouse Cloud runs UTC)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log = logging.getLogger("rtfin.clickhouse")
     password = os.environ.pop(PASSWORD_ENV, None) or ensure_password(args.data_dir)
+    os.environ["TZ"] = args.timezone  # read by the engine when it starts
+    time.tzset()
 
     from rtfin_cli.local.clickhouse.engine import Engine
     from rtfin_cli.local.clickhouse.protocol import Server

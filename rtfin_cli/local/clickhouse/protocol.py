@@ -238,7 +238,12 @@ class Handler(BaseHTTPRequestHandler):
 
         stats = Stats()
         engine = self.server.engine
-        timeout = float(params.get("session_timeout") or 60)
+        try:
+            timeout = float(params.get("session_timeout") or 60)
+        except ValueError:
+            raise CHError(
+                "BAD_REQUEST_PARAMETER", "session_timeout must be a number of seconds", status=400
+            ) from None
         with engine.connection(session_id, database, engine_settings, timeout) as conn:
             if data is not None and split is not None:
                 insert(conn, split.statement, split.fmt, data, stats)
