@@ -23,6 +23,7 @@ CODES = {
     "UNKNOWN_EXCEPTION": 1002,
     "BAD_REQUEST_PARAMETER": 457,
     "TIMEOUT_EXCEEDED": 159,
+    "NOT_IMPLEMENTED": 48,
 }
 _ENGINE_ERROR = re.compile(
     r"Code: (\d+)\. DB::Exception: (.*?)(?:\. \(([A-Z0-9_]+)\))?(?: \(version [^)]*\))?\s*$", re.S

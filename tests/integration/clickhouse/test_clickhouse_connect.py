@@ -176,3 +176,14 @@ def test_arrow_and_whole_document_formats(client: Any) -> None:
     import json
 
     assert json.loads(doc)["rows"] == 100_000
+
+
+def test_form_encoded_parameters(clickhouse_server: Any) -> None:
+    c = clickhouse_connect.get_client(
+        host=clickhouse_server.host, port=clickhouse_server.port, username=clickhouse_server.user,
+        password=clickhouse_server.password, form_encode_query_params=True,
+    )  # fmt: skip
+    many = [f"T{i}" for i in range(5000)]  # large parameters go in a multipart body
+    res = c.query("SELECT length({xs:Array(String)}), {n:UInt8}", parameters={"xs": many, "n": 7})
+    assert res.result_rows == [(5000, 7)]
+    c.close()
