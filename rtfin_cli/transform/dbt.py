@@ -140,7 +140,9 @@ def _node_result(r: Any) -> NodeResult:
     if status in ("success", "pass"):
         msg = ""
     seconds = float(getattr(r, "execution_time", 0.0) or 0.0)
-    return NodeResult(node.name, kind, status, seconds, " ".join(str(msg).split())[:500], getattr(r, "failures", None))
+    return NodeResult(
+        node.name, kind, status, seconds, " ".join(str(msg).split())[:500], getattr(r, "failures", None)
+    )
 
 
 def invoke(
@@ -168,7 +170,7 @@ def invoke(
         "--target", target,
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", yaml.safe_dump({"raw_database": settings.clickhouse.raw_database}, default_flow_style=True).strip(),
+        "--vars", yaml.safe_dump({"raw_database": settings.clickhouse.raw_database}, default_flow_style=True),
         "--log-level", "none",  # console silent: progress goes through the callback; file log kept
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",

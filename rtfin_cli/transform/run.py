@@ -53,7 +53,9 @@ def run(
     say(f"ddl: {len(ddl_result.applied)} applied, {len(ddl_result.already)} already there")
     ingest_result = ingest.setup(settings, client)
     say(f"ingest ({ingest_result['mode']}): ready")
-    build = invoke(settings, "build", select=select, full_refresh=full_refresh, target=target, progress=progress)
+    build = invoke(
+        settings, "build", select=select, full_refresh=full_refresh, target=target, progress=progress
+    )
     fresh = None
     if freshness and not select and build.success:
         fresh = invoke(settings, "source freshness", target=target)

@@ -47,7 +47,7 @@ class ClickPipesApi:
         if missing:
             raise ConfigError(
                 f"clickhouse.ingest = 'clickpipes' needs clickhouse.clickpipes.{', '.join(missing)}",
-                "Set them in rtfin.toml or as RTFIN__CLICKHOUSE__CLICKPIPES__<KEY> (key_secret via env only).",
+                "Set them in rtfin.toml or as RTFIN__CLICKHOUSE__CLICKPIPES__<KEY> (the secret via env).",
             )
         self.settings = settings
         self.base = f"/v1/organizations/{cp.organization_id}/services/{cp.service_id}/clickpipes"
@@ -84,7 +84,8 @@ class ClickPipesApi:
                 continue
             if resp.status_code in (401, 403):
                 raise AuthError(
-                    f"ClickHouse Cloud API at {self.api_url} refused key '{self.key_id}' (HTTP {resp.status_code})",
+                    f"ClickHouse Cloud API at {self.api_url} refused key '{self.key_id}' "
+                    f"(HTTP {resp.status_code})",
                     "Check clickhouse.clickpipes.key_id / key_secret and the key's role.",
                 )
             if resp.status_code >= 400:

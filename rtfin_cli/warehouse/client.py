@@ -77,7 +77,9 @@ def translate(exc: BaseException, ch: ClickHouseSettings, doing: str = "") -> Rt
     if code in AUTH_CODES or " 401" in first or "403" in first and "Forbidden" in first:
         return AuthError(f"ClickHouse at {where(ch)} refused user '{ch.user}' (wrong password?)", _AUTH_HINT)
     if isinstance(exc, OperationalError) or not isinstance(exc, DatabaseError):
-        return ServiceUnavailable(f"ClickHouse at {where(ch)} is unreachable ({_reason(first)})", _UNREACHABLE_HINT)
+        return ServiceUnavailable(
+            f"ClickHouse at {where(ch)} is unreachable ({_reason(first)})", _UNREACHABLE_HINT
+        )
     what = f" while {doing}" if doing else ""
     return RtfinError(f"ClickHouse at {where(ch)} failed{what}: {first[:300]}")
 

@@ -188,9 +188,10 @@ def status(ch: ClickHouseSettings, client: Client) -> dict[str, Any]:
     with errors(ch, "reading the warehouse status"):
         _bootstrap(client, ch)
         done = applied_migrations(client, ch)
-        counts = dict(
-            client.query(
-                "SELECT name, total_rows FROM system.tables WHERE database = {db:String} AND name IN {t:Array(String)}",
+        counts: dict[str, Any] = dict(
+            client.query(  # type: ignore[arg-type]
+                "SELECT name, total_rows FROM system.tables "
+                "WHERE database = {db:String} AND name IN {t:Array(String)}",
                 parameters={"db": ch.raw_database, "t": list(TTL_EXPR)},
             ).result_rows
         )

@@ -114,7 +114,7 @@ def status(settings: RtfinSettings, client: Client) -> dict[str, Any]:
         with errors(settings.clickhouse, "reading kafka_errors"):
             exists = client.command(f"EXISTS TABLE {raw}.kafka_errors")
             out["kafka_errors"] = (
-                int(client.command(f"SELECT count() FROM {raw}.kafka_errors")) if exists else 0
+                int(str(client.command(f"SELECT count() FROM {raw}.kafka_errors"))) if exists else 0
             )
     else:
         from rtfin_cli.warehouse import clickpipes

@@ -126,7 +126,8 @@ SPECS: dict[str, tuple[list[str], list[str], str]] = {
             f"assumeNotNull({_time('scored_at')}) AS scored_at",
         ],
         f"q.id != '' AND q.label IN ('positive', 'negative', 'neutral') AND q.score BETWEEN 0 AND 1 "
-        f"AND q.sentiment BETWEEN -1 AND 1 AND isNotNull({_time('published_utc')}) AND isNotNull({_time('scored_at')})",
+        f"AND q.sentiment BETWEEN -1 AND 1 AND isNotNull({_time('published_utc')}) "
+        f"AND isNotNull({_time('scored_at')})",
     ),
 }
 
@@ -147,7 +148,8 @@ def select_errors(table: str, source: str) -> str:
     return (
         "SELECT q._topic AS topic, q._partition AS partition, q._offset AS offset, "
         f"if(length(q._error) > 0, q._error, 'invalid record for {table}') AS error, "
-        f"if(length(q._error) > 0, q._raw_message, toJSONString(CAST(tuple({fields}), 'Tuple({', '.join(cols)})'))) AS raw_message "
+        f"if(length(q._error) > 0, q._raw_message, "
+        f"toJSONString(CAST(tuple({fields}), 'Tuple({', '.join(cols)})'))) AS raw_message "
         f"FROM {source} AS q WHERE length(q._error) > 0 OR NOT ({valid})"
     )
 
@@ -175,7 +177,7 @@ def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = F
         "offset UInt64, error String, raw_message String, at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         f"ENGINE = MergeTree ORDER BY (topic, at){ttl}"
     ]
-    for table, (cols, exprs, valid) in SPECS.items():
+    for table, (cols, _exprs, _valid) in SPECS.items():
         queue, mv, err_mv = (
             f"{raw}.kafka_{table}_queue",
             f"{raw}.kafka_{table}_mv",
@@ -212,7 +214,8 @@ def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = F
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS {mv} TO {raw}.{table} AS {select_valid(table, queue)}"
         )
         out.append(
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {err_mv} TO {raw}.kafka_errors AS {select_errors(table, queue)}"
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {err_mv} TO {raw}.kafka_errors AS "
+            + select_errors(table, queue)
         )
     return out
 

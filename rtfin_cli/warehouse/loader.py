@@ -38,6 +38,7 @@ class LoaderStats:
     batches: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
+    busy_s: float = 0.0  # from the first record consumed to the last commit (excludes group join)
     stopped_by: str = ""
 
     @property
@@ -80,6 +81,7 @@ class Loader:
         self._offsets: dict[tuple[str, int], int] = {}
         self._pending = 0
         self._first_at = 0.0
+        self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
 
@@ -165,6 +167,7 @@ class Loader:
             offsets=[TopicPartition(t, p, o + 1) for (t, p), o in self._offsets.items()], asynchronous=False
         )
         self.stats.batches += 1
+        self.stats.busy_s = time.monotonic() - self._busy_from
         self._offsets.clear()
         self._pending = 0
         if self.progress:
@@ -174,6 +177,8 @@ class Loader:
     def _take(self, msg: Message, producer: Any) -> None:
         topic, part, off = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
         table = self.tables[topic]
+        if not self.stats.consumed:
+            self._busy_from = time.monotonic()
         self.stats.consumed += 1
         if not self._pending:
             self._first_at = time.monotonic()
@@ -231,9 +236,9 @@ class Loader:
                     elif err.fatal():
                         raise ServiceUnavailable(f"Kafka consumer failed: {err.str()}")
                 age = time.monotonic() - self._first_at
-                if self._pending >= self.batch_rows or (self._pending and age >= self.batch_s):
-                    if not self._flush(cons, prod):
-                        break
+                full = self._pending >= self.batch_rows or (self._pending and age >= self.batch_s)
+                if full and not self._flush(cons, prod):
+                    break
                 if once and self._assigned and self._eof >= self._assigned:
                     self.stats.stopped_by = "drained"
                     break

@@ -49,7 +49,7 @@ def _opt_num(v: Any) -> float:
 def _epoch_ms(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 10**14:
         raise BadRecord(f"expected epoch milliseconds, got {v!r:.40}")
-    return v
+    return int(v)
 
 
 def _time_ms(v: Any) -> int:

@@ -48,7 +48,10 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         self.server.requests.append((self.command, self.path, body, self.headers.get("Authorization", "")))
-        if self.headers.get("Authorization") != "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode():
+        if (
+            self.headers.get("Authorization")
+            != "Basic " + base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
+        ):
             return self._reply(401, error="Unauthorized")
         base = f"/v1/organizations/{ORG}/services/{SVC}/clickpipes"
         if not self.path.startswith(base):
@@ -171,7 +174,9 @@ def test_sasl_credentials_are_sent_and_refreshed(cloud: FakeCloud) -> None:
     cloud.requests.clear()
     clickpipes.sync(api, clickpipes.desired(s, _types()))  # the API never returns secrets: refresh them
     patches = [r for r in cloud.requests if r[0] == "PATCH"]
-    assert len(patches) == 3 and all(p[2]["source"]["kafka"]["credentials"]["password"] == "kafka-pw" for p in patches)
+    assert len(patches) == 3 and all(
+        p[2]["source"]["kafka"]["credentials"]["password"] == "kafka-pw" for p in patches
+    )
 
 
 def test_stop_and_start_and_states(cloud: FakeCloud) -> None:

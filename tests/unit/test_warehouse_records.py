@@ -7,14 +7,19 @@ import pytest
 from rtfin_cli.warehouse.records import BadRecord, columns, to_row
 
 NEWS = {
-    "id": "a1", "published_utc": "2024-06-03T12:00:00Z", "title": "t", "description": None, "article_url": "u",
-    "author": "x", "publisher": {"name": "Wire", "homepage_url": "h"}, "tickers": ["AAPL", "MSFT"],
-    "keywords": ["k"], "image_url": "", "amp_url": "", "ingested_at": "2024-06-03T12:00:01.250Z",
+    "id": "a1", "published_utc": "2024-06-03T12:00:00Z", "title": "t", "description": None,
+    "article_url": "u", "author": "x", "publisher": {"name": "Wire", "homepage_url": "h"},
+    "tickers": ["AAPL", "MSFT"], "keywords": ["k"], "image_url": "", "amp_url": "",
+    "ingested_at": "2024-06-03T12:00:01.250Z",
 }  # fmt: skip
-BAR = {"ev": "AM", "sym": "AAPL", "s": 1717416000000, "e": 1717416060000, "o": 1, "h": 2, "l": 0.5, "c": 1.5,
-       "v": 100, "vw": 1.2, "av": 1000, "a": 1.1, "z": 10, "otc": False, "ingested_at": 1717416061000}  # fmt: skip
-SENT = {"id": "a1", "published_utc": "2024-06-03T12:00:00Z", "title": "t", "tickers": ["AAPL"],
-        "label": "positive", "score": 0.9, "sentiment": 0.8, "model": "m", "scored_at": "2024-06-03T12:00:05Z"}  # fmt: skip
+BAR = {
+    "ev": "AM", "sym": "AAPL", "s": 1717416000000, "e": 1717416060000, "o": 1, "h": 2, "l": 0.5, "c": 1.5,
+    "v": 100, "vw": 1.2, "av": 1000, "a": 1.1, "z": 10, "otc": False, "ingested_at": 1717416061000,
+}  # fmt: skip
+SENT = {
+    "id": "a1", "published_utc": "2024-06-03T12:00:00Z", "title": "t", "tickers": ["AAPL"],
+    "label": "positive", "score": 0.9, "sentiment": 0.8, "model": "m", "scored_at": "2024-06-03T12:00:05Z",
+}  # fmt: skip
 
 
 def test_news_row_in_column_order() -> None:

@@ -44,7 +44,7 @@ class Dataset:
         return out | {b["sym"] for b in self.bars}
 
     def trending(self, top: int = 50) -> list[tuple[str, int, float | None]]:
-        """[(ticker, distinct articles, avg sentiment of scored ones)] as rpt_trending_tickers_7d ranks them."""
+        """[(ticker, distinct articles, avg sentiment of scored ones)] ranked as rpt_trending_tickers_7d."""
         scores = {s["id"]: s["sentiment"] for s in self.sentiment}
         arts: dict[str, set[str]] = defaultdict(set)
         for aid, ts in self.article_tickers().items():
@@ -102,8 +102,12 @@ def generate(
                 "description": f"Description of article {i}",
                 "article_url": f"https://news.example/{aid}",
                 "author": "Reporter",
-                "publisher": {"name": rng.choice(("Wire", "Daily", "Street")), "homepage_url": "https://p.example",
-                              "logo_url": "", "favicon_url": ""},  # fmt: skip
+                "publisher": {
+                    "name": rng.choice(("Wire", "Daily", "Street")),
+                    "homepage_url": "https://p.example",
+                    "logo_url": "",
+                    "favicon_url": "",
+                },  # fmt: skip
                 "tickers": chosen,
                 "keywords": ["markets"],
                 "image_url": "",
@@ -115,9 +119,17 @@ def generate(
             label = rng.choice(LABELS)
             sent = {"positive": 1, "negative": -1, "neutral": 0}[label] * round(rng.uniform(0.5, 1.0), 4)
             ds.sentiment.append(
-                {"id": aid, "published_utc": iso(pub), "title": f"Headline {i}", "tickers": chosen, "label": label,
-                 "score": round(rng.uniform(0.5, 1.0), 4), "sentiment": sent, "model": "rtfin-minilm-fin",
-                 "scored_at": iso(pub + 5000)}  # fmt: skip
+                {
+                    "id": aid,
+                    "published_utc": iso(pub),
+                    "title": f"Headline {i}",
+                    "tickers": chosen,
+                    "label": label,
+                    "score": round(rng.uniform(0.5, 1.0), 4),
+                    "sentiment": sent,
+                    "model": "rtfin-minilm-fin",
+                    "scored_at": iso(pub + 5000),
+                }  # fmt: skip
             )
     day0 = int((now - timedelta(hours=2)).timestamp() * 1000)
     for sym in syms:
@@ -131,7 +143,8 @@ def generate(
             acc += v
             bar = {"ev": "AM", "sym": sym, "s": s, "e": s + 60_000, "o": round(o, 4), "h": round(h, 4),
                    "l": round(low, 4), "c": round(c, 4), "v": v, "vw": round((o + c) / 2, 4), "av": acc,
-                   "a": round((o + c) / 2, 4), "z": 100.0, "otc": False, "ingested_at": iso(s + 61_000)}  # fmt: skip
+                   "a": round((o + c) / 2, 4), "z": 100.0, "otc": False,
+                   "ingested_at": iso(s + 61_000)}  # fmt: skip
             ds.bars.append(bar)
             for k in range(second_bars):
                 ds.bars.append({**bar, "ev": "A", "s": s + k * 1000, "e": s + (k + 1) * 1000, "v": v / 60})

@@ -1,0 +1,159 @@
+"""Transform benchmarks (issue #7), each a ratio against a baseline measured in the same run:
+
+* ``transform.loader_vs_bulk_insert``: rtfin's loader (consume JSON from Kafka, validate, batch insert
+  through clickhouse-connect, commit) rows/s vs. ONE bulk clickhouse-connect insert of the same rows
+  (already converted) into the same local ClickHouse endpoint. Target ≥ 0.5.
+* ``transform.dbt_build_1m_bars_100k_articles_s``: `dbt build` (all models + tests) over 1M bars and
+  100k articles (80k scored), vs. the same build over 1% of that data (the fixed dbt overhead).
+
+Services (Kafka, the chDB HTTP endpoint) start on free ports in a temp dir. Sizes: RTFIN_BENCH_LOADER_ROWS
+(default 100000), RTFIN_BENCH_BARS (1000000), RTFIN_BENCH_ARTICLES (100000).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bench import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bars_sql(raw: str, n: int) -> str:
+    # 100 tickers x n/100 consecutive minutes ending now; deterministic prices.
+    return (
+        f"INSERT INTO {raw}.stock_aggs (ev, sym, s, e, o, h, l, c, v, vw, av, a, z, otc, ingested_at) "
+        "SELECT 'AM', concat('T', leftPad(toString(number % 100), 3, '0')) AS sym, "
+        "toInt64(toUnixTimestamp(now()) * 1000 - intDiv(number, 100) * 60000) AS s, s + 60000, "
+        "100 + (number % 97), 101 + (number % 97), 99 + (number % 97), 100.5 + (number % 97), "
+        "toFloat64(1000 + number % 500), 100.2, toFloat64(number), 100.1, 10, false, now64(3) "
+        f"FROM numbers({n})"
+    )
+
+
+def _news_sql(raw: str, n: int) -> list[str]:
+    pub = "now64(3) - toIntervalSecond(number * 5)"
+    return [
+        f"INSERT INTO {raw}.news (id, published_utc, title, publisher, tickers, keywords, ingested_at) "
+        f"SELECT concat('a', toString(number)), {pub}, concat('Headline ', toString(number)), "
+        "('Wire', '', '', ''), arrayMap(i -> concat('T', leftPad(toString((number + i * 7) % 100), 3, '0')), "
+        f"range(1 + number % 3)), ['markets'], now64(3) FROM numbers({n})",
+        f"INSERT INTO {raw}.news_sentiment (id, published_utc, title, tickers, label, score, sentiment, "
+        f"model, scored_at) SELECT concat('a', toString(number)), {pub}, '', [], "
+        "['positive', 'negative', 'neutral'][1 + number % 3], 0.9, [0.8, -0.8, 0.0][1 + number % 3], "
+        "'m', now64(3) "
+        f"FROM numbers({n}) WHERE number % 5 != 0",
+    ]
+
+
+def run() -> list[Result]:
+    from confluent_kafka import Producer
+    from pydantic import SecretStr
+
+    from rtfin_cli.kafka.admin import create_topics
+    from rtfin_cli.local.clickhouse import ClickHouseServer
+    from rtfin_cli.local.kafka import KafkaBroker
+    from rtfin_cli.local.supervisor import free_port
+    from rtfin_cli.settings import RtfinSettings
+    from rtfin_cli.transform.dbt import invoke
+    from rtfin_cli.warehouse import ddl
+    from rtfin_cli.warehouse.client import get_client
+    from rtfin_cli.warehouse.loader import Loader
+    from rtfin_cli.warehouse.records import columns, to_row
+    from tests.integration.transform.gen import generate
+
+    n_load = int(os.environ.get("RTFIN_BENCH_LOADER_ROWS", "100000"))
+    n_bars = int(os.environ.get("RTFIN_BENCH_BARS", "1000000"))
+    n_articles = int(os.environ.get("RTFIN_BENCH_ARTICLES", "100000"))
+    tmp = Path(tempfile.mkdtemp(prefix="rtfin-bench-transform-"))
+    broker = KafkaBroker(data_dir=tmp / "kafka", cache_dir=ROOT / ".cache", port=free_port(),
+                         controller_port=free_port())  # fmt: skip
+    server = ClickHouseServer(data_dir=tmp / "ch", port=free_port())
+    server.password = server.credentials()[1]
+    broker.start(timeout=180)
+    server.start(timeout=120)
+    results: list[Result] = []
+    try:
+        s = RtfinSettings(
+            kafka={"bootstrap": broker.bootstrap, "topics": {"partitions": 3}},
+            clickhouse={
+                "port": server.port,
+                "password": SecretStr(server.password),
+                "loader_batch_rows": 50000,
+            },
+            local={"data_dir": str(tmp / "rtfin")},
+        )
+        client = get_client(s)
+        ddl.apply(s.clickhouse, client)
+        create_topics(s.kafka)
+
+        # -- loader vs one bulk insert ---------------------------------------------------------------
+        bars_per_ticker = max(1, n_load // 100)
+        data = generate(seed=1, articles=0, tickers=100, minutes=bars_per_ticker, second_bars=0)
+        msgs = data.messages()["stocks_aggs"][:n_load]
+        p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"})
+        for key, value in msgs:
+            while True:
+                try:
+                    p.produce(s.kafka.topics.stocks_aggs, key=key.encode(), value=value)
+                    break
+                except BufferError:
+                    p.poll(0.05)
+        assert p.flush(120) == 0
+        stats = Loader(s, batch_s=1.0).run(once=True, timeout_s=600)
+        assert stats.inserted["stock_aggs"] == len(msgs), stats
+        loader_rps = len(msgs) / stats.busy_s
+
+        rows = [to_row("stock_aggs", v) for _, v in msgs]
+        client.command("CREATE TABLE rtfin_raw.bulk AS rtfin_raw.stock_aggs")
+        t0 = time.perf_counter()
+        client.insert("rtfin_raw.bulk", rows, column_names=columns("stock_aggs"))
+        bulk_rps = len(rows) / (time.perf_counter() - t0)
+        results.append(
+            Result(
+                "transform.loader_rows_per_s",
+                loader_rps,
+                "rows/s",
+                bulk_rps,
+                "one bulk clickhouse-connect insert",
+                ">= 0.5",
+                {
+                    "rows": len(msgs),
+                    "batches": stats.batches,
+                    "loader_busy_s": round(stats.busy_s, 2),
+                    "loader_total_s_incl_group_join": round(stats.elapsed_s, 2),
+                },
+            )  # fmt: skip
+        )
+
+        # -- dbt build at 1M bars / 100k articles vs 1% of it ------------------------------------------
+        def build(bars: int, articles: int) -> float:
+            for t in ("news", "stock_aggs", "news_sentiment"):
+                client.command(f"TRUNCATE TABLE rtfin_raw.{t}")
+            client.command(_bars_sql("rtfin_raw", bars))
+            for stmt in _news_sql("rtfin_raw", articles):
+                client.command(stmt)
+            out = invoke(s, "build", full_refresh=True)
+            assert out.success, (out.error, [n for n in out.nodes if n.status not in ("success", "pass")])
+            return out.seconds
+
+        small = build(max(100, n_bars // 100), max(10, n_articles // 100))
+        big = build(n_bars, n_articles)
+        results.append(
+            Result(
+                "transform.dbt_build_s",
+                big,
+                "s",
+                small,
+                "dbt build over 1% of the data",
+                "report",
+                {"bars": n_bars, "articles": n_articles},
+            )  # fmt: skip
+        )
+    finally:
+        server.stop()
+        broker.stop()
+    return results
