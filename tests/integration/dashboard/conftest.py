@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import CACHE, ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DATABASE = "rtfin_dash"  # not the default `rtfin`: other tests build dbt models there
+DATABASE = "rtfin_dash"  # not the default `rtfin`/`rtfin_raw`: other tests build dbt models there
 TIMINGS: dict[str, float] = {}
 
 
@@ -55,19 +55,22 @@ def superset_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def reporting_tables(clickhouse_server: Any) -> dict[str, int]:
-    import clickhouse_connect
-
+def reporting_tables(clickhouse_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """Replay records in the raw tables, then the real dbt project builds the reporting models."""
+    from rtfin_cli.settings import load_settings
+    from tests.conftest import run_cli
     from tests.integration.dashboard import reporting_data
 
-    srv = clickhouse_server
-    client = clickhouse_connect.get_client(
-        host=srv.host, port=srv.port, username=srv.user, password=srv.password
-    )
-    try:
-        return reporting_data.load(client, DATABASE)
-    finally:
-        client.close()
+    env = {**make_env(None, clickhouse_server), "RTFIN__LOCAL__DATA_DIR": str(tmp_path_factory.mktemp("dbt"))}
+    counts = reporting_data.land(load_settings(environ=env).settings)
+    t0 = time.monotonic()
+    # a selection (the reporting models and their parents, with their tests) skips source freshness
+    models = [f"+{m}" for m in ("rpt_trending_tickers_7d", "rpt_intraday_price", "rpt_intraday_volume",
+                                 "rpt_latest_news")]  # fmt: skip
+    out = run_cli("transform", "run", "--json", "--select", " ".join(models), env=env, cwd=ROOT, timeout=900)
+    TIMINGS["dbt_build_s"] = round(time.monotonic() - t0, 1)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+    return counts
 
 
 @pytest.fixture()
@@ -80,12 +83,15 @@ def dash_env(
 def make_env(superset_server: Any, clickhouse_server: Any) -> dict[str, str]:
     """Environment for `rtfin dashboard ...` against the session Superset and ClickHouse."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")}
+    if superset_server is not None:
+        env.update(
+            RTFIN__DASHBOARD__URL=superset_server.url, RTFIN__LOCAL__DATA_DIR=str(superset_server.data_dir)
+        )
     env.update(
         RTFIN__DASHBOARD__BACKEND="superset",
-        RTFIN__DASHBOARD__URL=superset_server.url,
         RTFIN__DASHBOARD__ASSETS_DIR=str(ROOT / "superset_assets"),
-        RTFIN__LOCAL__DATA_DIR=str(superset_server.data_dir),
         RTFIN__LOCAL__CACHE_DIR=str(CACHE),
+        RTFIN__CLICKHOUSE__RAW_DATABASE=DATABASE + "_raw",
         RTFIN__CLICKHOUSE__HOST=clickhouse_server.host,
         RTFIN__CLICKHOUSE__PORT=str(clickhouse_server.port),
         RTFIN__CLICKHOUSE__USER=clickhouse_server.user,
