@@ -68,8 +68,13 @@ class Engine:
         database: str | None,
         settings: dict[str, str],
         session_timeout: float = 60.0,
+        session_check: bool = False,
     ) -> Iterator[Conn]:
-        """A connection prepared for one request: its database selected and URL settings applied."""
+        """A connection prepared for one request: its database selected and URL settings applied.
+
+        ``session_check``: the session must exist already (SESSION_NOT_FOUND otherwise)."""
+        if session_id and session_check and session_id not in self._sessions:
+            raise CHError("SESSION_NOT_FOUND", f"Session {session_id} not found")
         conn = self._session(session_id, session_timeout) if session_id else self._borrow()
         if session_id and not conn.lock.acquire(timeout=self.session_lock_wait_s):
             raise CHError("SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")

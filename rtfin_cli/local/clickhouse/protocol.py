@@ -248,7 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             raise CHError(
                 "BAD_REQUEST_PARAMETER", "session_timeout must be a number of seconds", status=400
             ) from None
-        with engine.connection(session_id, database, engine_settings, timeout) as conn:
+        check = params.get("session_check") in _TRUE
+        with engine.connection(session_id, database, engine_settings, timeout, check) as conn:
             if data is not None and split is not None:
                 insert(conn, split.statement, split.fmt, data, stats)
                 self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)

@@ -203,6 +203,22 @@ def test_ping_and_queries_not_blocked_by_a_long_query(clickhouse_server: Any, ht
     assert done.wait(10)
 
 
+def test_session_check_and_settings_persist(http: httpx.Client) -> None:
+    sid = f"chk-{uuid.uuid4()}"
+    _assert_ch_error(
+        http.post("/", params={"session_id": sid, "session_check": "1"}, content=b"SELECT 1"), 500, 372
+    )
+    assert http.post("/", params={"session_id": sid}, content=b"SET max_threads = 2").status_code == 200
+    r = http.post(
+        "/", params={"session_id": sid, "session_check": "1"}, content=b"SELECT getSetting('max_threads')"
+    )
+    assert r.text == "2\n"
+    # outside a session a SET does not outlive its request (the pooled connection is renewed)
+    assert http.post("/", content=b"SET max_result_rows = 77").status_code == 200
+    for _ in range(3):
+        assert http.post("/", content=b"SELECT getSetting('max_result_rows')").text == "0\n"
+
+
 def test_session_is_locked_while_in_use(http: httpx.Client) -> None:
     sid = f"lock-{uuid.uuid4()}"
     result: dict[str, httpx.Response] = {}
