@@ -6,13 +6,12 @@ Malformed frames and events never stop the stream: each goes to rtfin.dlq with t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
-from rtfin_cli.sources.records import InvalidRecord, agg_record, dumps, now_iso
+from rtfin_cli.sources.records import InvalidRecord, agg_record, dumps, dumps_raw, now_iso
 from rtfin_cli.sources.stocks import StocksStream
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ class AggHandler:
                     sym, end_ms, record = agg_record(ev, ingested)
                 except InvalidRecord as exc:
                     key = ev.get("sym") if isinstance(ev, dict) and isinstance(ev.get("sym"), str) else None
-                    sink.dead_letter(key, json.dumps(ev), str(exc))
+                    sink.dead_letter(key, dumps_raw(ev), str(exc))
                     continue
                 sink.send(self.topic, sym, dumps(record), end_ms)
                 if stats.last_event_ms is None or end_ms > stats.last_event_ms:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rtfin_cli.errors import AuthError, ServiceUnavailable
 from rtfin_cli.sources.news import KEY_HINT, api_key, backoff_delay
+from rtfin_cli.sources.records import loads
 
 log = logging.getLogger("rtfin.sources.stocks")
 EVENTS = ("AM", "A")
@@ -114,7 +115,7 @@ class StocksStream:
 
     def _handle(self, text: str) -> None:
         try:
-            data = json.loads(text)
+            data = loads(text)
         except ValueError:
             data = None
         if isinstance(data, list):

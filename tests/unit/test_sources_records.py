@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rtfin_cli.producers.sink import Stats, Ticker
 from rtfin_cli.producers.stocks import AggHandler
-from rtfin_cli.sources.records import InvalidRecord, agg_record, iso_ms, news_record, parse_utc_ms
+from rtfin_cli.sources.records import InvalidRecord, agg_record, iso_ms, loads, news_record, parse_utc_ms
 
 ARTICLE = {
     "id": "abc123", "published_utc": "2025-01-06T14:30:05Z", "title": "Apple Beats Estimates",
@@ -51,9 +51,11 @@ def test_agg_record_contract() -> None:
     sym, e, rec = agg_record(BAR, "now")
     assert (sym, e) == ("AAPL", BAR["e"]) and rec["otc"] is False and "op" not in rec
     assert agg_record({**BAR, "otc": True}, "now")[2]["otc"] is True
-    for bad in ({"ev": "T"}, {"sym": ""}, {"s": "x"}, {"e": BAR["s"] - 1}, {"o": float("nan")}, {"v": True}):
+    for bad in ({"ev": "T"}, {"sym": ""}, {"s": "x"}, {"e": BAR["s"] - 1}, {"o": float("nan")}, {"v": True},
+                {"av": "1"}, {"z": loads("NaN")}, {"h": None}):  # fmt: skip
         with pytest.raises(InvalidRecord):
             agg_record({**BAR, **bad}, "now")
+    assert agg_record(loads(json.dumps(BAR)), "now")[2]["o"] == 1.0
 
 
 json_values = st.recursive(
@@ -99,7 +101,7 @@ def _handler() -> tuple[AggHandler, RecordingSink]:
 
 def _feed(handler: AggHandler, text: str) -> None:
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         data = None
     handler(data, text)

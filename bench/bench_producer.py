@@ -1,0 +1,146 @@
+"""`rtfin produce stocks` throughput from the replay server at maximum speed vs. a bare confluent-kafka loop.
+
+Both run in the same process against the same local KRaft broker (started here on free ports in a temp dir)
+with the same producer settings (idempotent, acks=all, lz4, linger). The measured producer path is the real
+one: replay server -> WebSocket -> frame parsing and validation -> KafkaSink -> broker acks. The baseline
+is the least a producer of these records must do: ``json.dumps`` each record, ``produce`` it, serve
+delivery callbacks and flush. Both count a record once the broker acknowledged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+DAYS = 2  # trading days replayed: 2 x 390 minutes x 100 tickers = 78,000 minute bars
+TARGET = ">= 0.7"
+
+
+def _settings(bootstrap: str, market_url: str, ws_url: str):  # type: ignore[no-untyped-def]
+    from rtfin_cli.settings import KafkaSettings, PolygonSettings, RtfinSettings, TopicSettings
+
+    p = f"b{uuid.uuid4().hex[:6]}"
+    topics = TopicSettings(news_raw=f"{p}.news", stocks_aggs=f"{p}.aggs", news_sentiment=f"{p}.sent", dlq=f"{p}.dlq")
+    return RtfinSettings(kafka=KafkaSettings(bootstrap=bootstrap, topics=topics),
+                         polygon=PolygonSettings(rest_url=market_url, ws_url=ws_url))  # fmt: skip
+
+
+async def _warm_and_collect(market, window_s: int, expected: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Replay the window once with a plain client: warms the server's bar cache, returns the events sent."""
+    import websockets
+
+    events: list[dict] = []
+    async with websockets.connect(market.ws_url, max_size=None) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"action": "auth", "params": "bench"}))
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribe", "params": "AM.*"}))
+        await ws.recv()
+        market.control("clock", {"speed": 1e9, "end_in_s": window_s})
+        while len(events) < expected:
+            events += [e for e in json.loads(await ws.recv()) if e.get("ev") == "AM"]
+    return events
+
+
+async def _produce_stocks(settings, market, window_s: int, expected: int) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from releasing the replay clock until every bar is acknowledged by the broker."""
+    from rtfin_cli.producers.stocks import stream_stocks
+
+    stop = asyncio.Event()
+    box: dict[str, object] = {}
+
+    def progress(stats) -> None:  # type: ignore[no-untyped-def]
+        box["stats"] = stats
+
+    task = asyncio.ensure_future(stream_stocks(settings, ["AM.*"], stop, progress))
+    while not market.control("status")["subscriptions"]:
+        await asyncio.sleep(0.05)
+    t0 = time.perf_counter()
+    market.control("clock", {"speed": 1e9, "end_in_s": window_s})
+    while getattr(box.get("stats"), "delivered", 0) < expected:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    stats = await task
+    assert stats.delivered == expected and stats.dead_lettered == 0, stats.as_dict()
+    return elapsed
+
+
+def _bare(settings, events: list[dict]) -> float:  # type: ignore[no-untyped-def]
+    """A bare confluent-kafka loop producing the same records (same producer config)."""
+    from rtfin_cli.kafka import clients
+
+    topic = settings.kafka.topics.stocks_aggs + ".bare"
+    from confluent_kafka.admin import NewTopic
+
+    admin = clients.admin(settings.kafka)
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
+    records = [{k: e.get(k) for k in ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z")}
+               | {"otc": False, "ingested_at": "2026-01-01T00:00:00.000Z"} for e in events]  # fmt: skip
+    producer = clients.producer(settings.kafka)
+    producer.list_topics(topic, timeout=10)
+    acked = [0]
+
+    def cb(err, msg) -> None:  # type: ignore[no-untyped-def]
+        if err is None:
+            acked[0] += 1
+
+    t0 = time.perf_counter()
+    for r in records:
+        while True:
+            try:
+                producer.produce(topic, json.dumps(r, separators=(",", ":")).encode(), r["sym"].encode(),
+                                 timestamp=r["e"], on_delivery=cb)  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - t0
+    assert acked[0] == len(records)
+    return elapsed
+
+
+def run() -> list[Result]:
+    from rtfin_cli.kafka.admin import create_topics
+    from rtfin_cli.local.kafka import KafkaBroker
+    from rtfin_cli.local.market import dataset as ds
+    from rtfin_cli.local.market.service import MarketServer
+    from rtfin_cli.local.supervisor import free_port
+
+    window_s = DAYS * 86400  # starts one minute before day 3's open, so exactly DAYS sessions pass
+    expected = DAYS * ds.SESSION_MINUTES * len(ds.tickers())
+    start = ds.iso(ds.trading_days()[2] - ds.MINUTE_MS)
+    with tempfile.TemporaryDirectory(prefix="rtfin-bench-") as tmp:
+        broker = KafkaBroker(data_dir=Path(tmp), cache_dir=ROOT / ".cache", port=free_port(),
+                             controller_port=free_port())  # fmt: skip
+        market = MarketServer(data_dir=Path(tmp), port=free_port(), speed=0, start_at=start)
+        broker.start(timeout=180)
+        market.start()
+        try:
+            settings = _settings(broker.bootstrap, market.url, market.ws_url)
+            create_topics(settings.kafka)
+            events = asyncio.run(_warm_and_collect(market, window_s, expected))
+            status = market.control("status")
+            back = ds.iso(ds.parse_ms(start) + status["shift_ms"])
+            market.control("clock", {"speed": 0, "goto": back, "end": "dataset"})
+            market.control("reset", {})
+            t_prod = asyncio.run(_produce_stocks(settings, market, window_s, expected))
+            t_bare = _bare(settings, events)
+        finally:
+            market.stop()
+            broker.stop()
+    n = expected
+    return [
+        Result("producer.stocks_msgs_per_s", n / t_prod, "msg/s", n / t_bare, "bare confluent-kafka loop", TARGET,
+               {"records": n, "producer_s": round(t_prod, 3), "bare_s": round(t_bare, 3)}),
+    ]  # fmt: skip
