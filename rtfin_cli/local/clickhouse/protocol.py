@@ -102,6 +102,7 @@ class Handler(BaseHTTPRequestHandler):
     server: Server
     server_version = "ClickHouse"
     sys_version = ""
+    timeout = 600  # seconds a socket may stay idle (keep-alive) or a client may not read a streamed result
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         pass  # one line per query is logged by _query; never the URL (it may carry a password)
@@ -137,7 +138,13 @@ class Handler(BaseHTTPRequestHandler):
             with self.server.active():
                 body_done = self._query(params, chunks, readonly, query_id, t0)
         except CHError as exc:
-            log.warning("query %s failed in %.3fs: %s", query_id, time.monotonic() - t0, exc.body("").strip())
+            elapsed = time.monotonic() - t0
+            log.warning(
+                "query %s failed in %.3fs: %s",
+                query_id,
+                elapsed,
+                exc.body(self.server.engine.version).strip(),
+            )
             if not body_done and self._body_pending():
                 self.close_connection = True
             if not getattr(self, "_headers_sent", False):
@@ -290,7 +297,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", CONTENT_TYPES.get(fmt, "application/octet-stream"))
         else:
             self.send_header("Content-Type", "text/plain; charset=UTF-8")
-        self.send_header("Keep-Alive", "timeout=10")
+        self.send_header("Keep-Alive", f"timeout={self.timeout}")
 
     def _respond(
         self,
@@ -393,8 +400,8 @@ def form_fields(body: bytes, ctype: str) -> dict[str, str]:
         if part.get_filename():
             raise CHError("NOT_IMPLEMENTED", "External data tables (file parts of a form) are not supported")
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        if name:
+        payload = part.get_payload(decode=True)
+        if name and isinstance(payload, bytes):
             fields[str(name)] = payload.decode("utf-8", "replace")
     return fields
 
