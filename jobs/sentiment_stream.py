@@ -20,6 +20,7 @@ the cluster's environment) or from ``dbutils.secrets`` with ``--secret-scope``; 
 """
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -192,6 +193,7 @@ class TransactionalSink:
             }
         )
         self.producer.init_transactions(60)  # fences (and aborts) a crashed predecessor's transaction
+        self.last_committed = self.committed()  # then kept up to date here: the job is the group's writer
 
     def committed(self) -> dict[int, int]:
         """partition -> next offset to process, for partitions the group has committed."""
@@ -226,9 +228,9 @@ class TransactionalSink:
         try:
             for r in scored:
                 value = {
-                    "id": r.id, "published_utc": r.published_utc, "title": r.title, "tickers": list(r.tickers or []),
-                    "label": r.r.label, "score": r.r.score, "sentiment": r.r.sentiment, "model": r.r.model,
-                    "scored_at": r.r.scored_at,
+                    "id": r.id, "published_utc": r.published_utc, "title": r.title,
+                    "tickers": list(r.tickers or []), "label": r.r.label, "score": r.r.score,
+                    "sentiment": r.r.sentiment, "model": r.r.model, "scored_at": r.r.scored_at,
                 }  # fmt: skip
                 ts = _epoch_ms(r.published_utc) or int(r.timestamp.timestamp() * 1000)
                 self._produce(o.topic_out, r.id.encode(), json.dumps(value).encode(), ts)
@@ -241,6 +243,7 @@ class TransactionalSink:
             positions = [TopicPartition(o.topic_in, p, off) for p, off in sorted(offsets.items())]
             self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 60)
             self.producer.commit_transaction(120)
+            self.last_committed.update(offsets)
         except BaseException:
             self.producer.abort_transaction(60)
             raise
@@ -343,7 +346,7 @@ def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Pr
     from pyspark.sql import functions as F
 
     t0 = time.monotonic()
-    committed = sink.committed()
+    committed = sink.last_committed
     rows = df.select("key", "value", "partition", "offset", "timestamp")
     for p, off in committed.items():  # a replayed batch after a crash: skip what is already committed
         rows = rows.where((F.col("partition") != p) | (F.col("offset") >= off))
@@ -356,18 +359,17 @@ def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Pr
         .when(F.coalesce(F.trim(F.col("doc.id")), F.lit("")) == "", F.lit("missing id"))
         .when(F.col("doc.title").isNull(), F.lit("missing title")),
     )
-    desc = F.col("doc.description")
-    joined = F.when(
-        F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0, F.concat_ws(". ", F.col("doc.title"), desc)
-    )
-    good = rows.where(F.col("error").isNull()).select(
-        "partition", "offset", "timestamp", "doc.id", "doc.published_utc", "doc.title", "doc.tickers",
-        score_udf(joined.otherwise(F.col("doc.title"))).alias("r"),
-    )  # fmt: skip
-    bad = rows.where(F.col("error").isNotNull()).select(
-        "key", "value", "partition", "offset", "timestamp", "error"
-    )
-    scored, failed = good.collect(), bad.collect()
+    desc, title = F.col("doc.description"), F.col("doc.title")
+    body = F.when(
+        F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0, F.concat_ws(". ", title, desc)
+    ).otherwise(title)
+    # One Spark job per batch: bad rows ride along (scored as "", ignored) instead of a second scan.
+    out = rows.select(
+        "key", "value", "partition", "offset", "timestamp", "error", "doc.id", "doc.published_utc",
+        "doc.title", "doc.tickers", score_udf(F.coalesce(body, F.lit(""))).alias("r"),
+    ).collect()  # fmt: skip
+    scored = [r for r in out if r.error is None]
+    failed = [r for r in out if r.error is not None]
     offsets: dict[int, int] = {}
     for r in [*scored, *failed]:
         offsets[r.partition] = max(offsets.get(r.partition, 0), r.offset + 1)
@@ -398,7 +400,7 @@ def run(
     if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    committed = sink.committed()
+    committed = sink.last_committed
     partitions = len(sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions)
     source = spark.readStream.format("kafka").options(
         **source_options(opts, starting_offsets(opts, committed, partitions))
@@ -418,10 +420,14 @@ def run(
         else writer.trigger(processingTime=opts.trigger_interval)
     )
     query = writer.queryName(f"rtfin-sentiment-{opts.profile}").start()
+
+    def stopping() -> bool:
+        return stop.is_set() or (stop_requested is not None and stop_requested())
+
     try:
         while query.isActive:
-            if stop.is_set() or (stop_requested is not None and stop_requested()):
-                deadline = time.monotonic() + 120
+            if stopping():
+                deadline = time.monotonic() + 60
                 while progress.in_batch and time.monotonic() < deadline:  # let the current batch commit
                     time.sleep(0.2)
                 query.stop()
@@ -430,15 +436,25 @@ def run(
             if on_progress is not None:
                 on_progress(progress)
         error = query.exception()
-        if error is not None:
+        if error is not None and not stopping():
             raise RuntimeError(f"sentiment query failed: {error}")
+    except Exception:
+        # A supervisor's SIGTERM to the process group also stops the JVM: whatever the query was
+        # doing is uncommitted and will be replayed, so a requested stop is still a clean stop.
+        if not stopping():
+            raise
     finally:
-        sink.close()
+        _quietly(sink.close)
         if opts.master:  # we created the session; on Databricks the cluster owns it
-            spark.stop()
+            _quietly(spark.stop)
     if on_progress is not None:
         on_progress(progress)
     return progress
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    with contextlib.suppress(Exception):  # shutting down: the JVM may already be gone
+        fn()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,8 +91,8 @@ def score(
     colour = {"positive": "green", "negative": "red", "neutral": "yellow"}
     for r in rows:
         console.print(
-            f"[{colour[r['label']]}]{r['label']:8}[/] score {r['score']:.3f}  sentiment {r['sentiment']:+.3f}  "
-            f"{r['text'][:100]}"
+            f"[{colour[r['label']]}]{r['label']:8}[/] score {r['score']:.3f}  "
+            f"sentiment {r['sentiment']:+.3f}  {r['text'][:100]}"
         )
 
 
@@ -126,10 +126,7 @@ def eval_(
 def _target_settings(target: str | None) -> tuple[Any, str]:
     from rtfin_cli.settings import load_settings
 
-    if target is None:
-        loaded = state.loaded()
-    else:
-        loaded = load_settings(state.config, target)
+    loaded = state.loaded() if target is None else load_settings(state.config, target)
     return loaded.settings, loaded.profile
 
 
@@ -147,8 +144,11 @@ def submit(
 
     s, profile = _target_settings(target)
     if dry_run:
-        sys_out = dbx.job_spec(s, profile)
-        console.print_json(json.dumps(sys_out)) if is_tty() and not as_json else print_json(sys_out)
+        spec = dbx.job_spec(s, profile)
+        if is_tty() and not as_json:
+            console.print_json(json.dumps(spec))
+        else:
+            print_json(spec)
         return
     client = dbx.client(s)
     result = dbx.submit(client, s, profile)

@@ -223,9 +223,9 @@ def wait(
 
 def raise_for_result(info: dict[str, Any]) -> None:
     if info.get("result_state") not in ("SUCCESS", None) or info["life_cycle_state"] == "INTERNAL_ERROR":
+        ended = f"{info['life_cycle_state']} {info.get('result_state') or ''}"
         raise ProcessError(
-            f"Databricks run {info['run_id']} ended {info['life_cycle_state']} {info.get('result_state') or ''}: "
-            f"{info['state_message']}",
+            f"Databricks run {info['run_id']} ended {ended}: {info['state_message']}",
             f"Open {info['run_page_url']} for the driver log.",
         )
 

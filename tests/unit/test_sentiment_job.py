@@ -1,0 +1,65 @@
+"""jobs/sentiment_stream.py pieces that need no Spark: arguments, Kafka source options, resume offsets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtfin_cli.sentiment.runner import job_options, load_job
+from rtfin_cli.settings import load_settings
+
+job = load_job()
+
+
+def test_args_from_json_config_overridden_by_flags(tmp_path: Path) -> None:
+    conf = tmp_path / "job.json"
+    conf.write_text(json.dumps({"bootstrap": "b:9092", "model": "m", "batch_size": 8, "once": True}))
+    opts = job.parse_args(["--config", str(conf), "--batch-size", "32", "--fail-on-data-loss", "false"])
+    assert (opts.bootstrap, opts.model, opts.batch_size, opts.once, opts.fail_on_data_loss) == (
+        "b:9092",
+        "m",
+        32,
+        True,
+        False,
+    )
+    assert opts.group == "rtfin-sentiment" and opts.topic_in == "rtfin.news.raw"
+
+
+def test_unknown_config_key_and_password_flag_are_rejected(tmp_path: Path) -> None:
+    conf = tmp_path / "job.json"
+    conf.write_text(json.dumps({"bootstarp": "x"}))
+    with pytest.raises(SystemExit):
+        job.parse_args(["--config", str(conf)])
+    with pytest.raises(SystemExit):
+        job.parse_args(["--sasl-password", "secret"])  # secrets never on argv
+
+
+def test_settings_map_to_job_options_and_back() -> None:
+    s = load_settings(environ={"RTFIN__SENTIMENT__BATCH_SIZE": "16"}).settings
+    opts = job.Options(**job_options(s))
+    assert opts.batch_size == 16 and opts.model == "rtfin-minilm-fin" and opts.group == "rtfin-sentiment"
+    assert Path(opts.checkpoint).is_absolute()
+
+
+def test_sasl_source_options_take_the_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RTFIN__KAFKA__SASL_PASSWORD", 'pw"x')
+    opts = job.Options(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="u")
+    src = job.source_options(opts, "earliest")
+    assert src["kafka.security.protocol"] == "SASL_SSL" and src["subscribe"] == "rtfin.news.raw"
+    assert src["kafka.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="pw\\"x";'
+    )
+    assert job._librdkafka_conf(opts)["sasl.password"] == 'pw"x'
+
+
+def test_fresh_checkpoint_resumes_from_the_group_offsets() -> None:
+    opts = job.Options(topic_in="raw")
+    assert job.starting_offsets(opts, {}, 3) == "earliest"
+    assert json.loads(job.starting_offsets(opts, {0: 5, 2: 9}, 3)) == {"raw": {"0": 5, "1": -2, "2": 9}}
+
+
+def test_event_time_parsing() -> None:
+    assert job._epoch_ms("2024-06-24T18:33:53Z") == 1719254033000
+    assert job._epoch_ms("garbage") is None and job._epoch_ms(None) is None
