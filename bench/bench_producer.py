@@ -27,7 +27,9 @@ def _settings(bootstrap: str, market_url: str, ws_url: str):  # type: ignore[no-
     from rtfin_cli.settings import KafkaSettings, PolygonSettings, RtfinSettings, TopicSettings
 
     p = f"b{uuid.uuid4().hex[:6]}"
-    topics = TopicSettings(news_raw=f"{p}.news", stocks_aggs=f"{p}.aggs", news_sentiment=f"{p}.sent", dlq=f"{p}.dlq")
+    topics = TopicSettings(
+        news_raw=f"{p}.news", stocks_aggs=f"{p}.aggs", news_sentiment=f"{p}.sent", dlq=f"{p}.dlq"
+    )
     return RtfinSettings(kafka=KafkaSettings(bootstrap=bootstrap, topics=topics),
                          polygon=PolygonSettings(rest_url=market_url, ws_url=ws_url))  # fmt: skip
 

@@ -20,8 +20,12 @@ def _server(**overrides: Any) -> Any:
 @app.command()
 def start(
     speed: Annotated[float | None, typer.Option(help="Replay speed (60 = one market hour a minute).")] = None,
-    rate_limit: Annotated[float | None, typer.Option(help="REST requests/s before HTTP 429 (0 = off).")] = None,
-    start_at: Annotated[str | None, typer.Option("--start", help="Dataset time to start at (2025-01-06..19).")] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="REST requests/s before HTTP 429 (0 = off).")
+    ] = None,
+    start_at: Annotated[
+        str | None, typer.Option("--start", help="Dataset time to start at (2025-01-06..19).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 30.0,
 ) -> None:
     """Start the replay server on 127.0.0.1:local.market_port and wait until it answers."""

@@ -121,11 +121,19 @@ def _finish(stats: Stats, as_json: bool) -> None:
 
 @app.command()
 def news(
-    since: Annotated[str | None, typer.Option(help="Backfill from this time (ISO-8601 or 24h/7d ago).")] = None,
-    until: Annotated[str | None, typer.Option(help="Stop at this published time (exclusive); one pass.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Backfill from this time (ISO-8601 or 24h/7d ago).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Stop at this published time (exclusive); one pass.")
+    ] = None,
     once: Annotated[bool, typer.Option("--once", help="One pass over what is available, then exit.")] = False,
-    interval: Annotated[str | None, typer.Option(help="Time between polls (default polygon.poll_interval_s).")] = None,
-    tickers: Annotated[str | None, typer.Option(help="Only articles mentioning these tickers (AAPL,MSFT).")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Time between polls (default polygon.poll_interval_s).")
+    ] = None,
+    tickers: Annotated[
+        str | None, typer.Option(help="Only articles mentioning these tickers (AAPL,MSFT).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final counters as JSON.")] = False,
 ) -> None:
     """Poll the news REST API into rtfin.news.raw (resumes from the newest article already in the topic)."""
@@ -154,8 +162,12 @@ def news(
 
 @app.command()
 def stocks(
-    tickers: Annotated[str | None, typer.Option(help="Tickers to subscribe (AAPL,MSFT); default every ticker.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every ticker (the default without --tickers).")] = False,
+    tickers: Annotated[
+        str | None, typer.Option(help="Tickers to subscribe (AAPL,MSFT); default every ticker.")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every ticker (the default without --tickers).")
+    ] = False,
     events: Annotated[str, typer.Option(help="Event types: AM (minute), A (second) or AM,A.")] = "AM",
     as_json: Annotated[bool, typer.Option("--json", help="Print the final counters as JSON.")] = False,
 ) -> None:

@@ -43,7 +43,9 @@ class Resume:
     source: str  # "topic", "empty topic", "--since"
 
 
-def resume_point(kafka: KafkaSettings, topic: str, default_start_ms: int, since_ms: int | None = None) -> Resume:
+def resume_point(
+    kafka: KafkaSettings, topic: str, default_start_ms: int, since_ms: int | None = None
+) -> Resume:
     """Where to start polling and which ids the topic already holds from there (see the module doc)."""
     from confluent_kafka import TopicPartition
 
@@ -62,7 +64,9 @@ def resume_point(kafka: KafkaSettings, topic: str, default_start_ms: int, since_
             tails = [max((ts for _, ts, p2 in last if p2 == p), default=default_start_ms) for p in filled]
             start = min(tails) if len(filled) == len(parts) else min(default_start_ms, *tails)
             source = "topic"
-        offsets = c.offsets_for_times([TopicPartition(topic, p, start) for p in parts], timeout=kafka.timeout_s)
+        offsets = c.offsets_for_times(
+            [TopicPartition(topic, p, start) for p in parts], timeout=kafka.timeout_s
+        )
         begin = {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
         records = _read(c, topic, begin, {p: marks[p][1] for p in begin})
         return Resume(start, {key: ts for key, ts, _ in records if ts >= start}, source)

@@ -72,7 +72,9 @@ class KafkaSink:
             ) from None
         missing = [t for t in topics if t not in meta.topics]
         if missing:
-            raise RtfinError(f"topic(s) missing: {', '.join(missing)}", "Create them with `rtfin topics create`.")
+            raise RtfinError(
+                f"topic(s) missing: {', '.join(missing)}", "Create them with `rtfin topics create`."
+            )
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is None:
@@ -125,7 +127,8 @@ class KafkaSink:
         remaining = self.producer.flush(timeout)
         if remaining:
             raise ServiceUnavailable(
-                f"{remaining} record(s) still undelivered after {timeout:.0f}s", "Check that Kafka is reachable."
+                f"{remaining} record(s) still undelivered after {timeout:.0f}s",
+                "Check that Kafka is reachable.",
             )
         self.poll()
 

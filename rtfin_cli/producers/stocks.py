@@ -11,7 +11,7 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
-from rtfin_cli.sources.records import InvalidRecord, agg_record, dumps, dumps_raw, now_iso
+from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 from rtfin_cli.sources.stocks import StocksStream
 
 if TYPE_CHECKING:
@@ -37,12 +37,12 @@ class AggHandler:
                 if isinstance(ev, dict) and ev.get("ev") == "status":
                     continue
                 try:
-                    sym, end_ms, record = agg_record(ev, ingested)
+                    sym, end_ms, value = agg_value(ev, ingested)
                 except InvalidRecord as exc:
                     key = ev.get("sym") if isinstance(ev, dict) and isinstance(ev.get("sym"), str) else None
                     sink.dead_letter(key, dumps_raw(ev), str(exc))
                     continue
-                sink.send(self.topic, sym, dumps(record), end_ms)
+                sink.send(self.topic, sym, value, end_ms)
                 if stats.last_event_ms is None or end_ms > stats.last_event_ms:
                     stats.last_event_ms = end_ms
         sink.poll()

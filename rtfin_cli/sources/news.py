@@ -35,7 +35,9 @@ def api_key(polygon: PolygonSettings, url: str) -> str:
     raise ConfigError(f"polygon.api_key is not set (needed for {urlsplit(url).hostname})", KEY_HINT)
 
 
-def backoff_delay(attempt: int, retry_after: float | None = None, base: float = 0.5, cap: float = 30.0) -> float:
+def backoff_delay(
+    attempt: int, retry_after: float | None = None, base: float = 0.5, cap: float = 30.0
+) -> float:
     """The server's Retry-After (plus up to 20% jitter) when given, else exponential backoff with jitter."""
     if retry_after is not None:
         return min(cap * 4, retry_after) * random.uniform(1.0, 1.2)
@@ -114,7 +116,8 @@ class NewsClient:
                     return self._json(resp)
                 if status in (401, 403):
                     raise AuthError(
-                        f"news API at {self.base} refused the API key (HTTP {status}: {self._message(resp)})", KEY_HINT
+                        f"news API at {self.base} refused the API key (HTTP {status}: {self._message(resp)})",
+                        KEY_HINT,
                     )
                 if status != 429 and status < 500:
                     raise ServiceUnavailable(
@@ -128,7 +131,9 @@ class NewsClient:
                     "Check the service status and polygon.rest_url; raise polygon.max_retries to wait longer.",
                 )
             delay = backoff_delay(attempt, retry_after)
-            log.warning("news API %s; retry %d/%d in %.1fs", reason, attempt + 1, self.polygon.max_retries, delay)
+            log.warning(
+                "news API %s; retry %d/%d in %.1fs", reason, attempt + 1, self.polygon.max_retries, delay
+            )
             self.retries += 1
             attempt += 1
             if self.stop.wait(delay):
@@ -138,7 +143,9 @@ class NewsClient:
         try:
             body = resp.json()
         except ValueError:
-            raise DataError(f"news API at {self.base} returned invalid JSON (HTTP {resp.status_code})") from None
+            raise DataError(
+                f"news API at {self.base} returned invalid JSON (HTTP {resp.status_code})"
+            ) from None
         if not isinstance(body, dict):
             raise DataError(f"news API at {self.base} returned {type(body).__name__}, expected an object")
         return body

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,11 @@ def parse_utc_ms(value: Any) -> int:
 def iso_ms(ms: int) -> str:
     """``2025-01-06T14:30:00Z`` (seconds) or with milliseconds when they are not zero."""
     dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if ms % 1000 == 0 else dt.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return (
+        dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if ms % 1000 == 0
+        else dt.isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
 
 
 def _opt_str(raw: dict[str, Any], key: str) -> str | None:
@@ -116,7 +121,17 @@ def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
     if type(raw) is dict:
         g = raw.get
         ev, sym, s, e = g("ev"), g("sym"), g("s"), g("e")
-        o, h, lo, c, v, vw, av, a, z = g("o"), g("h"), g("l"), g("c"), g("v"), g("vw"), g("av"), g("a"), g("z")
+        o, h, lo, c, v, vw, av, a, z = (
+            g("o"),
+            g("h"),
+            g("l"),
+            g("c"),
+            g("v"),
+            g("vw"),
+            g("av"),
+            g("a"),
+            g("z"),
+        )
         if (ev in _EVENTS and type(sym) is str and sym and type(s) is int and type(e) is int and s <= e
                 and type(o) in _NUM and type(h) in _NUM and type(lo) in _NUM and type(c) in _NUM
                 and type(v) in _NUM and type(vw) in _NUM and type(av) in _OPT_NUM and type(a) in _OPT_NUM
@@ -126,6 +141,21 @@ def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
             return sym, e, record
     _explain_agg(raw)
     raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
+
+
+def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
+    """(ticker, bar end ms, JSON value) of an event: ``agg_record`` + ``dumps`` without the intermediate dict.
+
+    Floats are written with ``repr`` (the shortest round-trip form, valid JSON for finite numbers)."""
+    sym, e, r = agg_record(raw, ingested_at)
+    av, a, z = r["av"], r["a"], r["z"]
+    text = (
+        f'{{"ev":"{r["ev"]}","sym":{_json_str(sym)},"s":{r["s"]},"e":{e},"o":{r["o"]!r},"h":{r["h"]!r},'
+        f'"l":{r["l"]!r},"c":{r["c"]!r},"v":{r["v"]!r},"vw":{r["vw"]!r},"av":{"null" if av is None else repr(av)},'
+        f'"a":{"null" if a is None else repr(a)},"z":{"null" if z is None else repr(z)},'
+        f'"otc":{"true" if r["otc"] else "false"},"ingested_at":"{ingested_at}"}}'
+    )
+    return sym, e, text.encode()
 
 
 def _explain_agg(raw: Any) -> None:

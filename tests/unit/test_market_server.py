@@ -42,7 +42,11 @@ def test_only_past_articles_are_visible_and_times_are_shifted() -> None:
         assert ds.parse_ms(newest["published_utc"]) <= m.shown(m.clock.now())
         status = await (await c.get("/_control/status")).json()
         assert 0 < status["articles_visible"] < status["articles_total"]
-        assert "label" not in newest and newest["insights"][0]["sentiment"] in ("positive", "negative", "neutral")
+        assert "label" not in newest and newest["insights"][0]["sentiment"] in (
+            "positive",
+            "negative",
+            "neutral",
+        )
 
     _run(check)
 
@@ -61,11 +65,17 @@ def test_pagination_gte_gt_lt_and_cursor_cover_everything_once() -> None:
                 break
             url, params = body["next_url"].split(str(c.make_url("")).rstrip("/"), 1)[1], {"apiKey": "x"}
         assert len(ids) == len(set(ids)) == len(ds.news())
-        t = (await (await c.get(NEWS, params={"apiKey": "x", "order": "asc", "limit": 5})).json())["results"][2]
+        t = (await (await c.get(NEWS, params={"apiKey": "x", "order": "asc", "limit": 5})).json())["results"][
+            2
+        ]
         ts = t["published_utc"]
-        gte = await (await c.get(NEWS, params={"apiKey": "x", "order": "asc", "published_utc.gte": ts})).json()
+        gte = await (
+            await c.get(NEWS, params={"apiKey": "x", "order": "asc", "published_utc.gte": ts})
+        ).json()
         gt = await (await c.get(NEWS, params={"apiKey": "x", "order": "asc", "published_utc.gt": ts})).json()
-        assert gte["results"][0]["published_utc"] == ts and all(a["published_utc"] > ts for a in gt["results"])
+        assert gte["results"][0]["published_utc"] == ts and all(
+            a["published_utc"] > ts for a in gt["results"]
+        )
         lt = await (await c.get(NEWS, params={"apiKey": "x", "published_utc.lt": ts, "limit": 1000})).json()
         assert all(a["published_utc"] < ts for a in lt["results"]) and len(lt["results"]) == 2
         one = await (await c.get(NEWS, params={"apiKey": "x", "ticker": "AAPL", "limit": 50})).json()

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from rtfin_cli.producers.sink import Stats, Ticker
 from rtfin_cli.producers.stocks import AggHandler
-from rtfin_cli.sources.records import InvalidRecord, agg_record, iso_ms, loads, news_record, parse_utc_ms
+from rtfin_cli.sources.records import (
+    InvalidRecord,
+    agg_record,
+    agg_value,
+    iso_ms,
+    loads,
+    news_record,
+    parse_utc_ms,
+)
 
 ARTICLE = {
     "id": "abc123", "published_utc": "2025-01-06T14:30:05Z", "title": "Apple Beats Estimates",
@@ -60,7 +68,9 @@ def test_agg_record_contract() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=5)
+    ),
     max_leaves=8,
 )
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8)
@@ -131,3 +141,12 @@ def test_fuzz_frames_never_crash_and_nothing_is_silently_dropped(text: str) -> N
         assert len(sink.sent) + len(sink.dead) == len(non_status)
     else:
         assert not sink.sent and len(sink.dead) == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.fixed_dictionaries({k: st.integers(0, 10**12) | st.floats(-1e9, 1e9) for k in BAR if k not in ("ev", "sym", "s", "e")}),
+       st.text(min_size=1, max_size=6), st.booleans())  # fmt: skip
+def test_fast_value_encoding_equals_the_record(nums: dict[str, Any], sym: str, otc: bool) -> None:
+    raw = {**BAR, **nums, "sym": sym, "otc": otc}
+    key, e, value = agg_value(raw, "2025-01-06T14:30:00.000Z")
+    assert key == sym and json.loads(value) == agg_record(raw, "2025-01-06T14:30:00.000Z")[2]

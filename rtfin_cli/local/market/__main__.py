@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--speed", type=float, default=60.0, help="dataset seconds per wall second (0 = paused)")
-    p.add_argument("--start", help="dataset time to start at (ISO, 2025-01-06..2025-01-19); default: day 6 open")
+    p.add_argument(
+        "--start", help="dataset time to start at (ISO, 2025-01-06..2025-01-19); default: day 6 open"
+    )
     p.add_argument("--end", help="dataset time at which the replay stops (default: end of the dataset)")
     p.add_argument("--rate-limit", type=float, default=0.0, help="REST requests/s before 429 (0 = unlimited)")
     args = p.parse_args(argv)

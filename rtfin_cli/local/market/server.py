@@ -63,7 +63,10 @@ class Clock:
         return int(min(sim, self.end_ms))
 
     def set(self, speed: float | None = None, sim_ms: int | None = None, end_ms: int | None = None) -> None:
-        self._anchor_sim, self._anchor_wall = float(self.now() if sim_ms is None else sim_ms), time.time() * 1000
+        self._anchor_sim, self._anchor_wall = (
+            float(self.now() if sim_ms is None else sim_ms),
+            time.time() * 1000,
+        )
         if speed is not None:
             self.speed = speed
         if end_ms is not None:
@@ -110,6 +113,7 @@ class Market:
         self.rate_limit = rate_limit
         self._bucket, self._bucket_at = max(1.0, rate_limit), time.monotonic()
         self.conns: set[Conn] = set()
+        self.frames: dict[tuple[int, int, frozenset[str]], list[tuple[str, list[str]]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -129,7 +133,8 @@ class Market:
         art["published_utc"] = ds.iso(self.shown(self.times[i]))
         label = str(self.articles[i]["label"])
         art["insights"] = [
-            {"ticker": t, "sentiment": label, "sentiment_reasoning": "replay dataset label"} for t in art["tickers"]
+            {"ticker": t, "sentiment": label, "sentiment_reasoning": "replay dataset label"}
+            for t in art["tickers"]
         ]
         return art
 
@@ -138,7 +143,9 @@ class Market:
         if self.rate_limit <= 0:
             return True
         now = time.monotonic()
-        self._bucket = min(max(1.0, self.rate_limit), self._bucket + (now - self._bucket_at) * self.rate_limit)
+        self._bucket = min(
+            max(1.0, self.rate_limit), self._bucket + (now - self._bucket_at) * self.rate_limit
+        )
         self._bucket_at = now
         if self._bucket >= 1:
             self._bucket -= 1
@@ -169,7 +176,10 @@ async def news_handler(request: web.Request) -> web.Response:
     m.counters["requests"] += 1
     if m.faults.latency_s > 0:
         await asyncio.sleep(m.faults.latency_s)
-    key = request.query.get("apiKey") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    key = (
+        request.query.get("apiKey")
+        or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    )
     if not key:
         return _error(401, "API Key was not provided")
     if m.faults.auth_fail:
@@ -239,7 +249,9 @@ async def news_handler(request: web.Request) -> web.Response:
         last = page[-1]
         cursor = json.dumps({"q": params, "after": [m.times[last], m.articles[last]["id"]]})
         base = f"{request.scheme}://{request.host}"
-        body["next_url"] = f"{base}/v2/reference/news?cursor={base64.urlsafe_b64encode(cursor.encode()).decode()}"
+        body["next_url"] = (
+            f"{base}/v2/reference/news?cursor={base64.urlsafe_b64encode(cursor.encode()).decode()}"
+        )
     return web.json_response(body)
 
 
@@ -255,7 +267,7 @@ def _status(status: str, message: str) -> str:
 
 async def stocks_handler(request: web.Request) -> web.WebSocketResponse:
     m: Market = request.app[MARKET]
-    ws = web.WebSocketResponse(max_msg_size=1 << 20)
+    ws = web.WebSocketResponse(max_msg_size=1 << 20, compress=False)  # localhost: CPU matters, not bytes
     await ws.prepare(request)
     conn = Conn(ws)
     m.conns.add(conn)
@@ -278,7 +290,9 @@ async def stocks_handler(request: web.Request) -> web.WebSocketResponse:
                     await ws.close()
                     break
                 if m.faults.max_connections:
-                    await _send(conn, _status("max_connections", "Maximum number of websocket connections exceeded."))
+                    await _send(
+                        conn, _status("max_connections", "Maximum number of websocket connections exceeded.")
+                    )
                     await ws.close()
                     break
                 authed = True
@@ -339,30 +353,47 @@ async def _stream(m: Market, conn: Conn) -> None:
         await asyncio.sleep(wait)
 
 
-async def _emit(m: Market, conn: Conn, t: int, step: int) -> None:
+def _frames(m: Market, subs: set[str], t: int, step: int) -> list[tuple[str, list[str]]]:
+    """The frames (JSON text, emitted keys) for the bars ending at t + step; cached, as every connection
+    with the same subscriptions gets the same frames."""
+    cache_key = (t, step, frozenset(subs))
+    frames = m.frames.get(cache_key)
+    if frames is not None:
+        return frames
+    frames = []
     pos = ds.session_index(t - t % ds.MINUTE_MS)
-    if pos is None:
-        return
-    bars = ds.day_bars(pos[0])[pos[1]]
-    events: list[dict[str, Any]] = []
-    shift = m.clock.shift_ms
-    for bar in bars:
-        sym = bar["sym"]
-        if step == 1000 and _wanted(conn.subs, "A", sym):
-            events.append(ds.second_aggs(bar)[(t % ds.MINUTE_MS) // 1000])
-        if (t + step) % ds.MINUTE_MS == 0 and _wanted(conn.subs, "AM", sym):
-            events.append(bar)
-    for start in range(0, len(events), FRAME_EVENTS):
+    if pos is not None:
+        events: list[dict[str, Any]] = []
+        for bar in ds.day_bars(pos[0])[pos[1]]:
+            sym = bar["sym"]
+            if step == 1000 and _wanted(subs, "A", sym):
+                events.append(ds.second_aggs(bar)[(t % ds.MINUTE_MS) // 1000])
+            if (t + step) % ds.MINUTE_MS == 0 and _wanted(subs, "AM", sym):
+                events.append(bar)
+        shift = m.clock.shift_ms
+        for start in range(0, len(events), FRAME_EVENTS):
+            chunk = [
+                {**e, "s": e["s"] + shift, "e": e["e"] + shift} for e in events[start : start + FRAME_EVENTS]
+            ]
+            frames.append(
+                (json.dumps(chunk, separators=(",", ":")), [f"{e['ev']}|{e['sym']}|{e['s']}" for e in chunk])
+            )
+    if len(m.frames) > 20_000:
+        m.frames.clear()
+    m.frames[cache_key] = frames
+    return frames
+
+
+async def _emit(m: Market, conn: Conn, t: int, step: int) -> None:
+    for text, keys in _frames(m, conn.subs, t, step):
         if m.faults.malformed_frames > 0:
             m.faults.malformed_frames -= 1
             await _send(conn, MALFORMED[m.counters["malformed_sent"] % len(MALFORMED)])
             m.counters["malformed_sent"] += 1
-        chunk = [{**e, "s": e["s"] + shift, "e": e["e"] + shift} for e in events[start : start + FRAME_EVENTS]]
-        await _send(conn, json.dumps(chunk, separators=(",", ":")))
+        await _send(conn, text)
         m.counters["frames"] += 1
-        m.counters["bars_sent"] += len(chunk)
-        for e in chunk:
-            m.emitted_bars[f"{e['ev']}|{e['sym']}|{e['s']}"] = None
+        m.counters["bars_sent"] += len(keys)
+        m.emitted_bars.update(dict.fromkeys(keys))
 
 
 # -- control ----------------------------------------------------------------------------------------

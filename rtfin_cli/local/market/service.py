@@ -67,7 +67,8 @@ class MarketServer:
                 return json.loads(resp.read())
         except OSError as exc:
             raise ServiceUnavailable(
-                f"market replay server at {self.url} is unreachable ({exc})", "Start it with `rtfin local market start`."
+                f"market replay server at {self.url} is unreachable ({exc})",
+                "Start it with `rtfin local market start`.",
             ) from None
 
 

@@ -28,11 +28,15 @@ def _check_exactly_once(kafka: KafkaSettings, market: MarketServer) -> list[dict
     assert not dupes, f"{len(dupes)} duplicated article ids, e.g. {dupes[:3]}"
     emitted = market.control("emitted")
     expected = set(emitted["articles"]) - set(emitted["malformed_articles"])
-    assert set(keys) == expected, f"missing {len(expected - set(keys))}, unexpected {len(set(keys) - expected)}"
+    assert set(keys) == expected, (
+        f"missing {len(expected - set(keys))}, unexpected {len(set(keys) - expected)}"
+    )
     return records
 
 
-def test_backfill_every_article_exactly_once_then_resume_sends_nothing(kafka: KafkaSettings, market: MarketServer) -> None:
+def test_backfill_every_article_exactly_once_then_resume_sends_nothing(
+    kafka: KafkaSettings, market: MarketServer
+) -> None:
     market.control("clock", {"goto": "end"})  # the whole dataset is visible
     settings = settings_for(kafka, market, news_limit=400)
     stats = run_news(settings, ALL, threading.Event())
@@ -91,7 +95,9 @@ def test_sigkill_mid_backfill_then_restart_no_gap_no_duplicate(kafka: KafkaSetti
     killed_at = topic_count(kafka, kafka.topics.news_raw)
     assert 0 < killed_at < 5200
     market.control("faults", {"latency_s": 0})
-    out = run_cli("produce", "news", "--once", "--json", env=env, timeout=120)  # no --since: resume from the topic
+    out = run_cli(
+        "produce", "news", "--once", "--json", env=env, timeout=120
+    )  # no --since: resume from the topic
     assert out.returncode == 0, out.stderr
     stats = json.loads(out.stdout.strip().splitlines()[-1])
     assert stats["delivered"] == 5200 - killed_at
@@ -119,10 +125,14 @@ def test_malformed_articles_go_to_the_dlq(kafka: KafkaSettings, market: MarketSe
     for r in dlq:
         assert r["headers"]["rtfin-source"] == "polygon.news" and r["headers"]["rtfin-stage"] == "produce"
         assert "published_utc" in r["headers"]["rtfin-error"]
-        assert isinstance(r["value"], dict) and r["value"]["published_utc"] == "yesterday-ish"  # the raw payload
+        assert (
+            isinstance(r["value"], dict) and r["value"]["published_utc"] == "yesterday-ish"
+        )  # the raw payload
 
 
-def test_401_names_the_api_key_and_does_not_retry(kafka: KafkaSettings, market: MarketServer, tmp_path: Path) -> None:
+def test_401_names_the_api_key_and_does_not_retry(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
     market.control("faults", {"auth_fail": True})
     t0 = time.monotonic()
     out = run_cli("produce", "news", "--once", env=cli_env(kafka, market, tmp_path), timeout=60)

@@ -52,7 +52,9 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
         market.control("clock", {"speed": 600, "end_in_s": 3 * 3600 + 300})
         wait_until(lambda: market.control("status")["emitted"]["bars"] >= 150, 60, "bars to flow")
         market.control("faults", {"malformed_frames": 5})
-        wait_until(lambda: market.control("status")["counters"]["malformed_sent"] >= 5, 60, "malformed frames")
+        wait_until(
+            lambda: market.control("status")["counters"]["malformed_sent"] >= 5, 60, "malformed frames"
+        )
         dropped = market.control("faults", {"drop_ws": True})["dropped"]
         assert dropped == 1
         wait_until(lambda: _subscribed(market) and market.control("status")["counters"]["connections"] >= 2, 30,
@@ -73,8 +75,26 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
     assert set(keys) == set(emitted["bars"]) and len(keys) >= 150
     for r in records[:20]:
         v = r["value"]
-        assert r["key"] == v["sym"] and r["ts"] == v["e"] and v["ev"] == "AM" and v["sym"] in TICKERS.split(",")
-        assert set(v) == {"ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z", "otc", "ingested_at"}
+        assert (
+            r["key"] == v["sym"] and r["ts"] == v["e"] and v["ev"] == "AM" and v["sym"] in TICKERS.split(",")
+        )
+        assert set(v) == {
+            "ev",
+            "sym",
+            "s",
+            "e",
+            "o",
+            "h",
+            "l",
+            "c",
+            "v",
+            "vw",
+            "av",
+            "a",
+            "z",
+            "otc",
+            "ingested_at",
+        }
         assert v["l"] <= min(v["o"], v["c"]) <= max(v["o"], v["c"]) <= v["h"]
 
     dlq = read_topic(kafka, kafka.topics.dlq)
@@ -85,7 +105,9 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
     assert any(r["value"] == b"this is not json {" for r in dlq)  # the raw payload as received
 
 
-@pytest.mark.parametrize(("fault", "status"), [("auth_fail", "auth_failed"), ("max_connections", "max_connections")])
+@pytest.mark.parametrize(
+    ("fault", "status"), [("auth_fail", "auth_failed"), ("max_connections", "max_connections")]
+)
 def test_final_statuses_exit_clearly_without_a_reconnect_storm(
     kafka: KafkaSettings, market: MarketServer, tmp_path: Path, fault: str, status: str
 ) -> None:
