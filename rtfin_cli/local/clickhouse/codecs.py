@@ -170,7 +170,7 @@ class Encoder:
         else:
             raise ValueError(encoding)
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         if self.encoding == "lz4":
             head = b"" if self._started else self._obj.begin()
             self._started = True

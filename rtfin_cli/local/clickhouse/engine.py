@@ -165,6 +165,9 @@ class Engine:
         self._main.close()
 
 
+SLICE = 1 << 20  # a whole (non-streamed) result goes out in slices of this size
+
+
 @dataclass
 class Stats:
     """What X-ClickHouse-Summary reports."""
@@ -203,7 +206,7 @@ def run(
     stream: bool,
     stats: Stats,
     bare_sql: str | None = None,
-) -> Iterator[bytes]:
+) -> Iterator[bytes | memoryview]:
     """Execute one statement; yields the output in ``fmt`` chunk by chunk (SELECTs stream).
 
     The caller pulls the first chunk before answering, so errors before any output still become a
@@ -218,10 +221,11 @@ def run(
         except Exception as exc:  # noqa: BLE001
             raise from_engine(exc) from None
         _count(stats, res)
-        data = bytes(res.bytes())
-        stats.result_bytes, stats.elapsed_s = len(data), time.monotonic() - t0
-        if data:
-            yield data
+        holder = res.get_memview()  # the engine's buffer, not a copy; sent in slices
+        view = holder.view()
+        stats.result_bytes, stats.elapsed_s = len(view), time.monotonic() - t0
+        for start in range(0, len(view), SLICE):
+            yield view[start : start + SLICE]
         return
     try:
         handle = raw.send_query(sql, fmt, params=params)

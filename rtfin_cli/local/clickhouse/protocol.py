@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from rtfin_cli.local.clickhouse import codecs, sqltext
@@ -29,6 +29,7 @@ from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
 from rtfin_cli.local.clickhouse.errors import CHError
 
 log = logging.getLogger("rtfin.clickhouse")
+T = TypeVar("T", bytes, bytes | memoryview)
 
 # URL parameters the HTTP handler consumes; every other parameter is a setting.
 RESERVED = {
@@ -301,7 +302,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _respond(
         self,
-        output: Iterator[bytes],
+        output: Iterator[bytes | memoryview],
         stats: Stats,
         query_id: str,
         fmt: str | None,
@@ -435,7 +436,7 @@ def _read_all(chunks: Iterator[bytes], limit: int) -> bytes:
     return bytes(buf)
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
     if first:
         yield first
     yield from rest
