@@ -30,8 +30,10 @@ def _settings(bootstrap: str, market_url: str, ws_url: str):  # type: ignore[no-
     topics = TopicSettings(
         news_raw=f"{p}.news", stocks_aggs=f"{p}.aggs", news_sentiment=f"{p}.sent", dlq=f"{p}.dlq"
     )
-    return RtfinSettings(kafka=KafkaSettings(bootstrap=bootstrap, topics=topics),
-                         polygon=PolygonSettings(rest_url=market_url, ws_url=ws_url))  # fmt: skip
+    return RtfinSettings(
+        kafka=KafkaSettings(bootstrap=bootstrap, topics=topics),
+        polygon=PolygonSettings(rest_url=market_url, ws_url=ws_url),
+    )
 
 
 async def _warm_and_collect(market, window_s: int, expected: int) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -86,8 +88,11 @@ def _bare(settings, events: list[dict]) -> float:  # type: ignore[no-untyped-def
 
     admin = clients.admin(settings.kafka)
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
-    records = [{k: e.get(k) for k in ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z")}
-               | {"otc": False, "ingested_at": "2026-01-01T00:00:00.000Z"} for e in events]  # fmt: skip
+    records = [
+        {k: e.get(k) for k in ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z")}
+        | {"otc": False, "ingested_at": "2026-01-01T00:00:00.000Z"}
+        for e in events
+    ]
     producer = clients.producer(settings.kafka)
     producer.list_topics(topic, timeout=10)
     acked = [0]
@@ -100,8 +105,13 @@ def _bare(settings, events: list[dict]) -> float:  # type: ignore[no-untyped-def
     for r in records:
         while True:
             try:
-                producer.produce(topic, json.dumps(r, separators=(",", ":")).encode(), r["sym"].encode(),
-                                 timestamp=r["e"], on_delivery=cb)  # fmt: skip
+                producer.produce(
+                    topic,
+                    json.dumps(r, separators=(",", ":")).encode(),
+                    r["sym"].encode(),
+                    timestamp=r["e"],
+                    on_delivery=cb,
+                )
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -123,8 +133,9 @@ def run() -> list[Result]:
     expected = DAYS * ds.SESSION_MINUTES * len(ds.tickers())
     start = ds.iso(ds.trading_days()[2] - ds.MINUTE_MS)
     with tempfile.TemporaryDirectory(prefix="rtfin-bench-") as tmp:
-        broker = KafkaBroker(data_dir=Path(tmp), cache_dir=ROOT / ".cache", port=free_port(),
-                             controller_port=free_port())  # fmt: skip
+        broker = KafkaBroker(
+            data_dir=Path(tmp), cache_dir=ROOT / ".cache", port=free_port(), controller_port=free_port()
+        )
         market = MarketServer(data_dir=Path(tmp), port=free_port(), speed=0, start_at=start)
         broker.start(timeout=180)
         market.start()
@@ -143,6 +154,13 @@ def run() -> list[Result]:
             broker.stop()
     n = expected
     return [
-        Result("producer.stocks_msgs_per_s", n / t_prod, "msg/s", n / t_bare, "bare confluent-kafka loop", TARGET,
-               {"records": n, "producer_s": round(t_prod, 3), "bare_s": round(t_bare, 3)}),
-    ]  # fmt: skip
+        Result(
+            "producer.stocks_msgs_per_s",
+            n / t_prod,
+            "msg/s",
+            n / t_bare,
+            "bare confluent-kafka loop",
+            TARGET,
+            {"records": n, "producer_s": round(t_prod, 3), "bare_s": round(t_bare, 3)},
+        ),
+    ]

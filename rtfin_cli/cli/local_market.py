@@ -36,8 +36,10 @@ def start(
     server = _server(speed=speed, rate_limit=rate_limit, start_at=start_at)
     pid = server.start(timeout=timeout)
     st = server.control("status")
-    console.print(f"[green]market replay ready[/] on {server.url} (pid {pid}), speed {server.speed:g}, "
-                  f"market time {st['now']}, {st['articles_visible']} articles visible")  # fmt: skip
+    console.print(
+        f"[green]market replay ready[/] on {server.url} (pid {pid}), speed {server.speed:g}, "
+        f"market time {st['now']}, {st['articles_visible']} articles visible"
+    )
 
 
 @app.command()
@@ -54,8 +56,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     """Whether the server runs, its replay clock, connections and what it has served."""
     server = _server()
     st = server.status()
-    info: dict[str, Any] = {"service": "market", "running": st.running, "pid": st.pid, "url": server.url,
-                            "uptime_s": round(st.uptime_s, 1) if st.uptime_s else None, "log": str(st.log)}  # fmt: skip
+    info: dict[str, Any] = {
+        "service": "market",
+        "running": st.running,
+        "pid": st.pid,
+        "url": server.url,
+        "uptime_s": round(st.uptime_s, 1) if st.uptime_s else None,
+        "log": str(st.log),
+    }
     if st.running:
         try:
             info["replay"] = server.control("status", timeout=3)
@@ -65,10 +73,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         print_json(info)
     elif st.running:
         r = info.get("replay") or {}
-        console.print(f"market replay [green]running[/] pid {st.pid} on {server.url}, up {info['uptime_s']}s; "
-                      f"market time {r.get('now')} (speed {r.get('speed')}), {r.get('connections')} WebSocket "
-                      f"connection(s), served {r.get('emitted', {}).get('articles')} articles and "
-                      f"{r.get('emitted', {}).get('bars')} bars")  # fmt: skip
+        console.print(
+            f"market replay [green]running[/] pid {st.pid} on {server.url}, up {info['uptime_s']}s; "
+            f"market time {r.get('now')} (speed {r.get('speed')}), {r.get('connections')} WebSocket "
+            f"connection(s), served {r.get('emitted', {}).get('articles')} articles and "
+            f"{r.get('emitted', {}).get('bars')} bars"
+        )
     else:
         console.print(f"market replay [red]stopped[/] ({server.url})")
     if not st.running:

@@ -42,8 +42,10 @@ def parse_time(text: str, what: str) -> int:
     try:
         ago = parse_duration(text.removesuffix("ago").strip(), what)
     except UsageError:
-        raise UsageError(f"{what}: cannot read {text!r} as a time",
-                         "Use ISO-8601 (2025-01-06T14:30:00Z) or a duration back from now (24h, 7d).") from None  # fmt: skip
+        raise UsageError(
+            f"{what}: cannot read {text!r} as a time",
+            "Use ISO-8601 (2025-01-06T14:30:00Z) or a duration back from now (24h, 7d).",
+        ) from None
     return int((datetime.now(UTC) - timedelta(seconds=ago)).timestamp() * 1000)
 
 
@@ -89,10 +91,15 @@ class Reporter:
 
         table = Table(title=self.title, show_header=False, box=None, title_justify="left")
         d = s.as_dict() if s else {}
-        rows = [("delivered", f"{d.get('delivered', 0):,}"), ("records/s", f"{d.get('rate', 0):,.1f}"),
-                ("last event", _iso(d.get("last_event_ms"))), ("duplicates skipped", f"{d.get('duplicates', 0):,}"),
-                ("dead-lettered", f"{d.get('dead_lettered', 0):,}"), ("reconnects/retries",
-                f"{d.get('reconnects', 0)}/{d.get('retries', 0)}"), ("errors", str(d.get("last_error") or "-"))]  # fmt: skip
+        rows = [
+            ("delivered", f"{d.get('delivered', 0):,}"),
+            ("records/s", f"{d.get('rate', 0):,.1f}"),
+            ("last event", _iso(d.get("last_event_ms"))),
+            ("duplicates skipped", f"{d.get('duplicates', 0):,}"),
+            ("dead-lettered", f"{d.get('dead_lettered', 0):,}"),
+            ("reconnects/retries", f"{d.get('reconnects', 0)}/{d.get('retries', 0)}"),
+            ("errors", str(d.get("last_error") or "-")),
+        ]
         for k, v in rows:
             table.add_row(f"[dim]{k}[/]", v)
         return table
@@ -107,9 +114,12 @@ class Reporter:
     @staticmethod
     def line(s: Stats) -> str:
         d = s.as_dict()
-        return (f"source={d['source']} delivered={d['delivered']} rate={d['rate']} dead_lettered={d['dead_lettered']} "
-                f"duplicates={d['duplicates']} reconnects={d['reconnects']} retries={d['retries']} "
-                f"last_event={_iso(d['last_event_ms'])}")  # fmt: skip
+        return (
+            f"source={d['source']} delivered={d['delivered']} rate={d['rate']} "
+            f"dead_lettered={d['dead_lettered']} "
+            f"duplicates={d['duplicates']} reconnects={d['reconnects']} retries={d['retries']} "
+            f"last_event={_iso(d['last_event_ms'])}"
+        )
 
 
 def _finish(stats: Stats, as_json: bool) -> None:

@@ -1,4 +1,4 @@
-"""`rtfin produce news`: poll /v2/reference/news into rtfin.news.raw, keyed by article id, timestamp = published_utc.
+"""`rtfin produce news`: /v2/reference/news into rtfin.news.raw, keyed by id, timestamp = published_utc.
 
 The cursor lives in the topic itself. On start the producer reads the last record of every partition:
 every article routed to partition p up to that record's time was delivered (one producer writes in
@@ -101,8 +101,9 @@ def _read(c: Any, topic: str, begin: dict[int, int], end: dict[int, int]) -> lis
     return out
 
 
-def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
-             progress: Progress | None = None) -> Stats:  # fmt: skip
+def run_news(
+    settings: RtfinSettings, opts: NewsOptions, stop: threading.Event, progress: Progress | None = None
+) -> Stats:
     """Poll until stopped (or one pass with --once/--until); returns the final counters."""
     topic = settings.kafka.topics.news_raw
     stats = Stats(source="polygon.news")
@@ -110,8 +111,12 @@ def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
     sink = KafkaSink(settings.kafka, stats, [topic])
     default_start = int(time.time() * 1000 - settings.polygon.news_backfill_h * 3_600_000)
     resume = resume_point(settings.kafka, topic, default_start, opts.since_ms)
-    log.info("news cursor %s (from %s), %d ids already in the topic from there", iso_ms(resume.start_ms),
-             resume.source, len(resume.seen))  # fmt: skip
+    log.info(
+        "news cursor %s (from %s), %d ids already in the topic from there",
+        iso_ms(resume.start_ms),
+        resume.source,
+        len(resume.seen),
+    )
     cursor, seen, dead = resume.start_ms, resume.seen, set[bytes]()
     wanted = {t.upper() for t in opts.tickers} if opts.tickers else None
     ticker = next(iter(wanted)) if wanted and len(wanted) == 1 else None
@@ -138,8 +143,15 @@ def run_news(settings: RtfinSettings, opts: NewsOptions, stop: threading.Event,
     return stats
 
 
-def _one(sink: KafkaSink, topic: str, raw: Any, seen: dict[str, int], dead: set[bytes], wanted: set[str] | None,
-         stats: Stats) -> int:  # fmt: skip
+def _one(
+    sink: KafkaSink,
+    topic: str,
+    raw: Any,
+    seen: dict[str, int],
+    dead: set[bytes],
+    wanted: set[str] | None,
+    stats: Stats,
+) -> int:
     """Produce one article unless already seen; returns its published time (0 for a dead letter)."""
     try:
         art_id, ts, record = news_record(raw, now_iso())

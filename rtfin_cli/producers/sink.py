@@ -1,4 +1,4 @@
-"""The Kafka side of a producer: idempotent keyed writes, delivery accounting, the dead-letter topic, stop signals."""
+"""The Kafka side of a producer: idempotent keyed writes, delivery accounting, dead letters, stop signals."""
 
 from __future__ import annotations
 
@@ -92,8 +92,9 @@ class KafkaSink:
         """Queue one record; waits for queue space instead of dropping."""
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key.encode(), timestamp=ts_ms,
-                                      on_delivery=self._delivered)  # fmt: skip
+                self.producer.produce(
+                    topic, value=value, key=key.encode(), timestamp=ts_ms, on_delivery=self._delivered
+                )
                 break
             except BufferError:
                 self.producer.poll(0.05)
@@ -102,12 +103,20 @@ class KafkaSink:
     def dead_letter(self, key: str | None, payload: str | bytes, error: str) -> None:
         """The raw payload to the DLQ with rtfin-error / rtfin-source / rtfin-stage headers."""
         value = payload.encode() if isinstance(payload, str) else payload
-        headers = [("rtfin-error", error[:1000].encode()), ("rtfin-source", self.stats.source.encode()),
-                   ("rtfin-stage", self.stage.encode())]  # fmt: skip
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("rtfin-error", error[:1000].encode()),
+            ("rtfin-source", self.stats.source.encode()),
+            ("rtfin-stage", self.stage.encode()),
+        ]
         while True:
             try:
-                self.producer.produce(self.dlq_topic, value=value, key=key.encode() if key else None,
-                                      headers=headers, on_delivery=self._delivered)  # fmt: skip
+                self.producer.produce(
+                    self.dlq_topic,
+                    value=value,
+                    key=key.encode() if key else None,
+                    headers=headers,
+                    on_delivery=self._delivered,
+                )
                 break
             except BufferError:
                 self.producer.poll(0.05)

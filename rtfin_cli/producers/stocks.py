@@ -1,4 +1,4 @@
-"""`rtfin produce stocks`: WebSocket aggregates into rtfin.stocks.aggs, keyed by ticker, timestamp = bar end ``e``.
+"""`rtfin produce stocks`: WebSocket aggregates into rtfin.stocks.aggs, keyed by ticker, timestamp = ``e``.
 
 Malformed frames and events never stop the stream: each goes to rtfin.dlq with the reason in its headers.
 """
@@ -49,8 +49,9 @@ class AggHandler:
         self.tick()
 
 
-async def stream_stocks(settings: RtfinSettings, channels: list[str], stop: asyncio.Event,
-                        progress: Progress | None = None) -> Stats:  # fmt: skip
+async def stream_stocks(
+    settings: RtfinSettings, channels: list[str], stop: asyncio.Event, progress: Progress | None = None
+) -> Stats:
     """Stream until ``stop`` is set (flushing before returning); raises on auth failure or lost service."""
     topic = settings.kafka.topics.stocks_aggs
     stats = Stats(source="polygon.stocks")
@@ -76,8 +77,12 @@ async def stream_stocks(settings: RtfinSettings, channels: list[str], stop: asyn
     return stats
 
 
-def run_stocks(settings: RtfinSettings, channels: list[str], progress: Progress | None = None,
-               handle_signals: bool = True) -> Stats:  # fmt: skip
+def run_stocks(
+    settings: RtfinSettings,
+    channels: list[str],
+    progress: Progress | None = None,
+    handle_signals: bool = True,
+) -> Stats:
     """Blocking entry point: SIGTERM/SIGINT stop the stream, which then flushes and returns."""
 
     async def main() -> Stats:

@@ -1,4 +1,4 @@
-"""Polygon/Massive news REST client: ``/v2/reference/news`` with cursor pagination, backoff and clear auth errors."""
+"""Polygon/Massive news REST client: ``/v2/reference/news``, cursor pagination, backoff, clear auth errors."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rtfin.sources.news")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 LOCAL_KEY = "rtfin-local"  # the replay server accepts any key; sent when none is configured for a local URL
-KEY_HINT = "Check the POLYGON api key: set polygon.api_key in rtfin.toml or RTFIN__POLYGON__API_KEY in the environment."
+KEY_HINT = (
+    "Check the POLYGON api key: set polygon.api_key in rtfin.toml or RTFIN__POLYGON__API_KEY in the env."
+)
 
 
 def api_key(polygon: PolygonSettings, url: str) -> str:
@@ -121,14 +123,15 @@ class NewsClient:
                     )
                 if status != 429 and status < 500:
                     raise ServiceUnavailable(
-                        f"news API at {self.base} rejected the request (HTTP {status}: {self._message(resp)})",
+                        f"news API at {self.base} rejected the request "
+                        f"(HTTP {status}: {self._message(resp)})",
                         "Check polygon.rest_url and the --since/--until/--tickers options.",
                     )
                 reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
             if attempt >= self.polygon.max_retries:
                 raise ServiceUnavailable(
                     f"news API at {self.base} still failing after {attempt} retries ({reason})",
-                    "Check the service status and polygon.rest_url; raise polygon.max_retries to wait longer.",
+                    "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
                 )
             delay = backoff_delay(attempt, retry_after)
             log.warning(

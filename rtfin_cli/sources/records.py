@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from typing import Any
 
 NEWS_STR_FIELDS = ("description", "author", "image_url", "amp_url")
@@ -132,12 +132,41 @@ def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
             g("a"),
             g("z"),
         )
-        if (ev in _EVENTS and type(sym) is str and sym and type(s) is int and type(e) is int and s <= e
-                and type(o) in _NUM and type(h) in _NUM and type(lo) in _NUM and type(c) in _NUM
-                and type(v) in _NUM and type(vw) in _NUM and type(av) in _OPT_NUM and type(a) in _OPT_NUM
-                and type(z) in _OPT_NUM and _finite(o + h + lo + c + v + vw + (av or 0) + (a or 0) + (z or 0))):  # fmt: skip
-            record = {"ev": ev, "sym": sym, "s": s, "e": e, "o": o, "h": h, "l": lo, "c": c, "v": v, "vw": vw,
-                      "av": av, "a": a, "z": z, "otc": g("otc") is True, "ingested_at": ingested_at}  # fmt: skip
+        if (
+            ev in _EVENTS
+            and type(sym) is str
+            and sym
+            and type(s) is int
+            and type(e) is int
+            and s <= e
+            and type(o) in _NUM
+            and type(h) in _NUM
+            and type(lo) in _NUM
+            and type(c) in _NUM
+            and type(v) in _NUM
+            and type(vw) in _NUM
+            and type(av) in _OPT_NUM
+            and type(a) in _OPT_NUM
+            and type(z) in _OPT_NUM
+            and _finite(o + h + lo + c + v + vw + (av or 0) + (a or 0) + (z or 0))  # type: ignore[operator]
+        ):
+            record = {
+                "ev": ev,
+                "sym": sym,
+                "s": s,
+                "e": e,
+                "o": o,
+                "h": h,
+                "l": lo,
+                "c": c,
+                "v": v,
+                "vw": vw,
+                "av": av,
+                "a": a,
+                "z": z,
+                "otc": g("otc") is True,
+                "ingested_at": ingested_at,
+            }
             return sym, e, record
     _explain_agg(raw)
     raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
@@ -151,7 +180,8 @@ def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
     av, a, z = r["av"], r["a"], r["z"]
     text = (
         f'{{"ev":"{r["ev"]}","sym":{_json_str(sym)},"s":{r["s"]},"e":{e},"o":{r["o"]!r},"h":{r["h"]!r},'
-        f'"l":{r["l"]!r},"c":{r["c"]!r},"v":{r["v"]!r},"vw":{r["vw"]!r},"av":{"null" if av is None else repr(av)},'
+        f'"l":{r["l"]!r},"c":{r["c"]!r},"v":{r["v"]!r},"vw":{r["vw"]!r},'
+        f'"av":{"null" if av is None else repr(av)},'
         f'"a":{"null" if a is None else repr(a)},"z":{"null" if z is None else repr(z)},'
         f'"otc":{"true" if r["otc"] else "false"},"ingested_at":"{ingested_at}"}}'
     )

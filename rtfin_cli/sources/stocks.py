@@ -9,6 +9,7 @@ any other disconnect reconnects with backoff, re-authenticates and re-subscribes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -39,8 +40,15 @@ def subscriptions(tickers: list[str] | None, events: list[str]) -> list[str]:
 class StocksStream:
     """Keep one authenticated, subscribed connection open until ``stop`` is set."""
 
-    def __init__(self, url: str, key: str, channels: list[str], on_frame: FrameHandler,
-                 max_retries: int = 8, timeout_s: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        channels: list[str],
+        on_frame: FrameHandler,
+        max_retries: int = 8,
+        timeout_s: float = 30.0,
+    ) -> None:
         self.url, self.key, self.channels, self.on_frame = url, key, channels, on_frame
         self.max_retries, self.timeout_s = max_retries, timeout_s
         self.connects = 0
@@ -49,8 +57,14 @@ class StocksStream:
 
     @classmethod
     def from_settings(cls, polygon: Any, channels: list[str], on_frame: FrameHandler) -> StocksStream:
-        return cls(polygon.ws_url, api_key(polygon, polygon.ws_url), channels, on_frame,
-                   polygon.max_retries, polygon.timeout_s)  # fmt: skip
+        return cls(
+            polygon.ws_url,
+            api_key(polygon, polygon.ws_url),
+            channels,
+            on_frame,
+            polygon.max_retries,
+            polygon.timeout_s,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stream until stop; raises AuthError on auth_failed/max_connections, ServiceUnavailable when the
@@ -61,7 +75,7 @@ class StocksStream:
         while not stop.is_set():
             try:
                 streamed = await self._session(stop)
-            except (OSError, asyncio.TimeoutError, WebSocketException, InvalidHandshake) as exc:
+            except (TimeoutError, OSError, WebSocketException, InvalidHandshake) as exc:
                 if isinstance(exc, InvalidURI):
                     raise ServiceUnavailable(f"invalid polygon.ws_url {self.url!r}: {exc}") from None
                 reason = f"{type(exc).__name__}: {exc}"
@@ -80,17 +94,20 @@ class StocksStream:
             delay = backoff_delay(failures)
             log.warning("stocks WebSocket disconnected (%s); reconnecting in %.1fs", reason, delay)
             self.reconnects += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
 
     async def _session(self, stop: asyncio.Event) -> bool:
-        """One connection; True when it got as far as streaming (so the next failure starts backoff afresh)."""
+        """One connection; True when it got as far as streaming (then the next failure backs off afresh)."""
         import websockets
 
-        async with websockets.connect(self.url, max_size=None, open_timeout=self.timeout_s,
-                                      ping_interval=20, ping_timeout=self.timeout_s) as ws:  # fmt: skip
+        async with websockets.connect(
+            self.url,
+            max_size=None,
+            open_timeout=self.timeout_s,
+            ping_interval=20,
+            ping_timeout=self.timeout_s,
+        ) as ws:
             self.connects += 1
             await self._expect(ws, "connected")
             await ws.send(json.dumps({"action": "auth", "params": self.key}))
@@ -127,9 +144,12 @@ class StocksStream:
     def _status(self, ev: dict[str, Any]) -> None:
         status = ev.get("status")
         if status in ("auth_failed", "max_connections"):
-            raise AuthError(f"stocks WebSocket {self.url}: {status} ({ev.get('message', '')})",
-                            KEY_HINT if status == "auth_failed" else
-                            "Another connection uses this key; close it or raise the plan's connection limit.")  # fmt: skip
+            raise AuthError(
+                f"stocks WebSocket {self.url}: {status} ({ev.get('message', '')})",
+                KEY_HINT
+                if status == "auth_failed"
+                else "Another connection uses this key; close it or raise the plan's connection limit.",
+            )
         if status == "error":
             log.warning("stocks WebSocket error status: %s", ev.get("message"))
 

@@ -1,4 +1,4 @@
-"""The replay server's REST protocol in-process (aiohttp test client): auth, filters, pagination, 429, clock."""
+"""The replay server's REST protocol in-process (aiohttp test client): auth, filters, pages, 429, clock."""
 
 from __future__ import annotations
 
@@ -55,8 +55,12 @@ def test_pagination_gte_gt_lt_and_cursor_cover_everything_once() -> None:
     async def check(c: TestClient[Any, Any], m: Market) -> None:
         await c.post("/_control/clock", json={"goto": "end"})
         ids: list[str] = []
-        params: dict[str, Any] | None = {"apiKey": "x", "order": "asc", "limit": 333,
-                                         "published_utc.gte": "2000-01-01"}  # fmt: skip
+        params: dict[str, Any] | None = {
+            "apiKey": "x",
+            "order": "asc",
+            "limit": 333,
+            "published_utc.gte": "2000-01-01",
+        }
         url = NEWS
         while True:
             body = await (await c.get(url, params=params)).json()

@@ -22,29 +22,72 @@ from rtfin_cli.sources.records import (
 )
 
 ARTICLE = {
-    "id": "abc123", "published_utc": "2025-01-06T14:30:05Z", "title": "Apple Beats Estimates",
-    "article_url": "https://x.example/a", "publisher": {"name": "Market Ledger", "homepage_url": "https://x.example"},
-    "tickers": ["AAPL"], "keywords": ["earnings"], "description": "d", "author": "A", "insights": [{"x": 1}],
-}  # fmt: skip
-BAR = {"ev": "AM", "sym": "AAPL", "v": 100, "av": 1000, "op": 1.0, "vw": 1.5, "o": 1.0, "c": 2.0, "h": 2.1,
-       "l": 0.9, "a": 1.4, "z": 10, "s": 1_736_173_800_000, "e": 1_736_173_860_000}  # fmt: skip
+    "id": "abc123",
+    "published_utc": "2025-01-06T14:30:05Z",
+    "title": "Apple Beats Estimates",
+    "article_url": "https://x.example/a",
+    "publisher": {"name": "Market Ledger", "homepage_url": "https://x.example"},
+    "tickers": ["AAPL"],
+    "keywords": ["earnings"],
+    "description": "d",
+    "author": "A",
+    "insights": [{"x": 1}],
+}
+BAR = {
+    "ev": "AM",
+    "sym": "AAPL",
+    "v": 100,
+    "av": 1000,
+    "op": 1.0,
+    "vw": 1.5,
+    "o": 1.0,
+    "c": 2.0,
+    "h": 2.1,
+    "l": 0.9,
+    "a": 1.4,
+    "z": 10,
+    "s": 1_736_173_800_000,
+    "e": 1_736_173_860_000,
+}
 
 
 def test_news_record_keeps_the_contract_fields_only() -> None:
     art_id, ts, rec = news_record(ARTICLE, "2025-01-06T14:30:06.000Z")
     assert art_id == "abc123" and ts == parse_utc_ms("2025-01-06T14:30:05Z") == 1_736_173_805_000
     assert rec["published_utc"] == "2025-01-06T14:30:05Z" and rec["ingested_at"] == "2025-01-06T14:30:06.000Z"
-    assert set(rec) == {"id", "published_utc", "title", "description", "article_url", "author", "publisher",
-                        "tickers", "keywords", "image_url", "amp_url", "ingested_at"}  # fmt: skip
-    assert rec["publisher"] == {"name": "Market Ledger", "homepage_url": "https://x.example", "logo_url": None,
-                                "favicon_url": None}  # fmt: skip
+    assert set(rec) == {
+        "id",
+        "published_utc",
+        "title",
+        "description",
+        "article_url",
+        "author",
+        "publisher",
+        "tickers",
+        "keywords",
+        "image_url",
+        "amp_url",
+        "ingested_at",
+    }
+    assert rec["publisher"] == {
+        "name": "Market Ledger",
+        "homepage_url": "https://x.example",
+        "logo_url": None,
+        "favicon_url": None,
+    }
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
-    [({"id": ""}, "no id"), ({"published_utc": "soon"}, "ISO-8601"), ({"title": None}, "no title"),
-     ({"tickers": "AAPL"}, "tickers"), ({"article_url": 3}, "article_url"), ({"publisher": []}, "publisher")],
-)  # fmt: skip
+    [
+        ({"id": ""}, "no id"),
+        ({"published_utc": "soon"}, "ISO-8601"),
+        ({"title": None}, "no title"),
+        ({"tickers": "AAPL"}, "tickers"),
+        ({"article_url": 3}, "article_url"),
+        ({"publisher": []}, "publisher"),
+    ],
+)
 def test_invalid_articles_raise_with_the_reason(change: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRecord, match=message):
         news_record({**ARTICLE, **change})
@@ -59,8 +102,17 @@ def test_agg_record_contract() -> None:
     sym, e, rec = agg_record(BAR, "now")
     assert (sym, e) == ("AAPL", BAR["e"]) and rec["otc"] is False and "op" not in rec
     assert agg_record({**BAR, "otc": True}, "now")[2]["otc"] is True
-    for bad in ({"ev": "T"}, {"sym": ""}, {"s": "x"}, {"e": BAR["s"] - 1}, {"o": float("nan")}, {"v": True},
-                {"av": "1"}, {"z": loads("NaN")}, {"h": None}):  # fmt: skip
+    for bad in (
+        {"ev": "T"},
+        {"sym": ""},
+        {"s": "x"},
+        {"e": BAR["s"] - 1},
+        {"o": float("nan")},
+        {"v": True},
+        {"av": "1"},
+        {"z": loads("NaN")},
+        {"h": None},
+    ):
         with pytest.raises(InvalidRecord):
             agg_record({**BAR, **bad}, "now")
     assert agg_record(loads(json.dumps(BAR)), "now")[2]["o"] == 1.0
@@ -127,8 +179,13 @@ def test_frames_mix_status_good_and_bad_events() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.one_of(st.text(max_size=50), json_values.map(json.dumps),
-                 st.lists(st.fixed_dictionaries({k: scalars for k in BAR}), max_size=3).map(json.dumps)))  # fmt: skip
+@given(
+    st.one_of(
+        st.text(max_size=50),
+        json_values.map(json.dumps),
+        st.lists(st.fixed_dictionaries({k: scalars for k in BAR}), max_size=3).map(json.dumps),
+    )
+)
 def test_fuzz_frames_never_crash_and_nothing_is_silently_dropped(text: str) -> None:
     handler, sink = _handler()
     _feed(handler, text)
@@ -144,8 +201,13 @@ def test_fuzz_frames_never_crash_and_nothing_is_silently_dropped(text: str) -> N
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.fixed_dictionaries({k: st.integers(0, 10**12) | st.floats(-1e9, 1e9) for k in BAR if k not in ("ev", "sym", "s", "e")}),
-       st.text(min_size=1, max_size=6), st.booleans())  # fmt: skip
+@given(
+    st.fixed_dictionaries(
+        {k: st.integers(0, 10**12) | st.floats(-1e9, 1e9) for k in BAR if k not in ("ev", "sym", "s", "e")}
+    ),
+    st.text(min_size=1, max_size=6),
+    st.booleans(),
+)
 def test_fast_value_encoding_equals_the_record(nums: dict[str, Any], sym: str, otc: bool) -> None:
     raw = {**BAR, **nums, "sym": sym, "otc": otc}
     key, e, value = agg_value(raw, "2025-01-06T14:30:00.000Z")

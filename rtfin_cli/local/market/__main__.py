@@ -1,4 +1,4 @@
-"""``python -m rtfin_cli.local.market``: run the replay server in the foreground (the supervisor's command)."""
+"""``python -m rtfin_cli.local.market``: the replay server in the foreground (the supervisor's command)."""
 
 from __future__ import annotations
 

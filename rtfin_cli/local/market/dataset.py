@@ -127,7 +127,7 @@ def _r(x: float) -> float:
 
 @lru_cache(maxsize=3)
 def day_bars(day: int) -> tuple[tuple[dict[str, Any], ...], ...]:
-    """Minute aggregates ("AM" events, dataset times) of every ticker for one trading day: [minute][ticker]."""
+    """Minute aggregates ("AM" events, dataset times) of every ticker for a trading day: [minute][ticker]."""
     open_ms = trading_days()[day]
     n = SESSION_MINUTES
     # U-shaped intraday volume: heavy at the open and the close, quiet at lunch
@@ -154,11 +154,24 @@ def day_bars(day: int) -> tuple[tuple[dict[str, Any], ...], ...]:
             av += v
             pv += vw * v
             s = open_ms + i * MINUTE_MS
-            bars.append({
-                "ev": "AM", "sym": t.symbol, "v": v, "av": av, "op": _r(day_open), "vw": round(vw, 4),
-                "o": _r(o), "c": _r(c), "h": _r(h), "l": _r(low), "a": round(pv / av, 4),
-                "z": max(1, int(v / max(1, rng.randint(20, 400)))), "s": s, "e": s + MINUTE_MS,
-            })  # fmt: skip
+            bars.append(
+                {
+                    "ev": "AM",
+                    "sym": t.symbol,
+                    "v": v,
+                    "av": av,
+                    "op": _r(day_open),
+                    "vw": round(vw, 4),
+                    "o": _r(o),
+                    "c": _r(c),
+                    "h": _r(h),
+                    "l": _r(low),
+                    "a": round(pv / av, 4),
+                    "z": max(1, int(v / max(1, rng.randint(20, 400)))),
+                    "s": s,
+                    "e": s + MINUTE_MS,
+                }
+            )
         per_ticker.append(bars)
     return tuple(tuple(col[i] for col in per_ticker) for i in range(n))
 
@@ -176,10 +189,23 @@ def second_aggs(bar: dict[str, Any]) -> list[dict[str, Any]]:
         v = int(bar["v"] * weights[k] / wsum) if k < 59 else bar["v"] - acc
         acc += v
         s = bar["s"] + k * 1000
-        out.append({
-            "ev": "A", "sym": bar["sym"], "v": v, "av": av0 + acc, "op": bar["op"], "vw": round((prev + price) / 2, 4),
-            "o": _r(prev), "c": _r(price), "h": _r(max(prev, price)), "l": _r(min(prev, price)), "a": bar["a"],
-            "z": max(1, v // 50), "s": s, "e": s + 1000,
-        })  # fmt: skip
+        out.append(
+            {
+                "ev": "A",
+                "sym": bar["sym"],
+                "v": v,
+                "av": av0 + acc,
+                "op": bar["op"],
+                "vw": round((prev + price) / 2, 4),
+                "o": _r(prev),
+                "c": _r(price),
+                "h": _r(max(prev, price)),
+                "l": _r(min(prev, price)),
+                "a": bar["a"],
+                "z": max(1, v // 50),
+                "s": s,
+                "e": s + 1000,
+            }
+        )
         prev = price
     return out

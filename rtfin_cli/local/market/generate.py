@@ -336,8 +336,18 @@ PUBLISHERS = [
     ("Equity Insight", "https://equityinsight.example"),
     ("Sector Watch", "https://sectorwatch.example"),
 ]
-AUTHORS = ["Dana Whitfield", "Marco Ruiz", "Priya Natarajan", "Tom Becker", "Lena Osei", "Hiro Tanaka",
-           "Staff Writer", "Editorial Team", "Sam Adeyemi", "Claire Dubois"]  # fmt: skip
+AUTHORS = [
+    "Dana Whitfield",
+    "Marco Ruiz",
+    "Priya Natarajan",
+    "Tom Becker",
+    "Lena Osei",
+    "Hiro Tanaka",
+    "Staff Writer",
+    "Editorial Team",
+    "Sam Adeyemi",
+    "Claire Dubois",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 
 
@@ -375,12 +385,17 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
         sym, company, sector, price, _, _ = rng.choices(TICKERS, pop)[0]
         peer = rng.choice([t for t in TICKERS if t[2] == sector and t[0] != sym])
         fields = {
-            "company": company, "ticker": sym, "product": rng.choice(PRODUCTS[sector]), "peer": peer[1],
+            "company": company,
+            "ticker": sym,
+            "product": rng.choice(PRODUCTS[sector]),
+            "peer": peer[1],
             "pct": rng.choice([2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 18, 20, 25]),
             "quarter": rng.choice(["Fourth Quarter", "Q4", "Holiday Quarter", "First Quarter"]),
-            "amount": rng.choice([1, 2, 3, 5, 7, 10, 15, 20]), "count": rng.choice([800, 1200, 2500, 4000, 6000]),
-            "price": round(price * rng.uniform(0.7, 1.35)), "weekday": rng.choice(WEEKDAYS),
-        }  # fmt: skip
+            "amount": rng.choice([1, 2, 3, 5, 7, 10, 15, 20]),
+            "count": rng.choice([800, 1200, 2500, 4000, 6000]),
+            "price": round(price * rng.uniform(0.7, 1.35)),
+            "weekday": rng.choice(WEEKDAYS),
+        }
         template = rng.choice(titles[label])
         title = template.format(**fields)
         description = rng.choice(DESCRIPTIONS[label]).format(**fields)
@@ -394,8 +409,12 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
         out.append(
             {
                 "id": art_id,
-                "publisher": {"name": publisher, "homepage_url": home, "logo_url": f"{home}/logo.png",
-                              "favicon_url": f"{home}/favicon.ico"},
+                "publisher": {
+                    "name": publisher,
+                    "homepage_url": home,
+                    "logo_url": f"{home}/logo.png",
+                    "favicon_url": f"{home}/favicon.ico",
+                },
                 "title": title,
                 "author": rng.choice(AUTHORS),
                 "published_utc": published.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -407,7 +426,7 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
                 "keywords": rng.sample(KEYWORDS[label], 2) + [sector.lower()],
                 "label": label,
             }
-        )  # fmt: skip
+        )
     out.sort(key=lambda a: (str(a["published_utc"]), str(a["id"])))
     return out
 

@@ -103,8 +103,9 @@ class Conn:
 class Market:
     """Server state: clock, dataset index, faults, connections and the emitted report."""
 
-    def __init__(self, speed: float, start_ms: int | None = None, end_ms: int = ds.END_MS,
-                 rate_limit: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self, speed: float, start_ms: int | None = None, end_ms: int = ds.END_MS, rate_limit: float = 0.0
+    ) -> None:
         self.clock = Clock(default_start_ms() if start_ms is None else start_ms, speed, end_ms)
         self.articles = ds.news()
         self.times = [ds.parse_ms(str(a["published_utc"])) for a in self.articles]
@@ -121,8 +122,14 @@ class Market:
         self.emitted_articles: dict[str, None] = {}
         self.emitted_bars: dict[str, None] = {}
         self.malformed_articles: list[str] = []
-        self.counters = {"requests": 0, "rate_limited": 0, "bars_sent": 0, "frames": 0, "malformed_sent": 0,
-                         "connections": 0}  # fmt: skip
+        self.counters = {
+            "requests": 0,
+            "rate_limited": 0,
+            "bars_sent": 0,
+            "frames": 0,
+            "malformed_sent": 0,
+            "connections": 0,
+        }
 
     # -- time helpers ------------------------------------------------------------------------------
     def shown(self, ms: int) -> int:
@@ -167,8 +174,10 @@ def _bound(value: str, name: str) -> int:
             value += "T00:00:00Z"
         return ds.parse_ms(value)
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"status": "ERROR", "error": f"invalid {name}: {value}"}),
-                                 content_type="application/json") from None  # fmt: skip
+        raise web.HTTPBadRequest(
+            text=json.dumps({"status": "ERROR", "error": f"invalid {name}: {value}"}),
+            content_type="application/json",
+        ) from None
 
 
 async def news_handler(request: web.Request) -> web.Response:
@@ -243,8 +252,12 @@ async def news_handler(request: web.Request) -> web.Response:
             m.faults.malformed_articles -= 1
             art["published_utc"] = "yesterday-ish"
             m.malformed_articles.append(art["id"])
-    body: dict[str, Any] = {"results": results, "status": "OK", "request_id": uuid.uuid4().hex,
-                            "count": len(results)}  # fmt: skip
+    body: dict[str, Any] = {
+        "results": results,
+        "status": "OK",
+        "request_id": uuid.uuid4().hex,
+        "count": len(results),
+    }
     if more:
         last = page[-1]
         cursor = json.dumps({"q": params, "after": [m.times[last], m.articles[last]["id"]]})
@@ -400,13 +413,21 @@ async def _emit(m: Market, conn: Conn, t: int, step: int) -> None:
 def status_doc(m: Market) -> dict[str, Any]:
     now = m.clock.now()
     return {
-        "now": ds.iso(m.shown(now)), "dataset_now": ds.iso(now), "speed": m.clock.speed,
-        "finished": m.clock.finished, "end": ds.iso(m.shown(m.clock.end_ms)), "shift_ms": m.clock.shift_ms,
-        "articles_visible": bisect.bisect_right(m.times, now), "articles_total": len(m.times),
-        "connections": len(m.conns), "subscriptions": sorted({s for c in m.conns for s in c.subs}),
-        "faults": m.faults.as_dict(), "counters": dict(m.counters), "rate_limit": m.rate_limit,
+        "now": ds.iso(m.shown(now)),
+        "dataset_now": ds.iso(now),
+        "speed": m.clock.speed,
+        "finished": m.clock.finished,
+        "end": ds.iso(m.shown(m.clock.end_ms)),
+        "shift_ms": m.clock.shift_ms,
+        "articles_visible": bisect.bisect_right(m.times, now),
+        "articles_total": len(m.times),
+        "connections": len(m.conns),
+        "subscriptions": sorted({s for c in m.conns for s in c.subs}),
+        "faults": m.faults.as_dict(),
+        "counters": dict(m.counters),
+        "rate_limit": m.rate_limit,
         "emitted": {"articles": len(m.emitted_articles), "bars": len(m.emitted_bars)},
-    }  # fmt: skip
+    }
 
 
 async def control_status(request: web.Request) -> web.Response:
@@ -415,9 +436,14 @@ async def control_status(request: web.Request) -> web.Response:
 
 async def control_emitted(request: web.Request) -> web.Response:
     m: Market = request.app[MARKET]
-    return web.json_response({"articles": list(m.emitted_articles), "bars": list(m.emitted_bars),
-                              "malformed_sent": m.counters["malformed_sent"],
-                              "malformed_articles": m.malformed_articles})  # fmt: skip
+    return web.json_response(
+        {
+            "articles": list(m.emitted_articles),
+            "bars": list(m.emitted_bars),
+            "malformed_sent": m.counters["malformed_sent"],
+            "malformed_articles": m.malformed_articles,
+        }
+    )
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -493,6 +519,11 @@ def make_app(market: Market) -> web.Application:
 
 def serve(host: str, port: int, market: Market) -> None:
     """Run until SIGTERM/SIGINT (aiohttp handles both and shuts down cleanly)."""
-    log.info("market replay on http://%s:%d speed=%g now=%s", host, port, market.clock.speed,
-             ds.iso(market.shown(market.clock.now())))  # fmt: skip
+    log.info(
+        "market replay on http://%s:%d speed=%g now=%s",
+        host,
+        port,
+        market.clock.speed,
+        ds.iso(market.shown(market.clock.now())),
+    )
     web.run_app(make_app(market), host=host, port=port, print=None, access_log=None, shutdown_timeout=2)

@@ -39,8 +39,19 @@ class MarketServer:
         return f"ws://{self.host}:{self.port}/stocks"
 
     def start(self, timeout: float = 30.0) -> int:
-        cmd = [sys.executable, "-m", "rtfin_cli.local.market", "--host", self.host, "--port", str(self.port),
-               "--speed", str(self.speed), "--rate-limit", str(self.rate_limit)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "rtfin_cli.local.market",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--speed",
+            str(self.speed),
+            "--rate-limit",
+            str(self.rate_limit),
+        ]
         if self.start_at:
             cmd += ["--start", self.start_at]
         if self.end_at:
@@ -60,8 +71,12 @@ class MarketServer:
     def control(self, what: str, body: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
         """GET /_control/<what>, or POST it with a JSON body (faults, clock, reset)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/_control/{what}", data=data, method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        req = urllib.request.Request(
+            f"{self.url}/_control/{what}",
+            data=data,
+            method="GET" if data is None else "POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read())
@@ -76,7 +91,11 @@ def from_settings(local: object, **overrides: Any) -> MarketServer:
     from rtfin_cli.settings import LocalSettings
 
     assert isinstance(local, LocalSettings)
-    kw: dict[str, Any] = {"data_dir": Path(local.data_dir), "port": local.market_port, "speed": local.market_speed,
-                          "rate_limit": local.market_rate_limit}  # fmt: skip
+    kw: dict[str, Any] = {
+        "data_dir": Path(local.data_dir),
+        "port": local.market_port,
+        "speed": local.market_speed,
+        "rate_limit": local.market_rate_limit,
+    }
     kw.update({k: v for k, v in overrides.items() if v is not None})
     return MarketServer(**kw)

@@ -1,4 +1,4 @@
-"""Producer test helpers: a fresh replay server per test, unique topics on the session broker, topic readers."""
+"""Producer test helpers: a fresh replay server per test, unique topics on the session broker, readers."""
 
 from __future__ import annotations
 
@@ -35,8 +35,13 @@ def kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
     from rtfin_cli.kafka.admin import create_topics
 
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    topics = TopicSettings(news_raw=f"{prefix}.news.raw", stocks_aggs=f"{prefix}.stocks.aggs",
-                           news_sentiment=f"{prefix}.news.sentiment", dlq=f"{prefix}.dlq", partitions=3)  # fmt: skip
+    topics = TopicSettings(
+        news_raw=f"{prefix}.news.raw",
+        stocks_aggs=f"{prefix}.stocks.aggs",
+        news_sentiment=f"{prefix}.news.sentiment",
+        dlq=f"{prefix}.dlq",
+        partitions=3,
+    )
     kafka = kafka_settings.model_copy(update={"topics": topics, "linger_ms": 5})
     create_topics(kafka)
     return kafka
@@ -51,10 +56,16 @@ def cli_env(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, **polygo
     """Environment for a real `rtfin produce ...` process against these topics and this server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")}
     t = kafka.topics
-    env.update(RTFIN__KAFKA__BOOTSTRAP=kafka.bootstrap, RTFIN__KAFKA__TOPICS__NEWS_RAW=t.news_raw,
-               RTFIN__KAFKA__TOPICS__STOCKS_AGGS=t.stocks_aggs, RTFIN__KAFKA__TOPICS__DLQ=t.dlq,
-               RTFIN__POLYGON__REST_URL=market.url, RTFIN__POLYGON__WS_URL=market.ws_url,
-               RTFIN__LOCAL__DATA_DIR=str(tmp_path / ".rtfin"), RTFIN__LOCAL__CACHE_DIR=str(CACHE))  # fmt: skip
+    env.update(
+        RTFIN__KAFKA__BOOTSTRAP=kafka.bootstrap,
+        RTFIN__KAFKA__TOPICS__NEWS_RAW=t.news_raw,
+        RTFIN__KAFKA__TOPICS__STOCKS_AGGS=t.stocks_aggs,
+        RTFIN__KAFKA__TOPICS__DLQ=t.dlq,
+        RTFIN__POLYGON__REST_URL=market.url,
+        RTFIN__POLYGON__WS_URL=market.ws_url,
+        RTFIN__LOCAL__DATA_DIR=str(tmp_path / ".rtfin"),
+        RTFIN__LOCAL__CACHE_DIR=str(CACHE),
+    )
     env.update({f"RTFIN__POLYGON__{k.upper()}": str(v) for k, v in polygon.items()})
     return env
 
@@ -82,9 +93,15 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout: float = 30.0) -> list[
                     value = json.loads(raw)
                 except ValueError:
                     value = raw
-                out.append({"key": msg.key().decode() if msg.key() else None, "value": value,
-                            "ts": msg.timestamp()[1], "partition": msg.partition(),
-                            "headers": {k: v.decode() for k, v in (msg.headers() or [])}})  # fmt: skip
+                out.append(
+                    {
+                        "key": msg.key().decode() if msg.key() else None,
+                        "value": value,
+                        "ts": msg.timestamp()[1],
+                        "partition": msg.partition(),
+                        "headers": {k: v.decode() for k, v in (msg.headers() or [])},
+                    }
+                )
                 if msg.offset() >= ends[msg.partition()] - 1:
                     todo.discard(msg.partition())
         return out

@@ -46,8 +46,20 @@ def test_backfill_every_article_exactly_once_then_resume_sends_nothing(
         value = r["value"]
         assert isinstance(value, dict)
         assert r["ts"] == parse_utc_ms(value["published_utc"]) and value["id"] == r["key"]
-        assert set(value) >= {"id", "published_utc", "title", "description", "article_url", "author", "publisher",
-                              "tickers", "keywords", "image_url", "amp_url", "ingested_at"}  # fmt: skip
+        assert set(value) >= {
+            "id",
+            "published_utc",
+            "title",
+            "description",
+            "article_url",
+            "author",
+            "publisher",
+            "tickers",
+            "keywords",
+            "image_url",
+            "amp_url",
+            "ingested_at",
+        }
         assert "label" not in value and "insights" not in value
     again = run_news(settings, NewsOptions(once=True), threading.Event())  # resumes from the topic tail
     assert again.delivered == 0 and again.duplicates >= 1
@@ -76,16 +88,20 @@ def test_live_polling_follows_the_clock(kafka: KafkaSettings, market: MarketServ
     assert len(records) == final
 
 
-def test_sigkill_mid_backfill_then_restart_no_gap_no_duplicate(kafka: KafkaSettings, market: MarketServer,
-                                                                tmp_path: Path) -> None:  # fmt: skip
+def test_sigkill_mid_backfill_then_restart_no_gap_no_duplicate(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
     market.control("clock", {"goto": "end"})
     market.control("faults", {"latency_s": 0.05})  # ~130 pages of 40 at >= 50 ms each: a backfill of seconds
     env = cli_env(kafka, market, tmp_path, news_limit=40)
     cmd = [sys.executable, "-m", "rtfin_cli", "produce", "news", "--since", "2000-01-01", "--once"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: topic_count(kafka, kafka.topics.news_raw) >= 1500 or proc.poll() is not None, 60,
-                   "1500 articles in the topic")  # fmt: skip
+        wait_until(
+            lambda: topic_count(kafka, kafka.topics.news_raw) >= 1500 or proc.poll() is not None,
+            60,
+            "1500 articles in the topic",
+        )
         assert proc.poll() is None, f"backfill finished before the kill: {proc.communicate()}"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

@@ -57,12 +57,18 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
         )
         dropped = market.control("faults", {"drop_ws": True})["dropped"]
         assert dropped == 1
-        wait_until(lambda: _subscribed(market) and market.control("status")["counters"]["connections"] >= 2, 30,
-                   "the producer to reconnect and resubscribe")  # fmt: skip
+        wait_until(
+            lambda: _subscribed(market) and market.control("status")["counters"]["connections"] >= 2,
+            30,
+            "the producer to reconnect and resubscribe",
+        )
         wait_until(lambda: market.control("status")["finished"], 60, "the replay window to pass")
         emitted = market.control("emitted")
-        wait_until(lambda: topic_count(kafka, kafka.topics.stocks_aggs) >= len(emitted["bars"]), 30,
-                   "every emitted bar in the topic")  # fmt: skip
+        wait_until(
+            lambda: topic_count(kafka, kafka.topics.stocks_aggs) >= len(emitted["bars"]),
+            30,
+            "every emitted bar in the topic",
+        )
     finally:
         code, out, err = _stop(proc)
     assert code == 0, err
