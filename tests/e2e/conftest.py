@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,12 +114,13 @@ class StackRun:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
+def stack() -> Iterator[StackRun]:
     """`rtfin local up --with-dashboard` from nothing; always torn down (down, then kill what is left)."""
     from rtfin_cli.local.stack import supervised_pids
     from rtfin_cli.local.supervisor import free_port, stop_pid
 
-    cwd = tmp_path_factory.mktemp("stack")
+    # not pytest's numbered tmp dirs: parallel pytest sessions prune those while this stack still runs
+    cwd = Path(tempfile.mkdtemp(prefix="rtfin-e2e-"))
     ports = {k: free_port() for k in PORT_KEYS}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")}
     env.update({f"RTFIN__LOCAL__{k}": str(v) for k, v in ports.items()})
@@ -126,6 +129,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
         RTFIN__LOCAL__CACHE_DIR=str(CACHE),
         RTFIN__SENTIMENT__CHECKPOINT_DIR=str(cwd / ".rtfin" / "checkpoints" / "sentiment"),
         RTFIN__LOCAL__KAFKA_HEAP="384m",
+        # small first micro-batches: labels reach the models long before the week of backlog is scored
+        RTFIN__SENTIMENT__MAX_OFFSETS_PER_TRIGGER="200",
     )
     run = StackRun(cwd=cwd, env=env, ports=ports)
     try:
@@ -141,3 +146,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackRun]:
         run.cli("local", "down", "--timeout", "20", timeout=300)
         for pid in supervised_pids(run.data_dir).values():  # safety net: never leave a process behind
             stop_pid(pid, 5)
+        shutil.rmtree(cwd, ignore_errors=True)
