@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,26 @@ class ReplayClock:
         self.wall0 = (t0 + time.time()) / 2
         self.shown0 = dt.datetime.fromisoformat(doc["now"].replace("Z", "+00:00")).timestamp()
         self.speed = float(doc["speed"])
+
+    def ensure_session(self, needed_ms: float) -> None:
+        """Jump the replay to a minute before the next session open unless ``needed_ms`` of market time
+        are left in the current session (bars only flow during sessions)."""
+        import httpx
+
+        from rtfin_cli.local.market import dataset as ds
+
+        doc = httpx.get(f"{self.base}/_control/status", timeout=30).json()
+        now, shift = ds.parse_ms(doc["dataset_now"]), int(doc["shift_ms"])
+        for open_ms in ds.trading_days():
+            close_ms = open_ms + ds.SESSION_MINUTES * ds.MINUTE_MS
+            if open_ms <= now and now + needed_ms <= close_ms:
+                return
+            if open_ms > now:
+                goto = ds.iso(open_ms - ds.MINUTE_MS + shift)
+                httpx.post(f"{self.base}/_control/clock", json={"goto": goto}, timeout=30).raise_for_status()
+                print(f"replay clock moved to {goto} (next session open)", flush=True)
+                return
+        raise RuntimeError("the replay dataset has no session left to measure in")
 
     def wall_at(self, event_ms: float) -> float:
         return self.wall0 + (event_ms / 1000 - self.shown0) / self.speed
@@ -123,6 +144,7 @@ def local_stack(speed: float, dashboard: bool) -> Iterator[tuple[Path, dict[str,
         RTFIN__LOCAL__DATA_DIR=str(tmp / ".rtfin"),
         RTFIN__LOCAL__CACHE_DIR=str(ROOT / ".cache"),
         RTFIN__SENTIMENT__CHECKPOINT_DIR=str(tmp / ".rtfin" / "checkpoints" / "sentiment"),
+        RTFIN__SENTIMENT__MAX_OFFSETS_PER_TRIGGER="200",
     )
     cli = [sys.executable, "-m", "rtfin_cli", "local"]
     try:
@@ -138,6 +160,7 @@ def local_stack(speed: float, dashboard: bool) -> Iterator[tuple[Path, dict[str,
         yield tmp, {**env, **stack.env}
     finally:
         subprocess.run([*cli, "down", "--purge", "--timeout", "20"], env=env, cwd=tmp, timeout=600)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def group_memory_mb(pid: int) -> tuple[float, float]:
@@ -234,6 +257,7 @@ def run() -> list[Result]:
         arrivals.start()
         clock = ReplayClock(f"http://127.0.0.1:{s.local.market_port}")
         for speed in speeds:
+            clock.ensure_session(window * speed * 1000 + 120_000)
             clock.set_speed(speed)
             time.sleep(2)
             m = measure(query, clock, arrivals, window)
