@@ -73,8 +73,13 @@ def connect(settings: RtfinSettings, target: Target) -> SupersetClient:
 
 
 def _local_admin_password(settings: RtfinSettings) -> str | None:
+    """The generated password of the local Superset, when the profile points at this machine."""
+    from urllib.parse import urlsplit
+
     from rtfin_cli.local.superset import local_admin_password
 
+    if urlsplit(settings.dashboard.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
     return local_admin_password(settings.local.data_dir)
 
 

@@ -65,8 +65,8 @@ def reporting_tables(clickhouse_server: Any, tmp_path_factory: pytest.TempPathFa
     counts = reporting_data.land(load_settings(environ=env).settings)
     t0 = time.monotonic()
     # a selection (the reporting models and their parents, with their tests) skips source freshness
-    models = [f"+{m}" for m in ("rpt_trending_tickers_7d", "rpt_intraday_price", "rpt_intraday_volume",
-                                 "rpt_latest_news")]  # fmt: skip
+    models = ["+rpt_trending_tickers_7d", "+rpt_intraday_price", "+rpt_intraday_volume", "+rpt_latest_news",
+              "dim_ticker"]  # fmt: skip
     out = run_cli("transform", "run", "--json", "--select", " ".join(models), env=env, cwd=ROOT, timeout=900)
     TIMINGS["dbt_build_s"] = round(time.monotonic() - t0, 1)
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
@@ -87,15 +87,18 @@ def make_env(superset_server: Any, clickhouse_server: Any) -> dict[str, str]:
         env.update(
             RTFIN__DASHBOARD__URL=superset_server.url, RTFIN__LOCAL__DATA_DIR=str(superset_server.data_dir)
         )
+    if clickhouse_server is not None:
+        env.update(
+            RTFIN__CLICKHOUSE__HOST=clickhouse_server.host,
+            RTFIN__CLICKHOUSE__PORT=str(clickhouse_server.port),
+            RTFIN__CLICKHOUSE__USER=clickhouse_server.user,
+            RTFIN__CLICKHOUSE__PASSWORD=clickhouse_server.password,
+        )
     env.update(
         RTFIN__DASHBOARD__BACKEND="superset",
         RTFIN__DASHBOARD__ASSETS_DIR=str(ROOT / "superset_assets"),
         RTFIN__LOCAL__CACHE_DIR=str(CACHE),
         RTFIN__CLICKHOUSE__RAW_DATABASE=DATABASE + "_raw",
-        RTFIN__CLICKHOUSE__HOST=clickhouse_server.host,
-        RTFIN__CLICKHOUSE__PORT=str(clickhouse_server.port),
-        RTFIN__CLICKHOUSE__USER=clickhouse_server.user,
-        RTFIN__CLICKHOUSE__PASSWORD=clickhouse_server.password,
         RTFIN__CLICKHOUSE__DATABASE=DATABASE,
     )
     return env

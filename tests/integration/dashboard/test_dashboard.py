@@ -282,3 +282,18 @@ def test_server_side_rejection_rolls_back(
         assert client.count("chart", "(filters:!((col:slice_name,opr:sw,value:'Top 50 trending')))") == 1
     finally:
         client.close()
+
+
+def test_local_superset_cli_status_and_double_start(superset_server: Any, tmp_path: Path) -> None:
+    """`rtfin local superset status|start` on the session Superset (same data dir and port)."""
+    env = {**make_env(superset_server, None), "RTFIN__LOCAL__SUPERSET_PORT": str(superset_server.port)}
+    out = run_cli("local", "superset", "status", "--json", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["running"] and doc["healthy"] and doc["pid"] == superset_server.status().pid
+    again = run_cli("local", "superset", "start", env=env, cwd=tmp_path)
+    assert again.returncode == 7 and "Superset is already running" in again.stderr.splitlines()[0]
+    config = (superset_server.home / "superset_config.py").read_text()
+    assert 'SECRET_KEY = (_HOME / "secret_key")' in config  # the key itself is not in the config
+    for name in ("secret_key", "admin_password"):
+        assert (superset_server.home / name).stat().st_mode & 0o777 == 0o600
