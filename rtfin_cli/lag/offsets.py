@@ -49,6 +49,8 @@ class KafkaReading:
 
 
 def _err(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not exc.args:
+        return "request timed out"
     arg = exc.args[0] if exc.args else exc
     return str(arg.str()) if hasattr(arg, "str") else str(arg)
 
@@ -124,7 +126,7 @@ class KafkaProbe:
             if listing is not None:
                 names += [g.group_id for g in listing.result(timeout=self.timeout).valid]
             names = list(dict.fromkeys([*names, *include]))
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
             raise ServiceUnavailable(
                 f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
             ) from None
@@ -142,7 +144,7 @@ class KafkaProbe:
             for g, fut in described.items():
                 try:
                     desc = fut.result(timeout=self.timeout)
-                except KafkaException as exc:
+                except (KafkaException, TimeoutError) as exc:
                     infos[g].error = _err(exc)
                     continue
                 infos[g].state = desc.state.name.title().replace("_", "") if desc.state else ""
@@ -154,11 +156,13 @@ class KafkaProbe:
             for g, fut in offsets.items():
                 try:
                     res = fut.result(timeout=self.timeout)
-                except KafkaException as exc:
+                except (KafkaException, TimeoutError) as exc:
                     infos[g].error = infos[g].error or _err(exc)
                     continue
                 for tp in res.topic_partitions or []:
-                    if tp.error is None and tp.offset >= 0:
+                    if tp.error is not None:
+                        infos[g].error = infos[g].error or _err(KafkaException(tp.error))
+                    elif tp.offset >= 0:
                         infos[g].committed[(tp.topic, tp.partition)] = tp.offset
         for info in infos.values():
             info.exists = bool(info.committed or info.members) or info.state not in ("", "Dead", "Unknown")
@@ -210,7 +214,7 @@ class KafkaProbe:
                 info = f.result(timeout=self.timeout)
                 if info.offset >= 0 and info.timestamp >= 0:
                     newest_ms[tp.topic] = max(newest_ms[tp.topic] or 0, info.timestamp)
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
             raise ServiceUnavailable(
                 f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
             ) from None
@@ -273,7 +277,7 @@ class KafkaProbe:
                 if done and pending:
                     c.incremental_unassign(done)
             c.unassign()
-        except KafkaException:
+        except (KafkaException, TimeoutError):
             self.close()  # a fresh reader next time
         for (t, p), off in pending.items():
             got[(t, p, off)] = None

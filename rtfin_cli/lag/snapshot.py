@@ -113,7 +113,8 @@ class Monitor:
         rows = []
         for info in r.groups.values():
             if info.error and not info.committed:
-                rows.append(GroupLag(info.group, "-", state=ERROR, detail=info.error))
+                if not self.opts.groups:  # requested groups are reported by _missing
+                    rows.append(GroupLag(info.group, "-", state=ERROR, detail=info.error))
                 continue
             for topic in sorted({t for t, _ in info.committed} | set(info.members_by_topic)):
                 if topic in r.partitions:
@@ -169,7 +170,9 @@ class Monitor:
         out = []
         for g in self.opts.groups:
             info = r.groups.get(g)
-            if info is None or not info.exists:
+            if info is not None and info.error and not any(row.group == g for row in rows):
+                out.append(GroupLag(g, "-", state=ERROR, detail=f"group {g}: {info.error}"))
+            elif info is None or not info.exists:
                 out.append(GroupLag(g, "-", state=MISSING, detail=f"consumer group {g} not found"))
             elif not any(row.group == g for row in rows):
                 wanted = ", ".join(self.opts.topics)

@@ -51,6 +51,23 @@ def produce(
     return out
 
 
+def commit(kafka: Any, group: str, topic: str, offsets: dict[int, int]) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    from rtfin_cli.kafka.clients import admin
+
+    client = admin(kafka)
+    req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p, o) for p, o in offsets.items()])]
+
+    def done() -> bool:  # a broker still loading its offsets topic answers with per-partition errors
+        res = client.alter_consumer_group_offsets(req)[group].result(30)
+        return all(tp.error is None for tp in res.topic_partitions)
+
+    from rtfin_cli.local.supervisor import wait_for
+
+    assert wait_for(done, 60, 0.5), f"cannot commit offsets for {group}"
+
+
 class Member(threading.Thread):
     """A consumer-group member that consumes and commits every message until paused; paused, it keeps
     polling (so it stays in the group) but makes no progress — a stuck consumer."""
@@ -128,7 +145,7 @@ class LiveLag:
         raise AssertionError(f"no matching snapshot within {timeout}s")
 
     def stderr(self) -> str:
-        return self.proc.stderr.read() if self.proc.stderr and self.proc.poll() is not None else ""
+        return self.proc.stderr.read()[-3000:] if self.proc.stderr and self.proc.poll() is not None else ""
 
     def stop(self) -> int:
         self.proc.terminate()
@@ -158,7 +175,8 @@ def lag_env(base: dict[str, str]) -> dict[str, str]:
     """The CLI env with ClickHouse pointed at a closed port, so tests without it stay fast."""
     from rtfin_cli.local.supervisor import free_port
 
-    return {**base, "RTFIN__CLICKHOUSE__PORT": str(free_port()), "PYTHONPATH": str(ROOT), **_no_color()}
+    return {**base, "RTFIN__CLICKHOUSE__PORT": str(free_port()), "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1",
+            **_no_color()}  # fmt: skip
 
 
 def _no_color() -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from rtfin_cli.local.supervisor import wait_for
 from tests.conftest import run_cli
-from tests.integration.lag.conftest import Member, lag_env, new_topic, produce
+from tests.integration.lag.conftest import Member, commit, lag_env, new_topic, produce
 
 
 def _monitor(kafka: Any, **opts: Any) -> Any:
@@ -134,8 +134,8 @@ def test_paused_consumer_becomes_lagging_then_stalled(
     produce(kafka_settings, topic, 10)
     assert wait_for(lambda: member.consumed == 10, 60), member.error
 
-    live = live_lag("--group", group, "--interval", "300ms", "--window", "3s", "--max-lag", "5", "--no-pipeline",
-                    env=lag_env(rtfin_env))  # fmt: skip
+    args = ["--group", group, "--interval", "300ms", "--window", "3s", "--max-lag", "5", "--no-pipeline"]
+    live = live_lag(*args, env=lag_env(rtfin_env))
     ok = live.wait_for(lambda d: d["groups"] and d["groups"][0]["state"] == "OK", 30)
     assert ok["groups"][0]["lag"] == 0 and ok["groups"][0]["members"] == 1
 
@@ -186,13 +186,7 @@ def test_table_output_once(kafka_settings: Any, rtfin_env: dict[str, str], tmp_p
     topic = new_topic(kafka_settings, partitions=2)
     produce(kafka_settings, topic, 4)
     group = f"wide-{topic}"
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-
-    from rtfin_cli.kafka.clients import admin
-
-    req = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])]
-    client = admin(kafka_settings)
-    client.alter_consumer_group_offsets(req)[group].result(30)
+    commit(kafka_settings, group, topic, {0: 0, 1: 0})
     out = run_cli(
         "lag", "--once", "--wide", "--group", group, "--no-pipeline", env=lag_env(rtfin_env), cwd=tmp_path
     )
