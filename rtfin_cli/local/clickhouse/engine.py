@@ -147,8 +147,9 @@ class Engine:
             for sid, c in self._sessions.items()
             if now - c.last_used > c.timeout_s and not c.lock.locked()
         ]
-        if force_oldest and not stale and self._sessions:
-            stale = [min(self._sessions, key=lambda s: self._sessions[s].last_used)]
+        idle = [sid for sid, c in self._sessions.items() if not c.lock.locked()]
+        if force_oldest and not stale and idle:  # never evict a session that is running a query
+            stale = [min(idle, key=lambda s: self._sessions[s].last_used)]
         for sid in stale:
             self._sessions.pop(sid).raw.close()
         return len(stale)
