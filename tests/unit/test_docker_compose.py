@@ -43,6 +43,29 @@ def _published(service: str, container_port: int) -> int:
     raise AssertionError(f"{service} does not publish {container_port}")
 
 
+def _interpolated(node: Any) -> Any:
+    """What `docker compose config` would see, with sample values for the required variables."""
+    if isinstance(node, dict):
+        return {k: _interpolated(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolated(v) for v in node]
+    return re.sub(r"<(\w+)>", r"sample-\1", interpolate(node)) if isinstance(node, str) else node
+
+
+def test_valid_compose_specification() -> None:
+    """The Compose Specification's own model (compose_spec, Rust bindings) accepts the file."""
+    import json
+
+    from compose_spec import PyCompose
+
+    parsed = PyCompose.from_json(json.dumps(_interpolated(COMPOSE)))
+    assert sorted(parsed.service_names()) == sorted(SERVICES)
+    broken = _interpolated(COMPOSE)
+    broken["services"]["kafka"]["healthcheck"]["interval"] = "soon"
+    with pytest.raises(ValueError, match="duration"):
+        PyCompose.from_json(json.dumps(broken))
+
+
 def test_the_stack_has_every_required_service() -> None:
     assert {"kafka", "clickhouse", "superset", "news-producer", "stocks-producer", "loader"} <= set(SERVICES)
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
