@@ -10,6 +10,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
+from rtfin_cli.errors import RtfinError
 from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
 from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 from rtfin_cli.sources.stocks import StocksStream
@@ -60,10 +61,14 @@ async def stream_stocks(
     stream = StocksStream.from_settings(settings.polygon, channels, AggHandler(sink, topic, stats, tick))
 
     async def heartbeat() -> None:  # progress and delivery callbacks while the feed is quiet
-        while True:
+        while not stop.is_set():
             await asyncio.sleep(0.5)
             stats.reconnects = stream.reconnects
-            sink.poll()
+            try:
+                sink.poll()
+            except RtfinError:
+                stop.set()  # a delivery failure: stop streaming, report it below
+                raise
             tick()
 
     beat = asyncio.ensure_future(heartbeat())
@@ -72,6 +77,8 @@ async def stream_stocks(
     finally:
         beat.cancel()
         stats.reconnects = stream.reconnects
+        if beat.done() and not beat.cancelled() and beat.exception() is not None:
+            raise beat.exception()  # type: ignore[misc]
         sink.flush()
         tick(force=True)
     return stats

@@ -105,7 +105,7 @@ class NewsClient:
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
         import httpx
 
-        attempt = 0
+        attempt = blind = 0  # retries so far; of those, without a Retry-After (they grow the backoff)
         while True:
             self.requests += 1
             try:
@@ -133,7 +133,8 @@ class NewsClient:
                     f"news API at {self.base} still failing after {attempt} retries ({reason})",
                     "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
                 )
-            delay = backoff_delay(attempt, retry_after)
+            delay = backoff_delay(blind, retry_after)
+            blind += retry_after is None
             log.warning(
                 "news API %s; retry %d/%d in %.1fs", reason, attempt + 1, self.polygon.max_retries, delay
             )

@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from rtfin_cli.local.market.service import MarketServer
 from rtfin_cli.producers.news import NewsOptions, run_news
 from rtfin_cli.settings import KafkaSettings
@@ -88,6 +90,7 @@ def test_live_polling_follows_the_clock(kafka: KafkaSettings, market: MarketServ
     assert len(records) == final
 
 
+@pytest.mark.slow
 def test_sigkill_mid_backfill_then_restart_no_gap_no_duplicate(
     kafka: KafkaSettings, market: MarketServer, tmp_path: Path
 ) -> None:
@@ -120,6 +123,7 @@ def test_sigkill_mid_backfill_then_restart_no_gap_no_duplicate(
     assert len(_check_exactly_once(kafka, market)) == 5200
 
 
+@pytest.mark.slow
 def test_429_and_5xx_bursts_are_survived(kafka: KafkaSettings, market: MarketServer) -> None:
     market.control("clock", {"goto": "end"})
     market.control("faults", {"burst_429": 4, "http_5xx": 3, "retry_after": 0.1})
@@ -158,3 +162,38 @@ def test_401_names_the_api_key_and_does_not_retry(
     assert "POLYGON api key" in out.stderr and "Traceback" not in out.stderr
     assert market.control("status")["counters"]["requests"] == 1
     assert time.monotonic() - t0 < 30
+
+
+def test_sigterm_flushes_and_exits_zero_with_log_lines(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    visible = market.control("status")["articles_visible"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rtfin_cli",
+        "produce",
+        "news",
+        "--since",
+        "2000-01-01",
+        "--interval",
+        "0.5s",
+        "--json",
+    ]
+    env = cli_env(kafka, market, tmp_path)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        done = lambda: topic_count(kafka, kafka.topics.news_raw) >= visible or proc.poll() is not None  # noqa: E731
+        wait_until(done, 60, "the backlog")
+        time.sleep(1.0)  # at least one more (empty) poll
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["delivered"] == visible == topic_count(kafka, kafka.topics.news_raw)
+    assert (
+        "level=INFO logger=rtfin.producers" in err and "SIGTERM" in err
+    )  # line-oriented logs when not a TTY
