@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rtfin_cli.cli.common import console, print_json, settings
 
+if TYPE_CHECKING:
+    from rtfin_cli.local.kafka import KafkaBroker
+
 app = typer.Typer(help="The local Apache Kafka broker (KRaft, single node).", no_args_is_help=True)
 
 
-def _broker():  # type: ignore[no-untyped-def]
+def _broker() -> KafkaBroker:
     from rtfin_cli.local.kafka import from_settings
 
     return from_settings(settings().local)

@@ -31,7 +31,7 @@ def pipeline_topics(kafka: KafkaSettings) -> list[str]:
 def create_topics(kafka: KafkaSettings) -> dict[str, str]:
     """Create the pipeline topics that are missing; returns {topic: 'created' | 'exists'}."""
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import NewTopic
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 
     meta = check_reachable(kafka)
     t = kafka.topics
@@ -42,7 +42,9 @@ def create_topics(kafka: KafkaSettings) -> dict[str, str]:
         if name in meta.topics:
             result[name] = "exists"
         else:
-            new.append(NewTopic(name, num_partitions=t.partitions, replication_factor=t.replication, config=config))
+            new.append(
+                NewTopic(name, num_partitions=t.partitions, replication_factor=t.replication, config=config)
+            )
     if new:
         client = admin(kafka)  # keep a reference: futures die with their client
         futures = client.create_topics(new, request_timeout=kafka.timeout_s)
@@ -75,15 +77,19 @@ def end_offsets(kafka: KafkaSettings, topic: str, partitions: int) -> tuple[list
         c.close()
 
 
-def describe_topics(kafka: KafkaSettings, names: list[str] | None = None, internal: bool = False) -> list[TopicInfo]:
+def describe_topics(
+    kafka: KafkaSettings, names: list[str] | None = None, internal: bool = False
+) -> list[TopicInfo]:
     """Partitions, replication, end offsets and config of topics (default: every non-internal topic)."""
-    from confluent_kafka.admin import ConfigResource, ResourceType
+    from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
 
     meta = check_reachable(kafka)
     if names:
         missing = [n for n in names if n not in meta.topics]
         if missing:
-            raise RtfinError(f"topic not found: {', '.join(missing)}", "Create it with `rtfin topics create`.")
+            raise RtfinError(
+                f"topic not found: {', '.join(missing)}", "Create it with `rtfin topics create`."
+            )
     else:
         names = sorted(n for n in meta.topics if internal or not n.startswith("__"))
     client = admin(kafka)
