@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def admin(kafka: KafkaSettings, **overrides: Any) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({**kafka.client_config(), "logger": KAFKA_LOGGER, **overrides})
+    conf: dict[str, Any] = {**kafka.client_config(), "logger": KAFKA_LOGGER, **overrides}
+    return AdminClient(conf)
 
 
 def producer(kafka: KafkaSettings, **overrides: Any) -> Producer:

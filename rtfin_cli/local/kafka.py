@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtfin_cli.errors import ProcessError
 from rtfin_cli.local import jars
@@ -78,7 +79,9 @@ class KafkaBroker:
     def _java(self) -> str:
         java = shutil.which("java")
         if java is None:
-            raise ProcessError("Java is not installed (Kafka needs JDK 17+)", "Install openjdk-17-jre-headless.")
+            raise ProcessError(
+                "Java is not installed (Kafka needs JDK 17+)", "Install openjdk-17-jre-headless."
+            )
         return java
 
     def _format(self, classpath: str) -> None:
@@ -99,7 +102,8 @@ class KafkaBroker:
         """Start the broker and wait until it answers metadata requests; returns the pid."""
         if (pid := self.service.pid()) is not None:
             raise ProcessError(
-                f"Kafka is already running (pid {pid}) on {self.bootstrap}", "Stop it with `rtfin local kafka stop`."
+                f"Kafka is already running (pid {pid}) on {self.bootstrap}",
+                "Stop it with `rtfin local kafka stop`.",
             )
         classpath = jars.classpath(self.cache_dir, f"kafka-{jars.KAFKA_VERSION}")
         self._format(classpath)
@@ -117,7 +121,12 @@ class KafkaBroker:
 
         from rtfin_cli.kafka.clients import KAFKA_LOGGER
 
-        client = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 1000, "logger": KAFKA_LOGGER})
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "socket.timeout.ms": 1000,
+            "logger": KAFKA_LOGGER,
+        }
+        client = AdminClient(conf)
         meta = client.list_topics(timeout=1.0)
         return bool(meta.brokers)
 
