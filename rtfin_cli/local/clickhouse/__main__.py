@@ -26,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="default")
     parser.add_argument("--max-body-mb", type=int, default=4096, help="largest accepted request body")
     parser.add_argument("--max-query-mb", type=int, default=16, help="largest SQL text (not INSERT data)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
+                        help="DEBUG logs every query; INFO only slow (>= 1 s) and failed ones")  # fmt: skip
     parser.add_argument("--timezone", default="UTC", help="server time zone (ClickHouse Cloud runs UTC)")
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     log = logging.getLogger("rtfin.clickhouse")
     password = os.environ.pop(PASSWORD_ENV, None) or ensure_password(args.data_dir)

@@ -261,9 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             if data is not None and split is not None:
                 insert(conn, split.statement, split.fmt, data, stats)
                 self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)
-                log.info(
-                    "query %s: INSERT %s rows in %.3fs", query_id, stats.written_rows, time.monotonic() - t0
-                )
+                _log_query(query_id, "INSERT", stats.written_rows, stats.written_bytes, time.monotonic() - t0)
                 return True
             sql = text
             kind = sqltext.kind(sql)
@@ -281,10 +279,7 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     engine.forget(conn)
             self._respond(_chain(first, output), stats, query_id, fmt, compress, buffered=wait_end)
-            log.info(
-                "query %s: %s -> %s rows, %s bytes in %.3fs",
-                query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0,
-            )  # fmt: skip
+            _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)
         return body_done
 
     # -- response ----------------------------------------------------------------------------------
@@ -388,6 +383,15 @@ class Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self._headers_sent = False
         super().handle_one_request()
+
+
+SLOW_QUERY_S = 1.0
+
+
+def _log_query(query_id: str, kind: str, rows: int, nbytes: int, elapsed: float) -> None:
+    """One line per query: INFO when slow, DEBUG otherwise (``--log-level DEBUG`` shows all)."""
+    level = logging.INFO if elapsed >= SLOW_QUERY_S else logging.DEBUG
+    log.log(level, "query %s: %s %s rows, %s bytes in %.3fs", query_id, kind, rows, nbytes, elapsed)
 
 
 def form_fields(body: bytes, ctype: str) -> dict[str, str]:
