@@ -32,7 +32,10 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from rtfin_cli.local.supervisor import free_port
 
     broker = KafkaBroker(
-        data_dir=tmp_path_factory.mktemp("kafka"), cache_dir=CACHE, port=free_port(), controller_port=free_port()
+        data_dir=tmp_path_factory.mktemp("kafka"),
+        cache_dir=CACHE,
+        port=free_port(),
+        controller_port=free_port(),
     )
     broker.start(timeout=120)
     try:
@@ -84,7 +87,9 @@ def market_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from rtfin_cli.local.market.service import MarketServer
     from rtfin_cli.local.supervisor import free_port
 
-    server = MarketServer(data_dir=tmp_path_factory.mktemp("market"), port=free_port(), speed=60.0, rate_limit=0)
+    server = MarketServer(
+        data_dir=tmp_path_factory.mktemp("market"), port=free_port(), speed=60.0, rate_limit=0
+    )
     server.start(timeout=60)
     try:
         yield server
@@ -107,5 +112,10 @@ def rtfin_env(kafka_broker: object, tmp_path: Path) -> dict[str, str]:
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
     """Run `rtfin ARGS` as a user would (a real process); returns CompletedProcess."""
     return subprocess.run(
-        [sys.executable, "-m", "rtfin_cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+        [sys.executable, "-m", "rtfin_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
     )

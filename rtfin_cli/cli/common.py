@@ -62,6 +62,7 @@ def is_tty() -> bool:
 
 def add_stub(app: Any, group: str, name: str, issue: int, help_text: str) -> None:
     """Register a planned command that exits 2 with 'not implemented yet' until its issue lands."""
+
     def _stub(ctx: typer.Context) -> None:
         not_implemented(f"{group} {name}".strip(), issue)
 

@@ -21,11 +21,15 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable 
     loaded = state.loaded()
     values = flatten(masked_dump(loaded.settings))
     if as_json:
-        print_json({
-            "profile": loaded.profile,
-            "config": str(loaded.config_path) if loaded.config_path else None,
-            "settings": {k: {"value": v, "source": loaded.sources.get(k, "default")} for k, v in values.items()},
-        })
+        print_json(
+            {
+                "profile": loaded.profile,
+                "config": str(loaded.config_path) if loaded.config_path else None,
+                "settings": {
+                    k: {"value": v, "source": loaded.sources.get(k, "default")} for k, v in values.items()
+                },
+            }
+        )
         return
     where = loaded.config_path or "no rtfin.toml (built-in defaults)"
     console.print(f"profile [bold]{loaded.profile}[/] from {where}")

@@ -27,9 +27,17 @@ def create(as_json: JsonOpt = False) -> None:
 
 
 def _render(infos: list, wide: bool) -> None:  # type: ignore[type-arg]
-    table = Table("topic", "partitions", "replication", "messages", "end offsets", *(["config"] if wide else []))
+    table = Table(
+        "topic", "partitions", "replication", "messages", "end offsets", *(["config"] if wide else [])
+    )
     for t in infos:
-        row = [t.name, str(t.partitions), str(t.replication), str(t.messages), ",".join(map(str, t.end_offsets))]
+        row = [
+            t.name,
+            str(t.partitions),
+            str(t.replication),
+            str(t.messages),
+            ",".join(map(str, t.end_offsets)),
+        ]
         if wide:
             row.append(" ".join(f"{k}={v}" for k, v in sorted(t.config.items())))
         table.add_row(*row)
@@ -38,7 +46,8 @@ def _render(infos: list, wide: bool) -> None:  # type: ignore[type-arg]
 
 @app.command("list")
 def list_(
-    as_json: JsonOpt = False, internal: Annotated[bool, typer.Option(help="Include __internal topics.")] = False
+    as_json: JsonOpt = False,
+    internal: Annotated[bool, typer.Option(help="Include __internal topics.")] = False,
 ) -> None:
     """Topics with partitions and end offsets."""
     from rtfin_cli.kafka.admin import describe_topics

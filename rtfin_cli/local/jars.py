@@ -51,7 +51,9 @@ def classpath(cache_dir: Path, name: str) -> str:
     """The ``dir/*`` classpath of a fetched bundle, or ProcessError telling how to fetch it."""
     d = bundle_dir(cache_dir, name)
     if not (d / ".complete").exists():
-        raise ProcessError(f"Java artifacts '{name}' are not in {d.parent}", "Run `make setup` to fetch them.")
+        raise ProcessError(
+            f"Java artifacts '{name}' are not in {d.parent}", "Run `make setup` to fetch them."
+        )
     return str(d / "*")
 
 

@@ -6,6 +6,7 @@ Every local service is a detached process with ``<data_dir>/run/<name>.pid`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -111,7 +112,8 @@ class Service:
             if time.monotonic() > deadline:
                 self.stop()
                 raise ProcessError(
-                    f"{self.name} not ready after {timeout:.0f}s: {self.log_tail(3)}", f"Full log: {self.log_file}"
+                    f"{self.name} not ready after {timeout:.0f}s: {self.log_tail(3)}",
+                    f"Full log: {self.log_file}",
                 )
             time.sleep(0.2)
         return proc.pid
@@ -160,10 +162,8 @@ def stop_pid(pid: int, timeout: float = 20.0) -> None:
                 return
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
         while time.monotonic() < deadline:
-            try:  # reap if it is our child
+            with contextlib.suppress(ChildProcessError):  # reap if it is our child
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             if not pid_alive(pid):
                 return
             time.sleep(0.1)

@@ -20,7 +20,9 @@ def test_topics_create_list_describe(rtfin_env: dict[str, str], tmp_path: Path) 
     by_name = {t["name"]: t for t in listed}
     assert set(created) <= set(by_name)
     assert by_name["rtfin.news.raw"]["partitions"] == 3
-    described = json.loads(run_cli("topics", "describe", "rtfin.dlq", "--json", env=rtfin_env, cwd=tmp_path).stdout)
+    described = json.loads(
+        run_cli("topics", "describe", "rtfin.dlq", "--json", env=rtfin_env, cwd=tmp_path).stdout
+    )
     assert described[0]["config"]["retention.ms"] == "604800000"
 
 
@@ -89,7 +91,11 @@ def test_unreachable_kafka_is_one_line(tmp_path: Path, args: list[str]) -> None:
 
     from rtfin_cli.local.supervisor import free_port
 
-    env = {**os.environ, "RTFIN__KAFKA__BOOTSTRAP": f"127.0.0.1:{free_port()}", "RTFIN__KAFKA__TIMEOUT_S": "2"}
+    env = {
+        **os.environ,
+        "RTFIN__KAFKA__BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "RTFIN__KAFKA__TIMEOUT_S": "2",
+    }
     out = run_cli(*args, env=env, cwd=tmp_path)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr

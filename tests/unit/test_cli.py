@@ -16,7 +16,17 @@ def test_version() -> None:
 def test_every_command_group_is_registered() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
-    for group in ("produce", "sentiment", "transform", "dashboard", "lag", "local", "topics", "config", "doctor"):
+    for group in (
+        "produce",
+        "sentiment",
+        "transform",
+        "dashboard",
+        "lag",
+        "local",
+        "topics",
+        "config",
+        "doctor",
+    ):
         assert group in out.stdout
 
 
