@@ -91,7 +91,9 @@ class KafkaBroker:
         (self.home / "log4j2.xml").write_text(LOG4J2)
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # StorageTool would read a leading '-' as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         cmd = [self._java(), "-cp", classpath, f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.home / "server.properties")]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True)
