@@ -81,13 +81,16 @@ ARROWS = {"growing": "↑ growing", "shrinking": "↓ shrinking", "steady": "→
 
 
 def _table(title: str, columns: list[str]) -> Table:
-    """'>' right-justifies a column, '~' lets it shrink to an ellipsis instead of wrapping rows."""
-    table = Table(title=title, title_justify="left")
+    """'>' right-justifies a column; '~' (the detail) takes the width left and ends in an ellipsis."""
+    table = Table(title=title, title_justify="left", expand=True)
     for spec in columns:
         name = spec.lstrip(">~")
-        shrink = spec[0] == "~"
-        table.add_column(name, justify="right" if spec[0] == ">" else "left", no_wrap=True,
-                         overflow="ellipsis" if shrink else "fold", max_width=70 if shrink else None)  # fmt: skip
+        if spec[0] == "~":
+            table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+        else:
+            table.add_column(
+                name, justify="right" if spec[0] == ">" else "left", no_wrap=True, min_width=len(name)
+            )
     return table
 
 

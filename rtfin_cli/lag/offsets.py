@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 TP = tuple[str, int]
 READER_GROUP = "rtfin-lag-reader"  # never subscribes or commits: it only assigns and reads one message
 CACHE_SIZE = 200_000
+NO_MESSAGE = -1  # nothing to read at the committed offset: only transaction markers (or aborted data) follow
 
 
 @dataclass
@@ -80,7 +81,7 @@ class KafkaProbe:
                 group=READER_GROUP,
                 **{
                     "enable.auto.offset.store": False,
-                    "enable.partition.eof": False,
+                    "enable.partition.eof": True,  # a partition with only transaction markers left ends the wait
                     "fetch.wait.max.ms": 10,
                     "max.partition.fetch.bytes": 1024,  # the broker still returns at least one batch
                     "queued.min.messages": 1,
@@ -247,7 +248,7 @@ class KafkaProbe:
             out.update(self._read_round(this_round))
             todo = rest
         for k in wanted:
-            if k in out and out[k] is not None:
+            if k in out and out[k] is not None and out[k] != NO_MESSAGE:
                 self._ts_cache[k] = out[k]
                 self._ts_cache.move_to_end(k)
         while len(self._ts_cache) > CACHE_SIZE:
@@ -257,7 +258,7 @@ class KafkaProbe:
     def _read_round(self, offsets: dict[TP, int]) -> dict[tuple[str, int, int], int | None]:
         import time
 
-        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaException, TopicPartition
+        from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, TopicPartition
 
         c = self.reader
         got: dict[tuple[str, int, int], int | None] = {}
@@ -269,7 +270,12 @@ class KafkaProbe:
                 done = []
                 for msg in c.consume(num_messages=max(len(pending), 1), timeout=0.05):
                     key = (str(msg.topic()), int(msg.partition() or 0))
-                    if msg.error() is not None or key not in pending or int(msg.offset() or 0) < pending[key]:
+                    err = msg.error()
+                    if err is not None and err.code() == KafkaError._PARTITION_EOF and key in pending:
+                        got[(key[0], key[1], pending.pop(key))] = NO_MESSAGE
+                        done.append(TopicPartition(*key))
+                        continue
+                    if err is not None or key not in pending or int(msg.offset() or 0) < pending[key]:
                         continue
                     kind, ts = msg.timestamp()
                     got[(key[0], key[1], pending.pop(key))] = None if kind == TIMESTAMP_NOT_AVAILABLE else ts

@@ -26,7 +26,7 @@ from rtfin_cli.lag.model import (
     row_state,
     worst,
 )
-from rtfin_cli.lag.offsets import GroupInfo, KafkaProbe, KafkaReading
+from rtfin_cli.lag.offsets import NO_MESSAGE, GroupInfo, KafkaProbe, KafkaReading
 
 if TYPE_CHECKING:
     from rtfin_cli.lag.warehouse import FreshnessProbe
@@ -136,6 +136,8 @@ class Monitor:
             base = committed if committed is not None else r.starts.get((topic, p), end)
             lag = max(0, end - base)
             ts = r.head_ms.get((topic, p, base)) if lag else None
+            if ts == NO_MESSAGE:  # what is left is transaction markers: nothing to consume
+                lag, ts = 0, None
             time_lag = max(0.0, now - ts / 1000.0) if ts is not None else 0.0
             key = (info.group, topic, p)
             seen.add(key)
@@ -156,12 +158,12 @@ class Monitor:
             row.consume_rate, row.produce_rate, row.trend, row.eta_s = rates(dt, consumed, produced, row.lag)
         row.state = row_state(row, self.opts.window_s, self.opts.thresholds)
         stalled = [p for p in row.partitions if p.state == STALLED]
-        if stalled:
+        if row.state == EMPTY:
+            row.detail = "no active members"
+        elif stalled:
             row.detail = (
                 f"{len(stalled)} partition(s) without progress for {max(p.stalled_s for p in stalled):.0f}s"
             )
-        elif row.state == EMPTY:
-            row.detail = "no active members"
         elif row.state == LAGGING:
             row.detail = "; ".join(self.opts.thresholds.exceeded(row.lag, row.time_lag_s))
         return row

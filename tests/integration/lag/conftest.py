@@ -119,10 +119,12 @@ class LiveLag:
     """`rtfin lag --json ...` running as a user would; ``docs()`` yields each JSON line as it arrives."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rtfin_cli", "lag", "--json", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
-        )  # fmt: skip
+        self.err_file = cwd / f"lag-{uuid.uuid4().hex[:6]}.stderr"
+        with open(self.err_file, "w") as err:  # a file, so a crash dump survives the process
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rtfin_cli", "lag", "--json", *args],
+                stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd,
+            )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -145,7 +147,7 @@ class LiveLag:
         raise AssertionError(f"no matching snapshot within {timeout}s")
 
     def stderr(self) -> str:
-        return self.proc.stderr.read()[-3000:] if self.proc.stderr and self.proc.poll() is not None else ""
+        return self.err_file.read_text()[-3000:]
 
     def stop(self) -> int:
         self.proc.terminate()
