@@ -9,10 +9,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup setup-python setup-jars setup-superset setup-chromium test test-unit test-fast lint actionlint format bench demo clean
+.PHONY: setup setup-python setup-jars setup-superset setup-chromium setup-tmux test test-unit test-fast lint actionlint format bench demo clean
 
 ## setup: virtualenv + package + Java artifacts + Superset + Chromium (idempotent; fast when already done)
-setup: setup-python setup-jars setup-superset setup-chromium
+setup: setup-python setup-jars setup-superset setup-chromium setup-tmux
 
 setup-python: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ setup-chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+# tmux: the `rtfin lag` live-view test drives the real terminal UI in a tmux pane (capture-pane)
+setup-tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends tmux >/dev/null; }
 
 ## test: every test tier this machine can run (unit, integration, e2e, slow)
 test: setup
