@@ -37,6 +37,7 @@ class LoaderStats:
     dead_lettered: int = 0
     batches: int = 0
     retries: int = 0
+    commit_failures: int = 0
     elapsed_s: float = 0.0
     busy_s: float = 0.0  # from the first record consumed to the last commit (excludes group join)
     stopped_by: str = ""
@@ -139,7 +140,7 @@ class Loader:
 
     def _flush(self, consumer: Any, producer: Any) -> bool:
         """Insert buffered rows, deliver DLQ records, then commit. False if stopped mid-outage."""
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
         if not self._offsets:
             return True
@@ -163,9 +164,13 @@ class Loader:
                 f"cannot deliver dead-letter records to {self.settings.kafka.bootstrap}",
                 "Check Kafka; nothing was committed, the batch will be read again.",
             )
-        consumer.commit(
-            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in self._offsets.items()], asynchronous=False
-        )
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self._offsets.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException:
+            # Typically a rebalance during a long ClickHouse outage: the partitions moved on and the
+            # new owner re-reads this batch; the raw tables deduplicate it.
+            self.stats.commit_failures += 1
         self.stats.batches += 1
         self.stats.busy_s = time.monotonic() - self._busy_from
         self._offsets.clear()
