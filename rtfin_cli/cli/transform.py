@@ -48,13 +48,24 @@ def run(
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="dbt target name (default: rtfin).")
     ] = None,
+    freshness: Annotated[
+        bool,
+        typer.Option("--freshness/--no-freshness", help="Also check source freshness (not with --select)."),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the DDL, set up ingestion for clickhouse.ingest, then dbt build (models + tests)."""
     from rtfin_cli.transform.run import run as run_
 
     progress = None if as_json else _line
-    outcome = run_(settings(), select=select, full_refresh=full_refresh, target=target, progress=progress)
+    outcome = run_(
+        settings(),
+        select=select,
+        full_refresh=full_refresh,
+        target=target,
+        freshness=freshness,
+        progress=progress,
+    )
     if as_json:
         print_json(outcome.as_dict())
     else:
