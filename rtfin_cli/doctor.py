@@ -24,7 +24,7 @@ def _is_local(url: str) -> bool:
 def check_kafka(s: RtfinSettings) -> Check:
     from rtfin_cli.kafka.clients import check_reachable
 
-    meta = check_reachable(s.kafka, timeout=5)
+    meta = check_reachable(s.kafka, timeout=min(5.0, s.kafka.timeout_s))
     return Check("kafka", "pass", f"{s.kafka.bootstrap}: {len(meta.brokers)} broker(s)")
 
 
@@ -32,7 +32,7 @@ def check_topics(s: RtfinSettings) -> Check:
     from rtfin_cli.kafka.admin import pipeline_topics
     from rtfin_cli.kafka.clients import check_reachable
 
-    meta = check_reachable(s.kafka, timeout=5)
+    meta = check_reachable(s.kafka, timeout=min(5.0, s.kafka.timeout_s))
     missing = [t for t in pipeline_topics(s.kafka) if t not in meta.topics]
     if missing:
         return Check("topics", "fail", f"missing {', '.join(missing)} (run `rtfin topics create`)")
@@ -40,24 +40,34 @@ def check_topics(s: RtfinSettings) -> Check:
 
 
 def check_clickhouse(s: RtfinSettings) -> Check:
-    import clickhouse_connect
+    from rtfin_cli.warehouse.client import get_client, where
 
-    ch = s.clickhouse
-    client = clickhouse_connect.get_client(
-        host=ch.host, port=ch.port, username=ch.user, password=secret(ch.password), secure=ch.secure,
-        connect_timeout=5, send_receive_timeout=10,
-    )  # fmt: skip
+    client = get_client(s, send_receive_timeout=10)
     version = client.command("SELECT version()")
-    return Check("clickhouse", "pass", f"{ch.host}:{ch.port} version {version}")
+    return Check("clickhouse", "pass", f"{where(s.clickhouse)} version {version}")
 
 
 def check_databricks(s: RtfinSettings) -> Check:
     db = s.databricks
     if not db.host:
         return Check("databricks", "skip", "databricks.host not set")
-    from databricks.sdk import WorkspaceClient
+    import httpx
 
-    me = WorkspaceClient(host=db.host, token=secret(db.token)).current_user.me()
+    try:  # one quick probe: the SDK otherwise retries an unreachable host for a long time
+        httpx.get(db.host, timeout=5)
+    except httpx.HTTPError as exc:
+        return Check("databricks", "fail", f"{db.host} unreachable ({type(exc).__name__})")
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+    cfg = Config(
+        host=db.host,
+        token=secret(db.token),
+        auth_type="pat",
+        retry_timeout_seconds=15,
+        http_timeout_seconds=10,
+    )
+    me = WorkspaceClient(config=cfg).current_user.me()
     return Check("databricks", "pass", f"{db.host} as {me.user_name}")
 
 
