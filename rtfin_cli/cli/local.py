@@ -52,6 +52,9 @@ def up(
         bool, typer.Option("--no-model", help="Skip the Spark sentiment job (news lands without labels).")
     ] = False,
     refresh: Annotated[float, typer.Option(help="Seconds between dbt builds of the models.")] = 30.0,
+    replay_from: Annotated[
+        str | None, typer.Option(help="Dataset time the replay starts at (default: after a week of news).")
+    ] = None,
 ) -> None:
     """Start the whole stack in order, with health checks; running services are reused."""
     from rtfin_cli.local.stack import Stack
@@ -59,9 +62,13 @@ def up(
     if speed is not None and speed <= 0:
         raise UsageError(f"--speed must be > 0 (got {speed:g})")
     s = settings()
-    stack = Stack.from_settings(
-        s, speed=speed, with_dashboard=with_dashboard, no_model=no_model, refresh_s=refresh
-    )
+    opts = {
+        "with_dashboard": with_dashboard,
+        "no_model": no_model,
+        "refresh_s": refresh,
+        "replay_from": replay_from,
+    }
+    stack = Stack.from_settings(s, speed=speed, **opts)
     console.print(f"Starting the local stack in {stack.data_dir} ...")
     t0 = time.monotonic()
     stack.up(_event)

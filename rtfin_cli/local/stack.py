@@ -72,6 +72,7 @@ def plan(
     with_dashboard: bool = False,
     no_model: bool = False,
     refresh_s: float = REFRESH_INTERVAL_S,
+    replay_from: str | None = None,
 ) -> list[Step]:
     """The stages in start order (stop order is the reverse)."""
     loc = s.local
@@ -79,7 +80,9 @@ def plan(
     def daemon(
         name: str, issue: int, ports: tuple[int, ...], what: str, ready_s: int, early: bool = False
     ) -> Step:
-        argv = ("local", name, "start", "--timeout", str(ready_s))
+        argv: tuple[str, ...] = ("local", name, "start", "--timeout", str(ready_s))
+        if name == "market" and replay_from:
+            argv += ("--start", replay_from)
         return Step(name, DAEMON, argv, issue, ports, timeout=ready_s + 60.0, what=what, early=early)
 
     steps = [

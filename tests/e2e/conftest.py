@@ -20,6 +20,8 @@ from tests.conftest import CACHE, run_cli
 
 UP_TIMEOUT_S = 1200.0  # cold start of everything (Kafka, chDB, Spark + model, first dbt build, Superset)
 SPEED = 120.0  # replay speed for the e2e run: two market hours per wall minute
+# a day of news backlog (not the default week): the sentiment job scores it in minutes on a busy machine
+REPLAY_FROM = "2025-01-07T14:25:00Z"
 PORT_KEYS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CLICKHOUSE_PORT", "MARKET_PORT", "SUPERSET_PORT")
 
 
@@ -135,7 +137,8 @@ def stack() -> Iterator[StackRun]:
     run = StackRun(cwd=cwd, env=env, ports=ports)
     try:
         try:
-            out = run.cli("local", "up", "--with-dashboard", "--speed", f"{SPEED:g}", timeout=UP_TIMEOUT_S)
+            out = run.cli("local", "up", "--with-dashboard", "--speed", f"{SPEED:g}", "--replay-from", REPLAY_FROM,
+                          timeout=UP_TIMEOUT_S)  # fmt: skip
         except subprocess.TimeoutExpired:
             pytest.fail(f"rtfin local up did not finish in {UP_TIMEOUT_S:.0f}s\n{run.logs()}")
         run.up_output = out.stdout + out.stderr
