@@ -60,21 +60,29 @@ def leak_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], 
     return env, cwd
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a))
-def test_no_secret_in_output(leak_env: tuple[dict[str, str], Path], args: list[str]) -> None:
+@pytest.fixture(scope="module")
+def outputs(leak_env: tuple[dict[str, str], Path]) -> dict[str, str]:
+    """Each command run once; its stdout + stderr."""
     env, cwd = leak_env
-    out = run_cli(*args, env=env, cwd=cwd, timeout=180)
-    text = out.stdout + out.stderr
+    result = {}
+    for args in COMMANDS:
+        out = run_cli(*args, env=env, cwd=cwd, timeout=180)
+        result[" ".join(args)] = out.stdout + out.stderr
+    return result
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a))
+def test_no_secret_in_output(outputs: dict[str, str], args: list[str]) -> None:
+    text = outputs[" ".join(args)]
     assert "not implemented yet" not in text, f"`rtfin {' '.join(args)}` is still a stub"
     for needle in NEEDLES:
         assert needle not in text, f"`rtfin {' '.join(args)}` printed a secret fragment {needle!r}"
 
 
-def test_no_secret_in_files_written(leak_env: tuple[dict[str, str], Path]) -> None:
+def test_no_secret_in_files_written(leak_env: tuple[dict[str, str], Path], outputs: dict[str, str]) -> None:
     """Every file the commands above wrote (logs, dbt profiles, rendered assets, job specs) is clean."""
-    env, cwd = leak_env
-    for args in COMMANDS:  # make sure the files exist even when this test runs alone
-        run_cli(*args, env=env, cwd=cwd, timeout=180)
+    _, cwd = leak_env
+    assert outputs  # the commands ran
     files = [p for p in cwd.rglob("*") if p.is_file()]
     for path in files:
         data = path.read_bytes()
