@@ -239,7 +239,10 @@ class TransactionalSink:
                     ("rtfin-error", r.error.encode()), ("rtfin-source", o.topic_in.encode()),
                     ("rtfin-stage", STAGE.encode()), ("rtfin-offset", f"{r.partition}:{r.offset}".encode()),
                 ]  # fmt: skip
-                self._produce(o.topic_dlq, r.key, r.value, int(r.timestamp.timestamp() * 1000), headers)
+                key, value = (
+                    bytes(b) if b is not None else None for b in (r.key, r.value)
+                )  # Spark: bytearray
+                self._produce(o.topic_dlq, key, value, int(r.timestamp.timestamp() * 1000), headers)
             positions = [TopicPartition(o.topic_in, p, off) for p, off in sorted(offsets.items())]
             self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 60)
             self.producer.commit_transaction(120)
@@ -438,11 +441,13 @@ def run(
         error = query.exception()
         if error is not None and not stopping():
             raise RuntimeError(f"sentiment query failed: {error}")
-    except Exception:
+    except RuntimeError:
+        raise
+    except Exception as exc:
         # A supervisor's SIGTERM to the process group also stops the JVM: whatever the query was
         # doing is uncommitted and will be replayed, so a requested stop is still a clean stop.
         if not stopping():
-            raise
+            raise RuntimeError(f"sentiment query failed: {exc}") from exc
     finally:
         _quietly(sink.close)
         if opts.master:  # we created the session; on Databricks the cluster owns it
