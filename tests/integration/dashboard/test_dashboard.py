@@ -212,6 +212,11 @@ def test_preset_backend_token_exchange_and_sync(
         result = _sync(env, cwd=tmp_path)
         assert result["target"] == "preset" and result["url"].startswith(preset.url)
         assert ("POST", "/v1/auth/") in preset.calls and ("POST", "/api/v1/assets/import/") in preset.calls
+        shutil.copytree(ASSETS, tmp_path / "from-preset")
+        out = run_cli("dashboard", "export", "--target", "preset", "--out", str(tmp_path / "from-preset"), "--json",
+                      env=env, cwd=tmp_path)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["written"] == []  # the workspace holds exactly the committed assets
         bad = run_cli(
             "dashboard", "sync", env={**env, "RTFIN__DASHBOARD__PRESET_API_SECRET": "wrong"}, cwd=tmp_path
         )
