@@ -213,6 +213,9 @@ class Loader:
                 "Create them with `rtfin topics create`.",
             )
         self.client()  # fail fast (one line naming the host) when ClickHouse is unreachable
+        from clickhouse_connect.driver import options
+
+        getattr(options, "pd", None)  # clickhouse-connect's lazy pandas probe: at start, not in the first batch
         cons = consumer(self.settings.kafka, GROUP, **({"enable.partition.eof": True} if once else {}))
         prod = producer(self.settings.kafka)
 
