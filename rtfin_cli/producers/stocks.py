@@ -33,19 +33,21 @@ class AggHandler:
             what = "not JSON" if data is None and raw.strip() != "null" else f"a JSON {type(data).__name__}"
             sink.dead_letter(None, raw, f"frame is {what}, expected a JSON array of events")
         else:
-            ingested = now_iso()
+            ingested, topic, send = now_iso(), self.topic, sink.send
+            newest = stats.last_event_ms or 0
             for ev in data:
-                if isinstance(ev, dict) and ev.get("ev") == "status":
-                    continue
                 try:
                     sym, end_ms, value = agg_value(ev, ingested)
                 except InvalidRecord as exc:
+                    if isinstance(ev, dict) and ev.get("ev") == "status":
+                        continue  # protocol messages, handled by the stream
                     key = ev.get("sym") if isinstance(ev, dict) and isinstance(ev.get("sym"), str) else None
                     sink.dead_letter(key, dumps_raw(ev), str(exc))
                     continue
-                sink.send(self.topic, sym, value, end_ms)
-                if stats.last_event_ms is None or end_ms > stats.last_event_ms:
-                    stats.last_event_ms = end_ms
+                send(topic, sym, value, end_ms)
+                if end_ms > newest:
+                    newest = end_ms
+            stats.last_event_ms = newest or None
         sink.poll()
         self.tick()
 

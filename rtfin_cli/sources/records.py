@@ -112,78 +112,70 @@ _OPT_NUM = frozenset((int, float, type(None)))
 _EVENTS = frozenset(("AM", "A"))
 
 
-def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
-    """(ticker, bar end ms, record) of an AM/A WebSocket event, or InvalidRecord.
+Fields = tuple[str, str, int, int, Any, Any, Any, Any, Any, Any, Any, Any, Any, bool]
 
-    The hot path of `rtfin produce stocks`: one type check per field (``type(x) in ...`` also rejects bools);
-    NaN/Infinity never get this far because frames are decoded with ``loads`` below.
+
+def _fields(raw: Any) -> Fields | None:
+    """(ev, sym, s, e, o, h, l, c, v, vw, av, a, z, otc) of a valid AM/A event, else None.
+
+    The hot path of `rtfin produce stocks`: subscripts and one type check per field (``type(x) in ...`` also
+    rejects bools); NaN/Infinity never get this far because frames are decoded with ``loads`` below.
     """
-    if type(raw) is dict:
-        g = raw.get
-        ev, sym, s, e = g("ev"), g("sym"), g("s"), g("e")
-        o, h, lo, c, v, vw, av, a, z = (
-            g("o"),
-            g("h"),
-            g("l"),
-            g("c"),
-            g("v"),
-            g("vw"),
-            g("av"),
-            g("a"),
-            g("z"),
-        )
-        if (
-            ev in _EVENTS
-            and type(sym) is str
-            and sym
-            and type(s) is int
-            and type(e) is int
-            and s <= e
-            and type(o) in _NUM
-            and type(h) in _NUM
-            and type(lo) in _NUM
-            and type(c) in _NUM
-            and type(v) in _NUM
-            and type(vw) in _NUM
-            and type(av) in _OPT_NUM
-            and type(a) in _OPT_NUM
-            and type(z) in _OPT_NUM
-            and _finite(o + h + lo + c + v + vw + (av or 0) + (a or 0) + (z or 0))  # type: ignore[operator]
-        ):
-            record = {
-                "ev": ev,
-                "sym": sym,
-                "s": s,
-                "e": e,
-                "o": o,
-                "h": h,
-                "l": lo,
-                "c": c,
-                "v": v,
-                "vw": vw,
-                "av": av,
-                "a": a,
-                "z": z,
-                "otc": g("otc") is True,
-                "ingested_at": ingested_at,
-            }
-            return sym, e, record
-    _explain_agg(raw)
-    raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
+    if type(raw) is not dict:
+        return None
+    try:
+        ev, sym, s, e = raw["ev"], raw["sym"], raw["s"], raw["e"]
+        o, h, lo, c, v, vw = raw["o"], raw["h"], raw["l"], raw["c"], raw["v"], raw["vw"]
+    except KeyError:
+        return None
+    g = raw.get
+    av, a, z = g("av"), g("a"), g("z")
+    if (
+        ev in _EVENTS
+        and type(sym) is str
+        and sym
+        and type(s) is int
+        and type(e) is int
+        and s <= e
+        and type(o) in _NUM
+        and type(h) in _NUM
+        and type(lo) in _NUM
+        and type(c) in _NUM
+        and type(v) in _NUM
+        and type(vw) in _NUM
+        and type(av) in _OPT_NUM
+        and type(a) in _OPT_NUM
+        and type(z) in _OPT_NUM
+        and _finite(o + h + lo + c + v + vw + (av or 0) + (a or 0) + (z or 0))
+    ):
+        return ev, sym, s, e, o, h, lo, c, v, vw, av, a, z, g("otc") is True
+    return None
+
+
+def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
+    """(ticker, bar end ms, record) of an AM/A WebSocket event, or InvalidRecord naming the problem."""
+    f = _fields(raw)
+    if f is None:
+        _explain_agg(raw)
+        raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
+    keys = ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z", "otc")
+    return f[1], f[3], {**dict(zip(keys, f, strict=True)), "ingested_at": ingested_at}
 
 
 def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
-    """(ticker, bar end ms, JSON value) of an event: ``agg_record`` + ``dumps`` without the intermediate dict.
+    """(ticker, bar end ms, JSON value) of an event: the ``agg_record`` record, encoded without building it.
 
     Floats are written with ``repr`` (the shortest round-trip form, valid JSON for finite numbers)."""
-    sym, e, r = agg_record(raw, ingested_at)
-    av, a, z = r["av"], r["a"], r["z"]
+    f = _fields(raw)
+    if f is None:
+        _explain_agg(raw)
+        raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
+    ev, sym, s, e, o, h, lo, c, v, vw, av, a, z, otc = f
     text = (
-        f'{{"ev":"{r["ev"]}","sym":{_json_str(sym)},"s":{r["s"]},"e":{e},"o":{r["o"]!r},"h":{r["h"]!r},'
-        f'"l":{r["l"]!r},"c":{r["c"]!r},"v":{r["v"]!r},"vw":{r["vw"]!r},'
-        f'"av":{"null" if av is None else repr(av)},'
+        f'{{"ev":"{ev}","sym":{_json_str(sym)},"s":{s},"e":{e},"o":{o!r},"h":{h!r},"l":{lo!r},"c":{c!r},'
+        f'"v":{v!r},"vw":{vw!r},"av":{"null" if av is None else repr(av)},'
         f'"a":{"null" if a is None else repr(a)},"z":{"null" if z is None else repr(z)},'
-        f'"otc":{"true" if r["otc"] else "false"},"ingested_at":"{ingested_at}"}}'
+        f'"otc":{"true" if otc else "false"},"ingested_at":"{ingested_at}"}}'
     )
     return sym, e, text.encode()
 
