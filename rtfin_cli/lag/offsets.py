@@ -7,8 +7,9 @@ each lagging partition's committed offset (cached by offset: an unchanged commit
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ class KafkaProbe:
         self.kafka = kafka
         self.timeout = timeout if timeout is not None else min(kafka.timeout_s, 5.0)
         self._admin: AdminClient | None = None
+        self._retired: deque[AdminClient] = deque(maxlen=4)  # the oldest's requests timed out long ago
         self._reader: Consumer | None = None
         self._ts_cache: OrderedDict[tuple[str, int, int], int | None] = OrderedDict()
 
@@ -91,6 +93,16 @@ class KafkaProbe:
                 },
             )
         return self._reader
+
+    def _unreachable(self, exc: BaseException) -> ServiceUnavailable:
+        self._retire_admin()
+        return ServiceUnavailable(f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})")
+
+    def _retire_admin(self) -> None:
+        """Drop the admin client but keep a reference: destroying one with requests in flight is unsafe."""
+        if self._admin is not None:
+            self._retired.append(self._admin)
+            self._admin = None
 
     def close(self) -> None:
         if self._reader is not None:
@@ -128,12 +140,11 @@ class KafkaProbe:
                 names += [g.group_id for g in listing.result(timeout=self.timeout).valid]
             names = list(dict.fromkeys([*names, *include]))
         except (KafkaException, TimeoutError) as exc:
-            raise ServiceUnavailable(
-                f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
-            ) from None
+            raise self._unreachable(exc) from None
         partitions = {name: len(t.partitions) for name, t in meta.topics.items() if t.error is None}
 
         infos = {g: GroupInfo(g) for g in names}
+        timed_out = False
         if names:
             described = client.describe_consumer_groups(names, request_timeout=self.timeout)
             offsets = {
@@ -142,11 +153,13 @@ class KafkaProbe:
                 )[g]
                 for g in names
             }
+            futures.wait([*described.values(), *offsets.values()], timeout=self.timeout)  # one deadline
             for g, fut in described.items():
                 try:
-                    desc = fut.result(timeout=self.timeout)
+                    desc = fut.result(timeout=0)
                 except (KafkaException, TimeoutError) as exc:
                     infos[g].error = _err(exc)
+                    timed_out = timed_out or isinstance(exc, TimeoutError)
                     continue
                 infos[g].state = desc.state.name.title().replace("_", "") if desc.state else ""
                 infos[g].members = len(desc.members)
@@ -156,15 +169,18 @@ class KafkaProbe:
                         infos[g].members_by_topic[topic] = infos[g].members_by_topic.get(topic, 0) + 1
             for g, fut in offsets.items():
                 try:
-                    res = fut.result(timeout=self.timeout)
+                    res = fut.result(timeout=0)
                 except (KafkaException, TimeoutError) as exc:
                     infos[g].error = infos[g].error or _err(exc)
+                    timed_out = timed_out or isinstance(exc, TimeoutError)
                     continue
                 for tp in res.topic_partitions or []:
                     if tp.error is not None:
                         infos[g].error = infos[g].error or _err(KafkaException(tp.error))
                     elif tp.offset >= 0:
                         infos[g].committed[(tp.topic, tp.partition)] = tp.offset
+        if timed_out:  # after a broker restart a client can keep timing out: the next snapshot gets a new one
+            self._retire_admin()
         for info in infos.values():
             info.exists = bool(info.committed or info.members) or info.state not in ("", "Dead", "Unknown")
             if info.state == "Dead" and not info.committed:
@@ -216,9 +232,7 @@ class KafkaProbe:
                 if info.offset >= 0 and info.timestamp >= 0:
                     newest_ms[tp.topic] = max(newest_ms[tp.topic] or 0, info.timestamp)
         except (KafkaException, TimeoutError) as exc:
-            raise ServiceUnavailable(
-                f"Kafka at {self.kafka.bootstrap} is unreachable ({_err(exc)})"
-            ) from None
+            raise self._unreachable(exc) from None
 
         heads = {
             (t, p, off)

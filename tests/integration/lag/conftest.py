@@ -126,6 +126,7 @@ class LiveLag:
                 stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd,
             )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
+        self.last: dict[str, Any] | None = None
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -142,9 +143,11 @@ class LiveLag:
             except queue.Empty:
                 assert self.proc.poll() is None, f"rtfin lag exited {self.proc.returncode}: {self.stderr()}"
                 continue
+            self.last = doc
             if pred(doc):
                 return doc
-        raise AssertionError(f"no matching snapshot within {timeout}s")
+        last = json.dumps(self.last)[:600] if self.last else "none"
+        raise AssertionError(f"no matching snapshot within {timeout}s; last: {last}")
 
     def stderr(self) -> str:
         return self.err_file.read_text()[-3000:]

@@ -90,7 +90,7 @@ def test_unreachable_broker_is_shown_and_the_view_recovers(
 
         broker.start(timeout=180)
         # right after a restart the group coordinator may still be loading: an ERROR row, then the lag again
-        back = live.wait_for(lambda d: d["kafka"]["status"] == "ok" and d["groups"][0]["topic"] == topic, 90)
+        back = live.wait_for(lambda d: d["kafka"]["status"] == "ok" and d["groups"][0]["topic"] == topic, 120)
         assert back["groups"][0]["lag"] == 3 and back["groups"][0]["group"] == group
         assert live.stop() == 0
     finally:
