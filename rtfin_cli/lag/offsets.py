@@ -298,7 +298,8 @@ class KafkaProbe:
                     c.incremental_unassign(done)
             c.unassign()
         except (KafkaException, TimeoutError):
-            self.close()  # a fresh reader next time
+            self._reader = None  # a fresh reader next time (the old one is closed when collected)
+            c.close()
         for (t, p), off in pending.items():
             got[(t, p, off)] = None
         return got

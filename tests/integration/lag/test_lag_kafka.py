@@ -120,6 +120,8 @@ def test_caught_up_group_on_an_idle_topic_stays_ok(kafka_settings: Any, members:
         time.sleep(0.3)
     assert member.consumed == 21
     m.close()
+    # --only-lagging hides the caught-up row
+    assert _monitor(kafka_settings, groups=[group], only_lagging=True).snapshot().groups == []
 
 
 def test_paused_consumer_becomes_lagging_then_stalled(
