@@ -215,7 +215,8 @@ class Loader:
         self.client()  # fail fast (one line naming the host) when ClickHouse is unreachable
         from clickhouse_connect.driver import options
 
-        getattr(options, "pd", None)  # clickhouse-connect's lazy pandas probe: at start, not in the first batch
+        # clickhouse-connect probes for pandas lazily on the first insert: do it now, not inside a batch.
+        getattr(options, "pd", None)
         cons = consumer(self.settings.kafka, GROUP, **({"enable.partition.eof": True} if once else {}))
         prod = producer(self.settings.kafka)
 
