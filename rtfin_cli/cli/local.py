@@ -27,7 +27,11 @@ COLOURS = {"started": "green", "reused": "cyan", "done": "green", "skipped": "ye
 
 
 def _event(name: str, outcome: str, detail: str) -> None:
-    console.print(f"  [{COLOURS.get(outcome, 'white')}]{outcome:8}[/] {name:11} [dim]{detail}[/]")
+    from rich.markup import escape
+
+    console.print(
+        f"  [{COLOURS.get(outcome, 'white')}]{outcome:8}[/] {escape(name):11} [dim]{escape(detail)}[/]"
+    )
 
 
 def _stack() -> Stack:
@@ -152,6 +156,7 @@ def status(
     lag: Annotated[bool, typer.Option(help="Include the `rtfin lag --once` summary.")] = True,
 ) -> None:
     """Each service's state, pid, port, uptime, restarts and last error; plus the lag summary."""
+    from rich.markup import escape
     from rich.table import Table
 
     stack = _stack()
@@ -163,7 +168,9 @@ def status(
     table = Table("service", "state", "pid", "port", "uptime", "restarts", "note / last error")
     for r in rows:
         colour = COLOURS.get(r["state"], "white")
-        detail = r["note"] or (f"[red]{r['last_error']}[/]" if r["last_error"] else f"[dim]{r['what']}[/]")
+        detail = escape(r["note"]) or (
+            f"[red]{escape(r['last_error'])}[/]" if r["last_error"] else f"[dim]{r['what']}[/]"
+        )
         table.add_row(
             r["service"], f"[{colour}]{r['state']}[/]", str(r["pid"] or ""), str(r["port"] or ""),
             _fmt_uptime(r["uptime_s"]), str(r["restarts"] or ""), detail,

@@ -62,9 +62,11 @@ def report_error(exc: RtfinError) -> None:
         import traceback
 
         traceback.print_exception(exc)
-    err_console.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+    from rich.markup import escape  # messages quote logs and paths: "[...]" is text, not markup
+
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+        err_console.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
 
 
 def run() -> None:

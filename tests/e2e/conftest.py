@@ -137,8 +137,10 @@ def stack() -> Iterator[StackRun]:
     run = StackRun(cwd=cwd, env=env, ports=ports)
     try:
         try:
-            out = run.cli("local", "up", "--with-dashboard", "--speed", f"{SPEED:g}", "--replay-from", REPLAY_FROM,
-                          timeout=UP_TIMEOUT_S)  # fmt: skip
+            # the dashboard comes with a second `up` in its own test: a slow Superset fails only that test
+            out = run.cli(
+                "local", "up", "--speed", f"{SPEED:g}", "--replay-from", REPLAY_FROM, timeout=UP_TIMEOUT_S
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"rtfin local up did not finish in {UP_TIMEOUT_S:.0f}s\n{run.logs()}")
         run.up_output = out.stdout + out.stderr

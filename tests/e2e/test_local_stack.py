@@ -37,14 +37,14 @@ def test_up_starts_every_available_stage(stack: StackRun) -> None:
             assert "not implemented yet" in row["note"] and "not implemented yet" in stack.up_output
         if row["kind"] != "oneshot" and row["state"] == "running":
             assert row["pid"] and pid_alive(row["pid"])
-    for name in ("kafka", "clickhouse", "market", "superset"):
+    for name in ("kafka", "clickhouse", "market"):
         if st[name]["state"] == "running":
             assert port_open(st[name]["port"]), f"{name} runs but does not listen on {st[name]['port']}"
 
 
 def test_second_up_reuses_what_runs(stack: StackRun) -> None:
     before = {n: r["pid"] for n, r in stack.status().items() if r["state"] == "running"}
-    out = stack.cli("local", "up", "--with-dashboard", timeout=900)
+    out = stack.cli("local", "up", timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     after = stack.status()
     for name, pid in before.items():
@@ -123,7 +123,10 @@ def chart_row_counts(stack: StackRun) -> dict[str, int]:
 
 
 def test_dashboard_chart_queries_return_rows(stack: StackRun) -> None:
-    stack.require(*PIPELINE, "superset", "dashboard")
+    stack.require(*PIPELINE)
+    out = stack.cli("local", "up", "--with-dashboard", timeout=1500)  # adds Superset and the dashboard
+    assert out.returncode == 0, out.stdout + out.stderr + stack.logs()
+    stack.require("superset", "dashboard")
     counts = stack.wait_until(
         "rows in every dashboard chart",
         lambda: (c := chart_row_counts(stack)) and all(c.values()) and c,
