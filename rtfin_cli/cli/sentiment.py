@@ -79,7 +79,7 @@ def score(
     s = settings().sentiment
     scorer = load(model or s.model, s.max_length, s.batch_size)
     preds = scorer.predict(text)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"text": t, "label": p.label, "score": round(p.score, 4), "sentiment": round(p.sentiment, 4)}
         for t, p in zip(text, preds, strict=True)
     ]

@@ -118,7 +118,7 @@ def _api(what: str) -> Iterator[None]:
         raise AuthError(
             f"Databricks refused {what}: {exc}", "Check DATABRICKS_TOKEN and its permissions."
         ) from None
-    except errors.DatabricksError as exc:
+    except errors.DatabricksError as exc:  # type: ignore[attr-defined]  # re-exported without __all__
         raise RtfinError(f"Databricks error during {what}: {exc}") from None
     except OSError as exc:
         raise ServiceUnavailable(
@@ -196,7 +196,7 @@ def submit(w: WorkspaceClient, s: RtfinSettings, profile: str) -> dict[str, Any]
         replaced = [] if created else _active_runs(w, job_id)
         for run_id in replaced:  # max_concurrent_runs=1: the new code replaces the running stream
             w.jobs.cancel_run(run_id)
-        run_id = w.jobs.run_now(job_id).response.run_id
+        run_id = w.jobs.run_now(job_id).response.run_id  # type: ignore[attr-defined]  # Wait[Run] is untyped
         run = w.jobs.get_run(run_id)
     return {
         "job_id": job_id, "job_name": s.databricks.job_name, "created": created, "run_id": run_id,
