@@ -59,9 +59,12 @@ def _spark_level(job) -> Result:  # type: ignore[no-untyped-def]
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from rtfin_cli.local.jars import SPARK_VERSION, jar_files
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    jars = ",".join(map(str, jar_files(ROOT / ".cache", f"spark-kafka-{SPARK_VERSION}")))  # for e2e: same JVM
     spark = (
-        SparkSession.builder.master("local[*]").appName("bench-sentiment")
+        SparkSession.builder.master("local[*]").appName("bench-sentiment").config("spark.jars", jars)
         .config("spark.driver.memory", "1g").config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false").getOrCreate()
     )  # fmt: skip
