@@ -40,7 +40,9 @@ class StackRun:
         return Path(self.env["RTFIN__LOCAL__DATA_DIR"])
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, env=self.env, cwd=self.cwd, timeout=timeout)  # type: ignore[no-any-return]
+        """`rtfin ARGS` as a user of the stack runs it: clients pointed at the stack's ports once it is up."""
+        env = self.settings_env() if (self.data_dir / "run" / "stack.json").exists() else self.env
+        return run_cli(*args, env=env, cwd=self.cwd, timeout=timeout)  # type: ignore[no-any-return]
 
     def status(self) -> dict[str, dict[str, Any]]:
         out = self.cli("local", "status", "--json", "--no-lag", timeout=120)
