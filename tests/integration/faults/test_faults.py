@@ -32,7 +32,7 @@ def _restart_and_recover(p: Pipeline, name: str) -> float:
     p.wait(
         f"{name} to recover",
         lambda: (lambda n, b: arts <= set(n) and bars <= set(b))(*p.loaded()),
-        180,
+        300,  # a SIGKILLed consumer holds its partitions until its session times out (45 s), more under load
     )
     return time.monotonic() - t0
 
