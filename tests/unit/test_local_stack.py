@@ -103,7 +103,10 @@ def test_busy_port_is_a_clear_error_naming_its_holder(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")}
         env.update(RTFIN__LOCAL__DATA_DIR=str(tmp_path / ".rtfin"), RTFIN__LOCAL__KAFKA_PORT=str(port))
-        out = run_cli("local", "up", env=env, cwd=tmp_path, timeout=120)
+        try:
+            out = run_cli("local", "up", env=env, cwd=tmp_path, timeout=120)
+        finally:  # `up` started its watchdog before it met the busy port: leave nothing running
+            run_cli("local", "down", "--timeout", "5", env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 7, out.stdout + out.stderr
     assert f"port {port} needed by kafka is already in use by" in out.stderr
     assert f"(pid {os.getpid()})" in out.stderr
