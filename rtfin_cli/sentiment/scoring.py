@@ -18,7 +18,7 @@ sentiment = P(positive) - P(negative) in -1..1; label = argmax; score = its prob
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -83,6 +83,19 @@ def _clip(texts: Sequence[str], max_length: int) -> list[str]:
     return [(t or "")[:cap] for t in texts]
 
 
+def _batches(tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int) -> Iterator[Any]:
+    """Tokenised ``batch_size`` slices of ``texts`` (clipped, padded, truncated to ``max_length``)."""
+    texts = _clip(texts, max_length)
+    for i in range(0, len(texts), batch_size):
+        yield tokenizer(
+            texts[i : i + batch_size],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+
+
 def _threads() -> None:
     import torch
 
@@ -122,13 +135,8 @@ class MiniLMEncoder:
         import numpy as np
         import torch
 
-        texts = _clip(texts, self.max_length)
         chunks = []
-        for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                texts[i : i + self.batch_size], padding=True, truncation=True,
-                max_length=self.max_length, return_tensors="pt",
-            )  # fmt: skip
+        for enc in _batches(self.tokenizer, texts, self.max_length, self.batch_size):
             with torch.inference_mode():
                 hidden = self.model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -191,13 +199,8 @@ class TransformersScorer:
         import numpy as np
         import torch
 
-        texts = _clip(texts, self.max_length)
         out = []
-        for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                texts[i : i + self.batch_size], padding=True, truncation=True,
-                max_length=self.max_length, return_tensors="pt",
-            )  # fmt: skip
+        for enc in _batches(self.tokenizer, texts, self.max_length, self.batch_size):
             with torch.inference_mode():
                 out.append(torch.softmax(self.model(**enc).logits, dim=-1).numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
