@@ -167,8 +167,14 @@ class LocalSettings(_Section):
 # table overrides any of it.
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "local": {
-        "polygon": {"rest_url": "http://127.0.0.1:8765", "ws_url": "ws://127.0.0.1:8765/stocks"},
-        "sentiment": {"model": "rtfin-minilm-fin"},
+        # The replay server is on loopback: poll news every 2 s and trigger the sentiment job every
+        # second, so an article reaches the dashboard within seconds (hosted APIs keep the defaults).
+        "polygon": {
+            "rest_url": "http://127.0.0.1:8765",
+            "ws_url": "ws://127.0.0.1:8765/stocks",
+            "poll_interval_s": 2.0,
+        },
+        "sentiment": {"model": "rtfin-minilm-fin", "trigger_interval": "1 second"},
     }
 }
 

@@ -1,6 +1,8 @@
 {#
-  view over fct_stock_bars FINAL: minute bars (ev = 'AM') as OHLC + VWAP. The dashboard filters by
-  ticker and time range, which the table's ORDER BY (sym, ev, bar_start) serves directly.
+  view over stg_stock_aggs (the raw table FINAL), not over fct_stock_bars: a bar is on the dashboard
+  the moment the loader inserted it, with no dbt run in between (DESIGN.md: freshness of seconds).
+  The raw table's ORDER BY (sym, ev, s) serves the dashboard's ticker filter; FINAL keeps one row
+  per bar identity, so a replayed bar never shows twice.
 #}
 select
     sym as ticker,
@@ -11,5 +13,5 @@ select
     l as low,
     c as close,
     vw as vwap
-from {{ ref('fct_stock_bars') }} final
+from {{ ref('stg_stock_aggs') }}
 where ev = 'AM'

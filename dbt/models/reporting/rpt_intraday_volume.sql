@@ -1,5 +1,6 @@
 {#
-  view over fct_stock_bars FINAL: minute volume and the day's accumulated volume per ticker.
+  view over stg_stock_aggs (the raw table FINAL), like rpt_intraday_price: minute volume and the
+  day's accumulated volume per ticker, current as soon as a bar is loaded.
 #}
 select
     sym as ticker,
@@ -7,5 +8,5 @@ select
     bar_end,
     v as volume,
     av as accumulated_volume
-from {{ ref('fct_stock_bars') }} final
+from {{ ref('stg_stock_aggs') }}
 where ev = 'AM'

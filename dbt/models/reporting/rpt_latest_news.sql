@@ -1,25 +1,37 @@
 {#
-  view: the newest articles (var latest_articles, default 500) at article x ticker grain so a
-  ticker filter works; label/score/sentiment are NULL until the article is scored.
+  view over the staging views (raw tables FINAL), not over fct_news_sentiment: an article and its
+  label show as soon as the loader inserted them. Only the newest articles (var latest_articles,
+  default 500) are read: the top-N by published time first, then those ids' rows and scores by
+  primary key. Grain article x ticker (same rows as fct_news_sentiment) so a ticker filter works;
+  label/score/sentiment are NULL until the article is scored.
 #}
-select
-    article_id,
-    ticker,
-    published_at,
-    title,
-    article_url,
-    publisher,
-    tickers,
-    label,
-    score,
-    sentiment,
-    scored_at
-from {{ ref('fct_news_sentiment') }}
-where article_id in (
+with latest as (
     select article_id
-    from {{ ref('fct_news_sentiment') }}
-    group by article_id
-    order by max(published_at) desc, article_id
+    from {{ ref('stg_news') }}
+    where notEmpty(tickers)
+    order by published_at desc, article_id
     limit {{ var('latest_articles') }}
+),
+scores as (
+    select article_id, label, score, sentiment, scored_at
+    from {{ ref('stg_news_sentiment') }}
+    where article_id in (select article_id from latest)
 )
+select
+    n.article_id as article_id,
+    ticker,
+    n.published_at as published_at,
+    n.title as title,
+    n.article_url as article_url,
+    n.publisher as publisher,
+    arrayStringConcat(n.tickers, ',') as tickers,
+    s.label as label,
+    s.score as score,
+    s.sentiment as sentiment,
+    s.scored_at as scored_at
+from {{ ref('stg_news') }} as n
+array join n.tickers as ticker
+left join scores as s on s.article_id = n.article_id
+where n.article_id in (select article_id from latest)
 order by published_at desc, article_id, ticker
+settings join_use_nulls = 1
