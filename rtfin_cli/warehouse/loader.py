@@ -1,7 +1,9 @@
 """rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``).
 
-Consumer group ``rtfin-loader`` reads the three data topics; rows are buffered per table and
-inserted through clickhouse-connect when a batch is full (rows) or old (seconds). Offsets are
+Consumer group ``rtfin-loader`` reads the three data topics; each batch ``consume()`` returns is
+converted column by column (records.to_columns: bad records go to the dead-letter topic with the
+field named), buffered per table and inserted through clickhouse-connect, column-oriented, when a
+batch is full (rows) or old (seconds). Offsets are
 committed only after ClickHouse accepted every insert of the batch and the dead-letter records
 of the batch were delivered, so a crash or an outage loses nothing (at-least-once; the raw tables
 deduplicate on identity). When ClickHouse is down the batch is retried with backoff.
@@ -11,14 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
 from rtfin_cli.settings import RtfinSettings
 from rtfin_cli.warehouse.client import translate
-from rtfin_cli.warehouse.records import BadRecord, columns, to_row
+from rtfin_cli.warehouse.records import Column, columns, to_columns
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -77,14 +79,22 @@ class Loader:
         self.tables = topic_tables(settings)
         self.stop_event = threading.Event()
         self.stats = LoaderStats()
-        self._rows: dict[str, list[list[Any]]] = {t: [] for t in self.tables.values()}
-        self._msgs: dict[str, list[Any]] = {t: [] for t in self.tables.values()}  # aligned with _rows
+        self._cols: dict[str, list[Column]] = {t: self._empty(t) for t in self.tables.values()}
+        self._msgs: dict[str, list[Any]] = {t: [] for t in self.tables.values()}  # taken, by table
         self._offsets: dict[tuple[str, int], int] = {}
         self._pending = 0
         self._first_at = 0.0
         self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
+
+    @staticmethod
+    def _empty(table: str) -> list[Column]:
+        return [[] for _ in columns(table)]
+
+    def buffered(self, table: str) -> int:
+        """Rows of ``table`` waiting for the next insert."""
+        return len(self._cols[table][0])
 
     # -- ClickHouse --------------------------------------------------------------------------------
     def client(self) -> Client:
@@ -94,30 +104,34 @@ class Loader:
             self._client = get_client(self.settings)
         return self._client
 
-    def _insert(self, table: str, rows: list[list[Any]]) -> list[tuple[list[Any], str]]:
-        """Insert rows; returns rows ClickHouse rejected (with the reason) after bisecting a bad batch."""
+    def _insert(self, table: str, cols: list[Column]) -> list[tuple[int, int, str]]:
+        """Insert columns; returns the (partition, offset, reason) of rows ClickHouse rejected, found by
+        bisecting a rejected batch."""
         from clickhouse_connect.driver.exceptions import DatabaseError
 
         try:
-            self.client().insert(f"{self.ch.raw_database}.{table}", rows, column_names=columns(table))
+            self.client().insert(
+                f"{self.ch.raw_database}.{table}", cols, column_names=columns(table), column_oriented=True
+            )
             return []
         except DatabaseError as exc:
             err = translate(exc, self.ch, f"inserting into {table}")
             if isinstance(err, ServiceUnavailable | AuthError):
                 raise err from exc
-            if len(rows) == 1:
-                return [(rows[0], err.message)]
-            mid = len(rows) // 2
-            return self._insert(table, rows[:mid]) + self._insert(table, rows[mid:])
+            n = len(cols[0])
+            if n == 1:
+                return [(cols[-2][0], cols[-1][0], err.message)]
+            mid = n // 2
+            return self._insert(table, [c[:mid] for c in cols]) + self._insert(table, [c[mid:] for c in cols])
 
-    def _insert_with_retry(self, table: str, rows: list[list[Any]]) -> list[tuple[list[Any], str]] | None:
+    def _insert_with_retry(self, table: str, cols: list[Column]) -> list[tuple[int, int, str]] | None:
         """None when stopped while ClickHouse was still down (the batch stays uncommitted)."""
         from clickhouse_connect.driver.exceptions import ClickHouseError
 
         delay = 0.5
         while True:
             try:
-                return self._insert(table, rows)
+                return self._insert(table, cols)
             except AuthError:
                 raise
             except (ServiceUnavailable, ClickHouseError, OSError):
@@ -144,20 +158,18 @@ class Loader:
 
         if not self._offsets:
             return True
-        for table, rows in self._rows.items():
-            if not rows:
-                continue
-            rejected = self._insert_with_retry(table, rows)
-            if rejected is None:
-                return False
-            self.stats.inserted[table] += len(rows) - len(rejected)
-            if rejected:
-                by_pos = {(m.partition(), m.offset()): m for m in self._msgs[table]}
-                for row, reason in rejected:
-                    self._dead_letter(
-                        producer, by_pos[(row[-2], row[-1])], f"rejected by ClickHouse: {reason}"
-                    )
-            rows.clear()
+        for table, cols in self._cols.items():
+            n = len(cols[0])
+            if n:
+                rejected = self._insert_with_retry(table, cols)
+                if rejected is None:
+                    return False
+                self.stats.inserted[table] += n - len(rejected)
+                if rejected:
+                    by_pos = {(m.partition(), m.offset()): m for m in self._msgs[table]}
+                    for part, off, reason in rejected:
+                        self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
+                self._cols[table] = self._empty(table)
             self._msgs[table].clear()
         if producer.flush(self.settings.kafka.timeout_s * 3) > 0:
             raise ServiceUnavailable(
@@ -179,24 +191,38 @@ class Loader:
             self.progress(self.stats)
         return True
 
-    def _take(self, msg: Message, producer: Any) -> None:
-        topic, part, off = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        table = self.tables[topic]
+    def _take(self, msgs: Sequence[Message], producer: Any) -> None:
+        """Convert and buffer records (messages without an error, in partition order); dead-letter the bad."""
+        if not msgs:
+            return
+        now = time.monotonic()
         if not self.stats.consumed:
-            self._busy_from = time.monotonic()
-        self.stats.consumed += 1
+            self._busy_from = now
         if not self._pending:
-            self._first_at = time.monotonic()
-        self._pending += 1
-        self._offsets[(topic, part)] = off
-        value = msg.value()
-        try:
-            if value is None:
-                raise BadRecord("empty value")
-            self._rows[table].append(to_row(table, value, part, off))
-            self._msgs[table].append(msg)
-        except BadRecord as exc:
-            self._dead_letter(producer, msg, str(exc))
+            self._first_at = now
+        self.stats.consumed += len(msgs)
+        self._pending += len(msgs)
+        topics = [m.topic() or "" for m in msgs]
+        by_topic: dict[str, list[Message]]
+        if topics.count(topics[0]) == len(topics):
+            by_topic = {topics[0]: list(msgs)}
+        else:
+            by_topic = {}
+            for topic, m in zip(topics, msgs, strict=True):
+                by_topic.setdefault(topic, []).append(m)
+        for topic, group in by_topic.items():
+            table = self.tables[topic]
+            parts = [m.partition() or 0 for m in group]
+            offs = [m.offset() or 0 for m in group]
+            keys = [(topic, p) for p in set(parts)]
+            self._offsets.update(zip(((topic, p) for p in parts), offs, strict=True))  # the last wins
+            self._eof.difference_update(keys)
+            cols, bad = to_columns(table, [m.value() for m in group], parts, offs)
+            for i, reason in bad:
+                self._dead_letter(producer, group[i], reason)
+            for dst, src in zip(self._cols[table], cols, strict=True):
+                dst.extend(src)
+            self._msgs[table].extend(group)
 
     def run(self, once: bool = False, timeout_s: float | None = None) -> LoaderStats:
         """Consume and load until ``stop()`` (SIGTERM) or, with ``once``, every partition is drained."""
@@ -235,12 +261,13 @@ class Loader:
                     self.stats.stopped_by = "timeout"
                     break
                 msgs = cons.consume(num_messages=min(10000, self.batch_rows), timeout=0.2)
-                for msg in msgs:
+                errors = [m for m in msgs if m.error() is not None]
+                self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
+                for msg in errors:
                     err = msg.error()
                     if err is None:
-                        self._take(msg, prod)
-                        self._eof.discard((msg.topic() or "", msg.partition() or 0))
-                    elif err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    if err.code() == KafkaError._PARTITION_EOF:
                         self._eof.add((msg.topic() or "", msg.partition() or 0))
                     elif err.fatal():
                         raise ServiceUnavailable(f"Kafka consumer failed: {err.str()}")

@@ -3,14 +3,24 @@
 A record that does not fit its table raises ``BadRecord`` naming the field; the loader sends it
 to the dead-letter topic. Times become epoch milliseconds (DateTime64(3) ticks) so clickhouse-connect
 writes them without per-value conversion.
+
+``to_row`` converts one record. ``to_columns`` converts a batch: msgspec decodes and type-checks each
+record in C against a struct derived from the same schema (a value it refuses goes to ``to_row``, which
+says why), then the columns are built and finished (None → default, ISO times → ms) a column at a time.
+A row it accepts is exactly ``to_row``'s; a record it rejects carries ``to_row``'s reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from operator import attrgetter
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
 
 LABELS = ("positive", "negative", "neutral")
 EVENTS = ("AM", "A")
@@ -40,7 +50,10 @@ def _num(v: Any) -> float:
     if t is float and v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
         return v  # type: ignore[no-any-return]
     if t is int:
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:
+            raise BadRecord(f"number out of range: {v!r:.40}") from None
     raise BadRecord(f"expected a finite number, got {v!r:.40}")
 
 
@@ -99,14 +112,21 @@ def _label(v: Any) -> str:
     return str(v)
 
 
-def _unit(lo: float, hi: float) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
+class _Unit:
+    """A finite number within [lo, hi]."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, v: Any) -> float:
         x = _num(v)
-        if not lo <= x <= hi:
-            raise BadRecord(f"expected {lo:g}..{hi:g}, got {x:g}")
+        if not self.lo <= x <= self.hi:
+            raise BadRecord(f"expected {self.lo:g}..{self.hi:g}, got {x:g}")
         return x
 
-    return check
+
+def _unit(lo: float, hi: float) -> Callable[[Any], float]:
+    return _Unit(lo, hi)
 
 
 def _ev(v: Any) -> str:
@@ -176,11 +196,13 @@ def columns(table: str) -> list[str]:
 
 
 def to_row(
-    table: str, value: bytes | str | dict[str, Any], partition: int = -1, offset: int = -1
+    table: str, value: bytes | str | dict[str, Any] | None, partition: int = -1, offset: int = -1
 ) -> list[Any]:
     """One raw-table row from a record value; BadRecord names the offending field."""
     if isinstance(value, dict):
         doc = value
+    elif value is None:
+        raise BadRecord("empty value")
     else:
         try:
             doc = json.loads(value)
@@ -201,3 +223,166 @@ def to_row(
     row.append(partition)
     row.append(offset)
     return row
+
+
+# -- batch conversion -------------------------------------------------------------------------------
+# For each converter of SCHEMAS: the msgspec type that accepts exactly the JSON values the converter
+# accepts (strict: msgspec never coerces a string to a number or a number to a bool), whether the field
+# may be missing, and how a decoded column becomes the converter's output. A finisher raises (BadRecord,
+# ValueError) or returns None where some value needs to_row's judgement.
+_MAX_MS = 10**14
+_FLOAT_MAX = 1.7976931348623157e308
+Column = list[Any]
+_Finite = Annotated[float, Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]
+_EpochMs = Annotated[int, Meta(gt=0, lt=_MAX_MS)]
+_NonEmpty = Annotated[str, Meta(min_length=1)]
+
+
+class _Publisher(msgspec.Struct, gc=False):
+    name: str | None = None
+    homepage_url: str | None = None
+    logo_url: str | None = None
+    favicon_url: str | None = None
+
+
+def _default(value: Any) -> Callable[[Column], Column]:
+    return lambda col: [value if v is None else v for v in col] if None in col else col
+
+
+def _default_list(col: Column) -> Column:
+    return [[] if v is None else v for v in col] if None in col else col
+
+
+def _finish_time(col: Column) -> Column | None:
+    types = set(map(type, col))
+    if types == {int}:
+        return col  # epoch ms, range checked by the decoder
+    if types != {str}:
+        return list(map(_time_ms, col))  # a mix of epoch ms and ISO strings
+    dts = list(map(datetime.fromisoformat, col))
+    ms = [int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000) for dt in dts]
+    return ms if min(ms) > 0 and max(ms) < _MAX_MS else None
+
+
+def _finish_publisher(col: Column) -> Column:
+    return [
+        ("", "", "", "")
+        if p is None
+        else (p.name or "", p.homepage_url or "", p.logo_url or "", p.favicon_url or "")
+        for p in col
+    ]
+
+
+def _same(col: Column) -> Column:
+    return col
+
+
+_REQUIRED = msgspec.NODEFAULT
+_DECODED: dict[Callable[[Any], Any], tuple[Any, Any, Callable[[Column], Column | None]]] = {
+    _num: (_Finite, _REQUIRED, _same),
+    _opt_num: (_Finite | None, None, _default(0.0)),
+    _str: (str | None, None, _default("")),
+    _req_str: (_NonEmpty, _REQUIRED, _same),
+    _epoch_ms: (_EpochMs, _REQUIRED, _same),
+    _time_ms: (_EpochMs | _NonEmpty, _REQUIRED, _finish_time),
+    _bool: (bool | None, None, _default(False)),
+    _str_list: (list[str] | None, None, _default_list),
+    _publisher: (_Publisher | None, None, _finish_publisher),
+    _ev: (Literal[EVENTS], _REQUIRED, _same),
+    _label: (Literal[LABELS], _REQUIRED, _same),
+}
+
+
+def _decoded(convert: Callable[[Any], Any]) -> tuple[Any, Any, Callable[[Column], Column | None]]:
+    if isinstance(convert, _Unit):
+        return Annotated[float, Meta(ge=convert.lo, le=convert.hi)], _REQUIRED, _same
+    if convert in _DECODED:
+        return _DECODED[convert]
+    return Any, None, lambda col: list(map(convert, col))  # a converter without a msgspec type
+
+
+class _Table:
+    """A table's msgspec decoder and column finishers, derived from SCHEMAS."""
+
+    def __init__(self, table: str) -> None:
+        fields, self.finish = [], []
+        for name, convert in SCHEMAS[table]:
+            type_, default, finish = _decoded(convert)
+            fields.append((name, type_, default))
+            self.finish.append((attrgetter(name), finish))
+        struct = msgspec.defstruct(f"_{table}", fields, kw_only=True, gc=False)
+        self.decode: Callable[[Any], Any] = msgspec.json.Decoder(struct).decode
+
+    def columns(self, records: list[Any]) -> list[Column] | None:
+        out = []
+        try:
+            for get, finish in self.finish:
+                col = finish(list(map(get, records)))
+                if col is None:
+                    return None
+                out.append(col)
+        except (BadRecord, ValueError, OverflowError):
+            return None
+        return out
+
+
+_TABLES: dict[str, _Table] = {}
+SMALL = 16  # a group this small whose columns need to_row's judgement is converted record by record
+
+
+def _decode_or_none(decode: Callable[[Any], Any], value: bytes | None) -> Any:
+    try:
+        return decode(value)
+    except (msgspec.DecodeError, TypeError):
+        return None
+
+
+def to_columns(
+    table: str, values: Sequence[bytes | None], partitions: Sequence[int], offsets: Sequence[int]
+) -> tuple[list[Column], list[tuple[int, str]]]:
+    """Records → (columns in ``columns(table)`` order of those that fit, [(index, reason)] of the others).
+
+    The columns hold what ``to_row`` gives, in input order; every record ``to_row`` rejects is listed
+    with its reason, and no other.
+    """
+    t = _TABLES.get(table) or _TABLES.setdefault(table, _Table(table))
+    try:
+        records = list(map(t.decode, values))
+    except (msgspec.DecodeError, TypeError):  # some record needs to_row's judgement
+        records = list(map(partial(_decode_or_none, t.decode), values))
+    out: list[Column] = [[] for _ in columns(table)]
+    bad: list[tuple[int, str]] = []
+
+    def one_by_one(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            try:
+                row = to_row(table, values[i], partitions[i], offsets[i])
+            except BadRecord as exc:
+                bad.append((i, str(exc)))
+                continue
+            for dst, v in zip(out, row, strict=True):
+                dst.append(v)
+
+    def convert(lo: int, hi: int) -> None:
+        cols = t.columns(records[lo:hi])
+        if cols is None and hi - lo > SMALL:
+            mid = (lo + hi) // 2
+            convert(lo, mid)
+            convert(mid, hi)
+        elif cols is None:
+            one_by_one(lo, hi)
+        else:
+            for dst, src in zip(out, cols, strict=False):
+                dst.extend(src)
+            out[-2].extend(partitions[lo:hi])
+            out[-1].extend(offsets[lo:hi])
+
+    start = 0
+    for i in [i for i, r in enumerate(records) if r is None] if None in records else []:
+        if start < i:
+            convert(start, i)
+        one_by_one(i, i + 1)
+        start = i + 1
+    if start < len(records):
+        convert(start, len(records))
+    return out, bad

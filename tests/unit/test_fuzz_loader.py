@@ -122,9 +122,9 @@ def test_loader_routes_bad_records_to_the_dlq_with_a_reason(values: list[bytes |
     loader = Loader(s)
     prod = _RecordingProducer()
     topic = s.kafka.topics.news_raw
-    for i, value in enumerate([*values, json.dumps(VALID["news"]).encode()]):
-        loader._take(_Msg(topic, value, i), prod)  # type: ignore[arg-type]
-    buffered = len(loader._rows["news"])
+    msgs = [_Msg(topic, value, i) for i, value in enumerate([*values, json.dumps(VALID["news"]).encode()])]
+    loader._take(msgs, prod)  # type: ignore[arg-type]
+    buffered = loader.buffered("news")
     assert buffered >= 1 and buffered + len(prod.sent) == len(values) + 1
     for rec in prod.sent:
         h = rec["headers"]
