@@ -8,7 +8,8 @@
   after a warm-up build.
 
 Services (Kafka, the chDB HTTP endpoint) start on free ports in a temp dir. Sizes: RTFIN_BENCH_LOADER_ROWS
-(default 100000), RTFIN_BENCH_BARS (1000000), RTFIN_BENCH_ARTICLES (100000).
+(default 100000), RTFIN_BENCH_BARS (1000000), RTFIN_BENCH_ARTICLES (100000). RTFIN_BENCH_TRANSFORM_DBT=0 skips
+the dbt part (while iterating on the loader); by default both run.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def run() -> list[Result]:
         )
 
         # -- dbt build at 1M bars / 100k articles vs 1% of it ------------------------------------------
+        if os.environ.get("RTFIN_BENCH_TRANSFORM_DBT", "1") == "0":
+            return results
+
         def build(bars: int, articles: int) -> float:
             for t in ("news", "stock_aggs", "news_sentiment"):
                 client.command(f"TRUNCATE TABLE rtfin_raw.{t}")

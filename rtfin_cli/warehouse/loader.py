@@ -2,20 +2,23 @@
 
 Consumer group ``rtfin-loader`` reads the three data topics; each batch ``consume()`` returns is
 converted column by column (records.to_columns: bad records go to the dead-letter topic with the
-field named), buffered per table and inserted through clickhouse-connect, column-oriented, when a
-batch is full (rows) or old (seconds). Offsets are
-committed only after ClickHouse accepted every insert of the batch and the dead-letter records
-of the batch were delivered, so a crash or an outage loses nothing (at-least-once; the raw tables
-deduplicate on identity). When ClickHouse is down the batch is retried with backoff.
+field named) and buffered per table. Inserts (clickhouse-connect, column-oriented, at most
+``insert_rows`` rows each) run on one background thread while the next records are consumed and
+converted. A batch ends when it is full (rows) or old (seconds): the loader waits for every insert
+of the batch, dead-letters the rows ClickHouse rejected (found by bisecting), delivers the batch's
+dead-letter records and only then commits its offsets, so a crash or an outage loses nothing
+(at-least-once; the raw tables deduplicate on identity). When ClickHouse is down an insert is
+retried with backoff (and consumption pauses: at most two inserts wait).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
 from rtfin_cli.settings import RtfinSettings
@@ -24,10 +27,12 @@ from rtfin_cli.warehouse.records import Column, columns, to_columns
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.insert import InsertContext
     from confluent_kafka import Message
 
 GROUP = "rtfin-loader"
 STAGE = "loader"
+INSERT_ROWS = 10000  # the most rows of one insert (a batch of more rows is inserted in pieces)
 
 
 @dataclass
@@ -68,12 +73,14 @@ class Loader:
         batch_s: float | None = None,
         progress: Callable[[LoaderStats], None] | None = None,
         max_backoff_s: float = 30.0,
+        insert_rows: int = INSERT_ROWS,
     ) -> None:
         self.settings = settings
         self.ch = settings.clickhouse
         self._client = client
         self.batch_rows = batch_rows or self.ch.loader_batch_rows
         self.batch_s = batch_s if batch_s is not None else self.ch.loader_batch_s
+        self.insert_rows = max(1, min(insert_rows, self.batch_rows))
         self.progress = progress
         self.max_backoff_s = max_backoff_s
         self.tables = topic_tables(settings)
@@ -87,6 +94,12 @@ class Loader:
         self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
+        self._inserts: queue.Queue[tuple[str, list[Column]] | None] = queue.Queue(maxsize=2)
+        self._inserted: list[tuple[str, int, list[tuple[int, int, str]]]] = []  # by the insert thread
+        self._insert_error: BaseException | None = None
+        self._abandoned = False  # an insert was given up (stopped while ClickHouse was down)
+        self._worker: threading.Thread | None = None
+        self._contexts: dict[str, InsertContext] = {}
 
     @staticmethod
     def _empty(table: str) -> list[Column]:
@@ -110,9 +123,14 @@ class Loader:
         from clickhouse_connect.driver.exceptions import DatabaseError
 
         try:
-            self.client().insert(
-                f"{self.ch.raw_database}.{table}", cols, column_names=columns(table), column_oriented=True
-            )
+            client = self.client()
+            ctx = self._contexts.get(table)
+            if ctx is None:  # the column types, asked once (DESCRIBE) rather than before every insert
+                ctx = self._contexts[table] = client.create_insert_context(
+                    f"{self.ch.raw_database}.{table}", column_names=columns(table), column_oriented=True
+                )
+            ctx.data = cols
+            client.insert(context=ctx)
             return []
         except DatabaseError as exc:
             err = translate(exc, self.ch, f"inserting into {table}")
@@ -135,11 +153,55 @@ class Loader:
             except AuthError:
                 raise
             except (ServiceUnavailable, ClickHouseError, OSError):
-                self._client = None  # reconnect on the next attempt
+                self._client = None  # reconnect (and ask the column types again) on the next attempt
+                self._contexts.clear()
                 self.stats.retries += 1
                 if self.stop_event.wait(delay):
                     return None
                 delay = min(delay * 2, self.max_backoff_s)
+
+    # -- the insert thread ---------------------------------------------------------------------------
+    def _insert_loop(self) -> None:
+        while True:
+            item = self._inserts.get()
+            if item is None:
+                self._inserts.task_done()
+                return
+            table, cols = item
+            try:
+                if not self._abandoned and self._insert_error is None:
+                    rejected = self._insert_with_retry(table, cols)
+                    if rejected is None:
+                        self._abandoned = True
+                    else:
+                        self._inserted.append((table, len(cols[0]), rejected))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the consuming thread
+                self._insert_error = exc
+            finally:
+                self._inserts.task_done()
+
+    def _submit(self, table: str) -> None:
+        """Hand the buffered rows of ``table`` to the insert thread (inline when it is not running)."""
+        cols = self._cols[table]
+        if not cols[0]:
+            return
+        self._cols[table] = self._empty(table)
+        if self._worker is None:
+            self._inserts.put((table, cols))
+            self._inserts.put(None)
+            self._insert_loop()
+        else:
+            self._inserts.put((table, cols))
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._insert_loop, name="rtfin-loader-insert", daemon=True)
+        self._worker.start()
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._inserts.put(None)
+            self._worker.join()
+            self._worker = None
 
     # -- Kafka -------------------------------------------------------------------------------------
     def _dead_letter(self, producer: Any, msg: Message, reason: str) -> None:
@@ -153,24 +215,28 @@ class Loader:
         self.stats.dead_lettered += 1
 
     def _flush(self, consumer: Any, producer: Any) -> bool:
-        """Insert buffered rows, deliver DLQ records, then commit. False if stopped mid-outage."""
+        """Insert what is buffered and wait for every insert of the batch; dead-letter rejected rows,
+        deliver DLQ records, then commit. False (nothing committed) if stopped mid-outage."""
         from confluent_kafka import KafkaException, TopicPartition
 
         if not self._offsets:
             return True
-        for table, cols in self._cols.items():
-            n = len(cols[0])
-            if n:
-                rejected = self._insert_with_retry(table, cols)
-                if rejected is None:
-                    return False
-                self.stats.inserted[table] += n - len(rejected)
-                if rejected:
-                    by_pos = {(m.partition(), m.offset()): m for m in self._msgs[table]}
-                    for part, off, reason in rejected:
-                        self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
-                self._cols[table] = self._empty(table)
-            self._msgs[table].clear()
+        for table in self._cols:
+            self._submit(table)
+        self._inserts.join()
+        if self._insert_error is not None:
+            raise self._insert_error
+        if self._abandoned:
+            return False
+        done, self._inserted = self._inserted, []
+        for table, n, rejected in done:
+            self.stats.inserted[table] += n - len(rejected)
+            if rejected:
+                by_pos = {(m.partition(), m.offset()): m for m in self._msgs[table]}
+                for part, off, reason in rejected:
+                    self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
+        for msgs in self._msgs.values():
+            msgs.clear()
         if producer.flush(self.settings.kafka.timeout_s * 3) > 0:
             raise ServiceUnavailable(
                 f"cannot deliver dead-letter records to {self.settings.kafka.bootstrap}",
@@ -202,7 +268,8 @@ class Loader:
             self._first_at = now
         self.stats.consumed += len(msgs)
         self._pending += len(msgs)
-        topics = [m.topic() or "" for m in msgs]
+        cls = type(msgs[0])  # its methods mapped over the batch: no Python-level call per message
+        topics = cast("list[str]", list(map(cls.topic, msgs)))  # set on every record
         by_topic: dict[str, list[Message]]
         if topics.count(topics[0]) == len(topics):
             by_topic = {topics[0]: list(msgs)}
@@ -212,21 +279,23 @@ class Loader:
                 by_topic.setdefault(topic, []).append(m)
         for topic, group in by_topic.items():
             table = self.tables[topic]
-            parts = [m.partition() or 0 for m in group]
-            offs = [m.offset() or 0 for m in group]
-            keys = [(topic, p) for p in set(parts)]
-            self._offsets.update(zip(((topic, p) for p in parts), offs, strict=True))  # the last wins
-            self._eof.difference_update(keys)
-            cols, bad = to_columns(table, [m.value() for m in group], parts, offs)
+            parts = cast("list[int]", list(map(cls.partition, group)))
+            offs = cast("list[int]", list(map(cls.offset, group)))
+            for part, off in dict(zip(parts, offs, strict=True)).items():  # the last offset of each
+                self._offsets[(topic, part)] = off
+                self._eof.discard((topic, part))
+            cols, bad = to_columns(table, list(map(cls.value, group)), parts, offs)
             for i, reason in bad:
                 self._dead_letter(producer, group[i], reason)
             for dst, src in zip(self._cols[table], cols, strict=True):
                 dst.extend(src)
             self._msgs[table].extend(group)
+            if len(self._cols[table][0]) >= self.insert_rows:
+                self._submit(table)
 
     def run(self, once: bool = False, timeout_s: float | None = None) -> LoaderStats:
         """Consume and load until ``stop()`` (SIGTERM) or, with ``once``, every partition is drained."""
-        from confluent_kafka import KafkaError
+        from confluent_kafka import KafkaError, Message
 
         from rtfin_cli.kafka.clients import check_reachable, consumer, producer
 
@@ -255,13 +324,14 @@ class Loader:
             self._eof -= {(p.topic, p.partition) for p in parts}
 
         cons.subscribe(list(self.tables), on_assign=on_assign, on_revoke=on_revoke)
+        self._start_worker()
         try:
             while not self.stop_event.is_set():
                 if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                     self.stats.stopped_by = "timeout"
                     break
                 msgs = cons.consume(num_messages=min(10000, self.batch_rows), timeout=0.2)
-                errors = [m for m in msgs if m.error() is not None]
+                errors = [m for m, e in zip(msgs, map(Message.error, msgs), strict=True) if e is not None]
                 self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
                 for msg in errors:
                     err = msg.error()
@@ -282,7 +352,11 @@ class Loader:
                 self.stats.stopped_by = "signal"
             if self._pending:
                 self._flush(cons, prod)
+        except BaseException:
+            self.stop_event.set()  # an insert still retrying gives up; nothing more is committed
+            raise
         finally:
+            self._stop_worker()
             cons.close()
             prod.flush(self.settings.kafka.timeout_s)
             self.stats.elapsed_s = time.monotonic() - t0

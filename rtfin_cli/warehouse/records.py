@@ -233,6 +233,8 @@ def to_row(
 _MAX_MS = 10**14
 _FLOAT_MAX = 1.7976931348623157e308
 Column = list[Any]
+_TZINFO = attrgetter("tzinfo")
+_THOUSAND = 1000.0
 _Finite = Annotated[float, Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]
 _EpochMs = Annotated[int, Meta(gt=0, lt=_MAX_MS)]
 _NonEmpty = Annotated[str, Meta(min_length=1)]
@@ -260,7 +262,9 @@ def _finish_time(col: Column) -> Column | None:
     if types != {str}:
         return list(map(_time_ms, col))  # a mix of epoch ms and ISO strings
     dts = list(map(datetime.fromisoformat, col))
-    ms = [int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000) for dt in dts]
+    if None in set(map(_TZINFO, dts)):
+        dts = [dt if dt.tzinfo else dt.replace(tzinfo=UTC) for dt in dts]
+    ms = list(map(int, map(_THOUSAND.__mul__, map(datetime.timestamp, dts))))  # to_row's arithmetic
     return ms if min(ms) > 0 and max(ms) < _MAX_MS else None
 
 

@@ -130,3 +130,177 @@ def test_loader_routes_bad_records_to_the_dlq_with_a_reason(values: list[bytes |
         h = rec["headers"]
         assert rec["topic"] == s.kafka.topics.dlq
         assert h["rtfin-error"] and h["rtfin-source"] == topic and h["rtfin-stage"] == STAGE
+
+
+# -- batch conversion (records.to_columns) is to_row, value for value and reason for reason -----------
+LITERALS = ["1e3", "1E3", "1.0", "-0", "0", "1e400", "-1e400", "123456789012345678901234567890", "NaN",
+            "Infinity", "true", "false", "null", '"1"', '""', "[]", "{}", '"AM"', "1736260200000",
+            "99999999999999", "100000000000000", '"\\ud800"']  # fmt: skip
+TIMES = ["2025-01-07T14:30:00Z", "2025-01-07T14:30:00.123Z", "2025-01-07T14:30:00", "2025-01-07",
+         "2025-01-07 14:30:00+05:30", "2025-01-07T14:30:00.123456789Z", "20250107T143000Z", "2025-W02-2",
+         "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "9999-12-31T23:59:59Z", "2025-13-01T00:00:00Z",
+         "", "yesterday"]  # fmt: skip
+MARK = "@@literal@@"
+
+
+@st.composite
+def _record(draw: st.DrawFn, table: str) -> bytes | None:
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(st.none() | st.binary(max_size=40))
+    doc: dict[str, Any] = dict(VALID[table])
+    literal = None
+    for _ in range(draw(st.integers(0, 2)) if kind > 3 else 0):
+        field = draw(st.sampled_from([name for name, _ in SCHEMAS[table]]))
+        how = draw(st.integers(0, 3))
+        if how == 0:
+            doc.pop(field, None)
+        elif how == 1:
+            doc[field] = draw(json_values)
+        elif how == 2:
+            doc[field] = draw(st.sampled_from(TIMES) | st.integers(-5, 10**15) | st.floats())
+        elif literal is None:
+            doc[field], literal = MARK, draw(st.sampled_from(LITERALS))
+    text = json.dumps(doc, allow_nan=True)
+    if literal is not None:
+        text = text.replace(f'"{MARK}"', literal)
+    return text.encode()
+
+
+def _typed(v: Any) -> Any:
+    """A value with its type spelled out (1 == 1.0 == True would hide a conversion difference)."""
+    if isinstance(v, list | tuple):
+        return (type(v).__name__, [_typed(x) for x in v])
+    return (type(v).__name__, v)
+
+
+@FUZZ
+@given(table=st.sampled_from(TABLES), data=st.data())
+def test_batch_conversion_is_to_row(table: str, data: st.DataObject) -> None:
+    from rtfin_cli.warehouse.records import to_columns
+
+    values = data.draw(st.lists(_record(table), max_size=80))
+    parts, offs = [i % 3 for i in range(len(values))], list(range(len(values)))
+    rows, reasons = [], []
+    for i, v in enumerate(values):
+        try:
+            rows.append(to_row(table, v, parts[i], offs[i]))
+        except BadRecord as exc:
+            reasons.append((i, str(exc)))
+    cols, bad = to_columns(table, values, parts, offs)
+    assert bad == reasons
+    assert len(cols) == len(columns(table))
+    assert [_typed(c) for c in cols] == [_typed(list(c)) for c in zip(*rows, strict=True)] or (
+        not rows and not any(cols)
+    )
+
+
+def test_batch_conversion_keeps_good_records_around_bad_ones() -> None:
+    from rtfin_cli.warehouse.records import to_columns
+
+    good = json.dumps(VALID["stock_aggs"]).encode()
+    values: list[bytes | None] = [good] * 100
+    values[7], values[50], values[99] = (
+        b"{not json",
+        None,
+        json.dumps({**VALID["stock_aggs"], "o": "1"}).encode(),
+    )
+    values[60] = json.dumps({**VALID["stock_aggs"], "ingested_at": "2025-02-30T00:00:00Z"}).encode()
+    cols, bad = to_columns("stock_aggs", values, [0] * 100, list(range(100)))
+    assert [i for i, _ in bad] == [7, 50, 60, 99]
+    assert "not JSON" in bad[0][1] and "empty value" in bad[1][1]
+    assert "field 'ingested_at'" in bad[2][1] and "field 'o'" in bad[3][1]
+    assert cols[-1] == [i for i in range(100) if i not in (7, 50, 60, 99)]
+
+
+class _InsertContext:
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.data = names, None
+
+
+class _RejectingClient:
+    """clickhouse-connect's insert-context API; rejects (as ClickHouse would) any block with sym 'BAD'."""
+
+    def __init__(self) -> None:
+        self.inserts: list[int] = []
+        self.contexts = 0
+
+    def create_insert_context(self, table: str, column_names: list[str], column_oriented: bool) -> Any:
+        assert column_oriented
+        self.contexts += 1
+        return _InsertContext(column_names)
+
+    def insert(self, context: _InsertContext) -> None:
+        from clickhouse_connect.driver.exceptions import DatabaseError
+
+        assert context.data is not None
+        syms = context.data[context.names.index("sym")]
+        if "BAD" in syms:
+            raise DatabaseError("Code: 469. DB::Exception: Constraint `sym_ok` is violated at row 1.")
+        self.inserts.append(len(syms))
+
+
+class _Committing:
+    def __init__(self) -> None:
+        self.commits: list[Any] = []
+
+    def commit(self, offsets: Any, asynchronous: bool) -> None:
+        self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+
+def test_rows_clickhouse_rejects_are_bisected_out_and_dead_lettered() -> None:
+    from rtfin_cli.settings import RtfinSettings
+    from rtfin_cli.warehouse.loader import Loader
+
+    s = RtfinSettings()
+    client = _RejectingClient()
+    loader = Loader(s, client=client, batch_rows=1000, insert_rows=30)  # type: ignore[arg-type]
+    prod, cons = _RecordingProducer(), _Committing()
+    prod.flush = lambda timeout: 0  # type: ignore[attr-defined]
+    topic = s.kafka.topics.stocks_aggs
+    values = [json.dumps({**VALID["stock_aggs"], "sym": "BAD" if i in (3, 70) else f"S{i}"}).encode()
+              for i in range(100)]  # fmt: skip
+    loader._start_worker()
+    try:
+        for start in range(0, 100, 25):
+            loader._take([_Msg(topic, v, start + i) for i, v in enumerate(values[start : start + 25])], prod)  # type: ignore[misc]
+        assert loader._flush(cons, prod)
+    finally:
+        loader._stop_worker()
+    assert loader.stats.inserted["stock_aggs"] == 98 and sum(client.inserts) == 98
+    assert client.contexts == 1  # the column types are asked once, not before every insert
+    assert [(r["value"], r["headers"]["rtfin-error"][:24]) for r in prod.sent] == [
+        (values[3], "rejected by ClickHouse: "),
+        (values[70], "rejected by ClickHouse: "),
+    ]
+    assert cons.commits == [{(topic, 0): 100}]  # after the inserts, past the last offset
+
+
+class _DownClient(_RejectingClient):
+    def insert(self, context: _InsertContext) -> None:
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        raise OperationalError("HTTPConnectionPool: Connection refused")
+
+
+def test_nothing_is_committed_when_stopped_while_clickhouse_is_down() -> None:
+    import threading
+
+    from rtfin_cli.settings import RtfinSettings
+    from rtfin_cli.warehouse.loader import Loader
+
+    s = RtfinSettings()
+    loader = Loader(s, client=_DownClient(), insert_rows=10, max_backoff_s=0.05)  # type: ignore[arg-type]
+    loader.client = lambda: _DownClient()  # type: ignore[method-assign,assignment,return-value]
+    prod, cons = _RecordingProducer(), _Committing()
+    topic = s.kafka.topics.stocks_aggs
+    good = json.dumps(VALID["stock_aggs"]).encode()
+    loader._start_worker()
+    try:
+        loader._take([_Msg(topic, good, i) for i in range(25)], prod)  # type: ignore[misc]
+        threading.Timer(1.0, loader.stop).start()
+        assert not loader._flush(cons, prod)
+        assert not loader._flush(cons, prod)  # and not later either: those rows were never inserted
+    finally:
+        loader._stop_worker()
+    assert loader.stats.retries >= 2 and loader.stats.inserted["stock_aggs"] == 0 and cons.commits == []
