@@ -1,17 +1,22 @@
-"""Fault injection on a real pipeline (Kafka, ClickHouse endpoint, replay server, producers, loader).
+"""Fault injection on a real pipeline (Kafka, ClickHouse endpoint, replay server, producers, loader, Spark
+sentiment job, dbt marts).
 
 Each test injects one fault while the replay flows, restores the service, and checks that every record the
-replay server served is in the raw tables exactly once (FINAL), and that `rtfin lag --once` is OK. The tests
-share one pipeline (module fixture) and run in file order; the replay window keeps moving between them.
+replay server served is in the raw tables exactly once (FINAL) and in the marts dbt builds from them
+(fct_stock_bars FINAL by (sym, ev, s), fct_news_sentiment by article x ticker), once the sentiment job runs
+that every served article has exactly one committed result in rtfin.news.sentiment and a label in the
+marts, and that `rtfin lag --once --max-lag 0` exits 0. The tests share one pipeline (module fixture) and
+run in file order; the replay window keeps moving between them, so counts are cumulative.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 
-from tests.integration.faults.conftest import Pipeline
+from tests.integration.faults.conftest import SENTIMENT_GROUP, Pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -25,16 +30,10 @@ def _flow_for(p: Pipeline, seconds: float) -> None:
 
 def _restart_and_recover(p: Pipeline, name: str) -> float:
     """Restart ``name`` while the replay flows; seconds from the restart until everything served so far
-    (snapshot at the restart) is loaded."""
-    arts, bars = p.emitted()
-    t0 = time.monotonic()
+    (snapshot at the restart) is loaded. A SIGKILLed consumer holds its partitions until its session times
+    out (45 s), more under load."""
     p.start(name)
-    p.wait(
-        f"{name} to recover",
-        lambda: (lambda n, b: arts <= set(n) and bars - p.lost <= set(b))(*p.loaded()),
-        300,  # a SIGKILLed consumer holds its partitions until its session times out (45 s), more under load
-    )
-    return time.monotonic() - t0
+    return p.recover(f"{name} to recover", 300)
 
 
 def test_news_producer_sigkill(pipeline: Pipeline) -> None:
@@ -90,20 +89,70 @@ def test_loader_sigkill(pipeline: Pipeline) -> None:
     pipeline.record("SIGKILL loader", recovery)
 
 
+def _aborted(p: Pipeline, topic: str) -> int:
+    """Messages of aborted transactions: seen read_uncommitted below the last committed offset of their
+    partition, absent read_committed."""
+    committed = {(m.partition(), m.offset()) for m in p.read_topic(topic)}
+    top: dict[int, int] = {}
+    for part, off in committed:
+        top[part] = max(top.get(part, -1), off)
+    return sum(
+        1
+        for m in p.read_topic(topic, committed=False)
+        if (m.partition(), m.offset()) not in committed and m.offset() < top.get(m.partition(), -1)
+    )
+
+
+def test_sentiment_job_sigkill(pipeline: Pipeline) -> None:
+    """`rtfin sentiment run` (Spark local, the offline model) is started on the backlog, SIGKILLed (process
+    group: driver, JVM, Python worker) as soon as its first micro-batch is committed, while articles are
+    still waiting, and restarted. Results and offsets are committed in one Kafka transaction: after the
+    restart every served article has exactly one committed result, nothing is lost; whatever the killed
+    job had written in an open transaction is aborted (read_uncommitted sees it, read_committed does not).
+    The job then keeps running for the remaining faults."""
+    p = pipeline
+    _flow_for(p, FLOW_S)
+    t0 = time.monotonic()
+    p.start("sentiment")
+
+    def partly_done() -> tuple[int, int] | None:
+        done, lag = p.group_lag(SENTIMENT_GROUP, "rtfin.news.raw")
+        return (done, lag) if done > 0 and lag > 0 else None
+
+    p.wait("the sentiment job's first committed micro-batch", partly_done, 420, interval=0.2)
+    first_batch_s = time.monotonic() - t0
+    p.sigkill("sentiment")
+    done, waiting = p.group_lag(SENTIMENT_GROUP, "rtfin.news.raw")
+    assert waiting > 0, "the job had finished everything before the kill"
+    time.sleep(3)  # articles keep arriving while it is down
+    t1 = time.monotonic()
+    p.start("sentiment")
+    recovery = p.recover("the restarted sentiment job to score every served article", 420)
+    restart_s = time.monotonic() - t1
+    p.pause()  # a quiet topic, so that both reads below see the same committed results
+    p.wait("the sentiment job to finish what is served", p.caught_up, 180)
+    aborted = _aborted(p, "rtfin.news.sentiment")
+    _flow_for(p, FLOW_S)
+    p.record(
+        "SIGKILL sentiment job",
+        recovery,
+        first_commit_after_start_s=round(first_batch_s, 1),
+        committed_at_kill=done,
+        uncommitted_at_kill=waiting,
+        aborted_results=aborted,
+        restart_to_caught_up_s=round(restart_s, 1),
+    )
+
+
 def test_clickhouse_down_30s(pipeline: Pipeline) -> None:
     _flow_for(pipeline, FLOW_S)
     pipeline.clickhouse.stop()
     time.sleep(30)  # data keeps flowing into Kafka; the loader retries with backoff
     t0 = time.monotonic()
     pipeline.clickhouse.start(timeout=180)
-    arts, bars = pipeline.emitted()
-    pipeline.wait(
-        "the loader to catch up after the outage",
-        lambda: (lambda n, b: arts <= set(n) and bars - pipeline.lost <= set(b))(*pipeline.loaded()),
-        240,
-    )
+    pipeline.recover("the loader to catch up after the outage", 240)
     recovery = time.monotonic() - t0
-    assert pipeline.service("loader").pid() is not None, "the loader died during the outage"
+    assert "loader" not in pipeline.restarts, "the loader died during the outage"
     _flow_for(pipeline, FLOW_S)
     pipeline.record("ClickHouse endpoint down 30 s", recovery)
 
@@ -111,24 +160,82 @@ def test_clickhouse_down_30s(pipeline: Pipeline) -> None:
 def test_kafka_broker_sigkill(pipeline: Pipeline) -> None:
     """Producers give up with a clear error when records stay undelivered for 30 s (the broker restart takes
     longer on a busy machine); the local stack's watchdog restarts them, as done here. Nothing acknowledged
-    is lost: the news producer resumes from the topic, the loader from its committed offsets."""
+    is lost: the news producer resumes from the topic, the loader from its committed offsets, the sentiment
+    job from its checkpoint and the group's committed offsets."""
     _flow_for(pipeline, FLOW_S)
     pipeline.sigkill(pipeline.kafka.service.name)
     time.sleep(5)
     t0 = time.monotonic()
     pipeline.kafka.start(timeout=240)
-    arts, bars = pipeline.emitted()
-    restarted: list[str] = []
-
-    def recovered() -> bool:
-        for name in ("news", "stocks", "loader"):
-            if pipeline.service(name).pid() is None:  # what the stack's watchdog does
-                restarted.append(name)
-                pipeline.start(name)
-        news, got = pipeline.loaded()
-        return arts <= set(news) and bars - pipeline.lost <= set(got)
-
-    pipeline.wait("producers and loader to recover after the broker restart", recovered, 240)
+    pipeline.recover("producers, loader and sentiment job to recover after the broker restart", 300)
     recovery = time.monotonic() - t0
     _flow_for(pipeline, FLOW_S)
-    pipeline.record("Kafka broker SIGKILL + restart", recovery, restarted_by_watchdog=sorted(set(restarted)))
+    pipeline.record("Kafka broker SIGKILL + restart", recovery)
+
+
+def _dlq(p: Pipeline) -> Counter[str]:
+    return Counter(
+        dict(m.headers() or []).get("rtfin-source", b"?").decode() for m in p.read_topic("rtfin.dlq")
+    )
+
+
+def test_replay_server_faults(pipeline: Pipeline) -> None:
+    """The replay server's own faults while data flows: a 429 burst and 5xx answers on the news REST API,
+    malformed articles (no usable timestamp) and malformed WebSocket frames, then every WebSocket dropped.
+    Malformed records end in rtfin.dlq (with their raw payload), every good served record is in the marts
+    exactly once, lag returns to OK. Bars of the seconds without a connection are never served (the feed has
+    no replay), so they are not among the served records."""
+    p = pipeline
+    _flow_for(p, FLOW_S)
+    dlq_before = _dlq(p)
+    st0 = p.market.control("status")
+    bad_before = set(p.served()["malformed_articles"])
+    faults = {
+        "burst_429": 5,
+        "http_5xx": 3,
+        "retry_after": 0.5,
+        "malformed_articles": 3,
+        "malformed_frames": 5,
+    }
+    p.market.control("faults", faults)
+
+    def consumed() -> bool:
+        f = p.market.control("status")["faults"]
+        return not any(f[k] for k in ("burst_429", "http_5xx", "malformed_articles", "malformed_frames"))
+
+    p.wait("the REST and WebSocket faults to be served", consumed, 120)
+    dropped = p.market.control("faults", {"drop_ws": True})["dropped"]
+    assert dropped >= 1
+
+    def resubscribed() -> bool:
+        st = p.market.control("status")
+        return st["counters"]["connections"] > st0["counters"]["connections"] and bool(st["subscriptions"])
+
+    t0 = time.monotonic()
+    p.wait("the stocks producer to reconnect and resubscribe", resubscribed, 60)
+    reconnect_s = time.monotonic() - t0
+    _flow_for(p, FLOW_S)
+    p.recover("everything served to be loaded after the replay-server faults", 240)
+    recovery = time.monotonic() - t0  # from the dropped WebSocket, the last fault
+    bad = set(p.served()["malformed_articles"]) - bad_before
+    st1 = p.market.control("status")
+    dlq = _dlq(p) - dlq_before
+    news_dlq = {
+        m.key().decode()
+        for m in p.read_topic("rtfin.dlq")
+        if dict(m.headers() or []).get("rtfin-source") == b"polygon.news"
+    }
+    p.record(
+        "Replay server: 429 x5, 5xx x3, 3 malformed articles, 5 malformed frames, WebSocket dropped",
+        recovery,
+        malformed_articles=len(bad),
+        malformed_frames=st1["counters"]["malformed_sent"] - st0["counters"]["malformed_sent"],
+        rate_limited=st1["counters"]["rate_limited"] - st0["counters"]["rate_limited"],
+        ws_reconnect_s=round(reconnect_s, 1),
+        dlq_news=dlq["polygon.news"],
+        dlq_stocks=dlq["polygon.stocks"],
+    )
+    assert len(bad) == 3
+    assert bad <= news_dlq and dlq["polygon.news"] == 3, (bad, dlq)
+    assert dlq["polygon.stocks"] >= 5, dlq  # one per bad frame, one per bad event inside a frame
+    assert not (bad & set(p.loaded()[0])), "a malformed article reached the raw table"
