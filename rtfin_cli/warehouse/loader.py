@@ -81,6 +81,7 @@ class Loader:
         self.batch_rows = batch_rows or self.ch.loader_batch_rows
         self.batch_s = batch_s if batch_s is not None else self.ch.loader_batch_s
         self.insert_rows = max(1, min(insert_rows, self.batch_rows))
+        self.consume_max = 10000  # records one consume() returns at most
         self.progress = progress
         self.max_backoff_s = max_backoff_s
         self.tables = topic_tables(settings)
@@ -330,7 +331,7 @@ class Loader:
                 if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                     self.stats.stopped_by = "timeout"
                     break
-                msgs = cons.consume(num_messages=min(10000, self.batch_rows), timeout=0.2)
+                msgs = cons.consume(num_messages=min(self.consume_max, self.batch_rows), timeout=0.2)
                 errors = [m for m, e in zip(msgs, map(Message.error, msgs), strict=True) if e is not None]
                 self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
                 for msg in errors:
