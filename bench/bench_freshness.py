@@ -17,7 +17,7 @@ when the bars' latency does not grow during its window (p50 of the last third â‰
 third + 5 s) and stays under 60 s. Reported as the speed and the records/s the stack took in at it (every
 record on the news, stocks and sentiment topics during the window).
 
-Environment: BENCH_FRESHNESS_PLAN (speed:window_s list, default "1:600,60:180,120:150,180:120,240:90";
+Environment: BENCH_FRESHNESS_PLAN (speed:window_s list, default "1:600,60:120,120:120,180:90,240:75";
 at speed 1 an article is published every ~1.5 min at peak hours, hence the long window; speed Ã— window
 must fit one 390-minute market session), BENCH_FRESHNESS_DASHBOARD (1 = also run Superset for its memory
 figure; default 1).
@@ -246,7 +246,7 @@ def run() -> list[Result]:
     from rtfin_cli.settings import load_settings
     from rtfin_cli.warehouse.client import get_client
 
-    plan_text = os.environ.get("BENCH_FRESHNESS_PLAN", "1:600,60:180,120:150,180:120,240:90")
+    plan_text = os.environ.get("BENCH_FRESHNESS_PLAN", "1:600,60:120,120:120,180:90,240:75")
     plan = [(float(sp), float(w)) for sp, w in (item.split(":") for item in plan_text.split(","))]
     best: tuple[float, float] | None = None  # (speed, records/s) of the highest sustained speed
     dashboard = os.environ.get("BENCH_FRESHNESS_DASHBOARD", "1") == "1"

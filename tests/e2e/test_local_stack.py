@@ -97,6 +97,8 @@ def test_reporting_models_hold_replay_data(stack: StackRun) -> None:
         "SELECT rank, ticker, article_count, avg_sentiment FROM rtfin.rpt_trending_tickers_7d"
     )
     assert 0 < len(trending) <= 50 and all(-1 <= r[3] <= 1 for r in trending if r[3] is not None)
+    # trending reads fct_news_sentiment, rebuilt by the refresher (in-process dbt) every 30 s
+    assert "dbt build ok" in (stack.data_dir / "logs" / "dbt.log").read_text()
 
 
 def chart_row_counts(stack: StackRun) -> dict[str, int]:
