@@ -42,6 +42,12 @@ NEWS_SCHEMA = (
     "tickers ARRAY<STRING>, keywords ARRAY<STRING>, image_url STRING, amp_url STRING, ingested_at STRING"
 )
 RESULT_SCHEMA = "label STRING, score DOUBLE, sentiment DOUBLE, model STRING, scored_at STRING"
+# A batch's transaction that takes longer than this is stuck: librdkafka's send_offsets_to_transaction()
+# can block forever, ignoring its timeout, when the group coordinator went away mid-transaction (a broker
+# SIGKILL + restart; confluentinc/librdkafka#5456). The job then exits (code 75) instead of hanging alive;
+# a restart fences and aborts the open transaction and resumes from the committed offsets.
+TXN_DEADLINE_ENV = "RTFIN_SENTIMENT_TXN_DEADLINE_S"
+TXN_DEADLINE_S = 300.0  # > send_offsets (60) + commit (120) + abort (60) when each takes its whole timeout
 
 
 @dataclass
@@ -221,6 +227,16 @@ class TransactionalSink:
         return {}
 
     def write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
+        deadline = float(os.environ.get(TXN_DEADLINE_ENV) or TXN_DEADLINE_S)
+        timer = threading.Timer(deadline, _transaction_stuck, args=(deadline,))
+        timer.daemon = True
+        timer.start()
+        try:
+            self._write(scored, failed, offsets)
+        finally:
+            timer.cancel()
+
+    def _write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
         from confluent_kafka import TopicPartition
 
         o = self.opts
@@ -262,6 +278,18 @@ class TransactionalSink:
     def close(self) -> None:
         self.consumer.close()
         self.producer.flush(30)
+
+
+def _transaction_stuck(deadline: float) -> None:
+    """The batch's Kafka transaction did not finish within ``deadline`` seconds: exit hard (a blocked
+    librdkafka call cannot be interrupted); nothing of the open transaction is visible (read_committed)."""
+    print(
+        f"sentiment job: the Kafka transaction of a batch is stuck after {deadline:g}s "
+        "(group coordinator lost mid-transaction); exiting so that a restart resumes from the committed offsets",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(75)
 
 
 def _epoch_ms(iso: str | None) -> int | None:

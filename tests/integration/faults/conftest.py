@@ -125,7 +125,15 @@ class Pipeline:
 
     # -- replay control ------------------------------------------------------------------------------
     def flow(self, speed: float = SPEED) -> None:
-        self.market.control("clock", {"speed": speed})
+        """Run the replay; after the session's close (a session lasts ~4.3 min at SPEED) jump to 30 s before
+        the next open, so that bars keep flowing for every test (the night's articles become visible)."""
+        st = self.market.control("status")
+        now = ds.parse_ms(st["dataset_now"])
+        nxt = ds.next_session_minute(now)
+        body: dict[str, Any] = {"speed": speed}
+        if nxt is not None and nxt - now > 2 * ds.MINUTE_MS:
+            body["goto"] = ds.iso(nxt - 30_000 + int(st["shift_ms"]))
+        self.market.control("clock", body)
 
     def pause(self) -> None:
         self.market.control("clock", {"speed": 0})
@@ -439,7 +447,8 @@ def pipeline() -> Iterator[Pipeline]:
             RTFIN__SENTIMENT__TRIGGER_INTERVAL="3 seconds",
             RTFIN__SENTIMENT__CHECKPOINT_DIR=str(data / "checkpoints" / "sentiment"),
             RTFIN_TORCH_THREADS="1",
-            SPARK_LOCAL_IP="127.0.0.1",  # else Spark binds the driver to the host's external address
+            SPARK_LOCAL_IP="127.0.0.1",
+            RTFIN_SENTIMENT_TXN_DEADLINE_S="45",  # a batch's transaction stuck this long ends the job (restarted)  # else Spark binds the driver to the host's external address
             HF_HUB_OFFLINE="1",
             PYTHONUNBUFFERED="1",
         )
