@@ -10,6 +10,8 @@ ClickHouse (SESSION_IS_LOCKED after ``session_lock_wait_s``).
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rtfin_cli.local.clickhouse.errors import CHError, from_engine
+from rtfin_cli.local.clickhouse.sqltext import InsertSplit, split_settings
 
 
 @dataclass
@@ -256,29 +259,38 @@ def run(
                 raw.streaming_cancel_query(handle)
 
 
-def insert(conn: Conn, statement: str, fmt: str, chunks: Iterator[bytes], stats: Stats) -> None:
-    """Stream FORMAT-encoded chunks into ``INSERT INTO ...`` (a statement without FORMAT/data)."""
+def insert(
+    conn: Conn, split: InsertSplit, chunks: Iterator[bytes], stats: Stats, spool_dir: Path | None = None
+) -> None:
+    """Insert FORMAT-encoded chunks as ``split`` describes (``INSERT INTO ...`` without FORMAT/data, or an
+    ``INSERT ... SELECT ... FROM input(...)``).
+
+    The data is spooled to a file that one ordinary query reads (``FROM INFILE``, or ``file()`` in place of
+    ``input()``). Not chDB's streaming insert (send_insert/insert_append/insert_done): that one swallows the
+    errors ClickHouse raises while writing the block (a CHECK constraint, too many partitions, ...) and
+    reports the block as written, while the rows are dropped.
+    """
     t0 = time.monotonic()
-    raw = conn.raw
+    fd, path = tempfile.mkstemp(prefix="rtfin-ch-insert-", suffix=".data", dir=spool_dir)
     try:
-        handle = raw.send_insert(statement, fmt)
-    except Exception as exc:  # noqa: BLE001
-        raise from_engine(exc) from None
-    finished = False
-    try:
-        for chunk in chunks:
-            if chunk:
-                raw.insert_append(handle, chunk)
-        res = raw.insert_done(handle)
-        finished = True
-    except CHError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise from_engine(exc) from None
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                if chunk:
+                    out.write(chunk)
+        if split.input_call is not None:
+            before, args, after = split.input_call
+            args = f", {args}" if args.strip() else ""  # input() without a structure: file() infers it
+            sql = f"{before}file({quote(path)}, {quote(split.fmt)}{args}){after}"
+        else:
+            head, settings = split_settings(split.statement)  # SETTINGS must follow FROM INFILE
+            sql = f"{head} FROM INFILE {quote(path)} COMPRESSION 'none' {settings} FORMAT {split.fmt}"
+        try:
+            res = conn.raw.query(sql, "TabSeparated", params={})
+        except Exception as exc:  # noqa: BLE001
+            raise from_engine(exc) from None
     finally:
-        if not finished:
-            with contextlib.suppress(Exception):
-                raw.insert_cancel(handle)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     stats.written_rows, stats.written_bytes = res.rows_written(), res.bytes_written()
     stats.elapsed_s = time.monotonic() - t0
 

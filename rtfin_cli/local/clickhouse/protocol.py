@@ -259,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
         check = params.get("session_check") in _TRUE
         with engine.connection(session_id, database, engine_settings, timeout, check) as conn:
             if data is not None and split is not None:
-                insert(conn, split.statement, split.fmt, data, stats)
+                insert(conn, split, data, stats)
                 self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)
                 _log_query(query_id, "INSERT", stats.written_rows, stats.written_bytes, time.monotonic() - t0)
                 return True

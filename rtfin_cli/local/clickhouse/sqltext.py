@@ -81,15 +81,20 @@ def kind(sql: bytes) -> str:
 
 @dataclass
 class InsertSplit:
-    """An INSERT whose data follows its header: ``statement`` (without FORMAT) + data in ``fmt``."""
+    """An INSERT whose data follows its header: ``statement`` (without FORMAT) + data in ``fmt``.
+
+    ``input_call``: for ``INSERT INTO t SELECT ... FROM input('structure') FORMAT X``, the statement split
+    around the ``input(...)`` call as (before, the call's arguments, after); the data feeds that call."""
 
     statement: str
     fmt: str
     data_offset: int  # where the data starts in the text that was split
+    input_call: tuple[str, str, str] | None = None
 
 
 def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
-    """Find ``INSERT ... FORMAT X`` / ``INSERT ... VALUES`` and where its data begins (None: no such INSERT).
+    """Find ``INSERT ... FORMAT X`` / ``INSERT ... VALUES`` / ``INSERT ... SELECT ... FROM input(...) FORMAT X``
+    and where its data begins (None: no such INSERT).
 
     ClickHouse skips one run of whitespace after the format name; the rest is data (any bytes).
     """
@@ -98,18 +103,26 @@ def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
     if first is None or first.word != "INSERT":
         return None
     depth = 0
+    select = False  # INSERT ... SELECT: data only for an input() call
+    call: tuple[int, int, int] | None = None  # input( ... ): (start of input, after '(', at ')')
+    call_depth = 0
+    prev: Token | None = None
     for tok in toks:
         if tok.word == "(":
             depth += 1
+            if select and call is None and prev is not None and prev.word == "INPUT":
+                call, call_depth = (prev.start, tok.end, -1), depth
         elif tok.word == ")":
+            if call is not None and call[2] < 0 and depth == call_depth:
+                call = (call[0], call[1], tok.start)
             depth -= 1
         elif depth == 0 and tok.word in ("SELECT", "WITH"):
-            return None  # INSERT ... SELECT: no inline data
-        elif depth == 0 and tok.word == "VALUES":
+            select = True  # INSERT ... SELECT: no inline data unless it reads input()
+        elif depth == 0 and tok.word == "VALUES" and not select:
             return InsertSplit(sql[: tok.start].decode(), "Values", tok.end)
         elif depth == 0 and tok.word == "FORMAT":
             name = next(toks, None)
-            if name is None or not name.word[:1].isalpha():
+            if name is None or not name.word[:1].isalpha() or (select and (call is None or call[2] < 0)):
                 return None
             fmt = sql[name.start : name.end].decode()
             offset = name.end
@@ -117,8 +130,34 @@ def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
                 offset += 1
             if sql[offset : offset + 1] == b"\n":
                 offset += 1
+            if select and call is not None:
+                pieces = (sql[: call[0]], sql[call[1] : call[2]], sql[call[2] + 1 : tok.start])
+                before, args, after = (p.decode() for p in pieces)
+                return InsertSplit(before + after, fmt, offset, (before, args, after))
             return InsertSplit(sql[: tok.start].decode(), fmt, offset)
+        prev = tok
     return None
+
+
+def split_settings(statement: str) -> tuple[str, str]:
+    """``INSERT INTO t (cols) SETTINGS a = 1`` -> (``INSERT INTO t (cols)``, ``SETTINGS a = 1``)."""
+    sql = statement.encode()
+    depth = 0
+    toks = list(tokens(sql))
+    for i, tok in enumerate(toks):
+        if tok.word == "(":
+            depth += 1
+        elif tok.word == ")":
+            depth -= 1
+        elif (
+            depth == 0
+            and tok.word == "SETTINGS"
+            and i + 2 < len(toks)
+            and _WORD.fullmatch(sql[toks[i + 1].start : toks[i + 1].end])
+            and toks[i + 2].word == "="
+        ):
+            return sql[: tok.start].decode(), sql[tok.start :].decode()
+    return statement, ""
 
 
 def output_format(sql: bytes) -> str | None:
