@@ -130,6 +130,7 @@ def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
         "RTFIN__DASHBOARD__BACKEND": "superset",
         "RTFIN__DASHBOARD__URL": f"http://127.0.0.1:{loc.superset_port}",
         "PYTHONUNBUFFERED": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",  # Spark's driver and UI bind to loopback, like every local service
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }

@@ -53,8 +53,16 @@ def run(
     say(f"ddl: {len(ddl_result.applied)} applied, {len(ddl_result.already)} already there")
     ingest_result = ingest.setup(settings, client)
     say(f"ingest ({ingest_result['mode']}): ready")
+    # With --select, run only the tests whose models are all selected (dbt's default would also run a
+    # test that reads an unselected model, e.g. the replay test over every mart and reporting view).
     build = invoke(
-        settings, "build", select=select, full_refresh=full_refresh, target=target, progress=progress
+        settings,
+        "build",
+        select=select,
+        full_refresh=full_refresh,
+        target=target,
+        extra=["--indirect-selection", "cautious"] if select else None,
+        progress=progress,
     )
     fresh = None
     if freshness and not select and build.success:

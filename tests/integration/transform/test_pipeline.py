@@ -128,3 +128,14 @@ def test_dead_letters_carry_headers(space: Space) -> None:
         assert headers["rtfin-stage"] == b"loader"
         assert headers["rtfin-source"].decode() in space.topics.values()
         assert headers["rtfin-error"]
+
+
+def test_selected_build_runs_only_tests_of_selected_models(space: Space) -> None:
+    """`--select +dim_ticker` on a fresh database: the marts build, and the replay test (which also reads
+    the reporting views, not selected and not built) is left out rather than failing."""
+    run = _cli_json(space, "transform", "run", "--select", "+dim_ticker")
+    assert run["success"], run["build"]
+    names = {n["name"]: n["status"] for n in run["build"]["nodes"]}
+    assert names["dim_ticker"] == "success" and names["fct_stock_bars"] == "success"
+    assert "assert_no_duplicate_survives_replay" not in names
+    assert "rpt_intraday_price" not in names
