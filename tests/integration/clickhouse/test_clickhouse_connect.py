@@ -5,30 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 clickhouse_connect = pytest.importorskip("clickhouse_connect")
-
-
-@pytest.fixture()
-def client(clickhouse_server: Any) -> Iterator[Any]:
-    c = clickhouse_connect.get_client(
-        host=clickhouse_server.host, port=clickhouse_server.port,
-        username=clickhouse_server.user, password=clickhouse_server.password,
-    )  # fmt: skip
-    yield c
-    c.close()
-
-
-@pytest.fixture()
-def db(client: Any) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE DATABASE {name}")
-    yield name
-    client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 def test_server_identity_and_simple_query(client: Any) -> None:

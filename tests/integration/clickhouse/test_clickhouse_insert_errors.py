@@ -10,32 +10,12 @@ import gzip
 import json
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 clickhouse_connect = pytest.importorskip("clickhouse_connect")
 from clickhouse_connect.driver.exceptions import DatabaseError  # noqa: E402
-
-
-@pytest.fixture()
-def client(clickhouse_server: Any) -> Iterator[Any]:
-    c = clickhouse_connect.get_client(
-        host=clickhouse_server.host, port=clickhouse_server.port,
-        username=clickhouse_server.user, password=clickhouse_server.password,
-    )  # fmt: skip
-    yield c
-    c.close()
-
-
-@pytest.fixture()
-def db(client: Any) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE DATABASE {name}")
-    yield name
-    client.command(f"DROP DATABASE IF EXISTS {name}")
 
 
 def _post(server: Any, query: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
