@@ -24,7 +24,7 @@ def _line(msg: str) -> None:
 def _render_dbt(outcome: Any, title: str) -> None:
     from rich.table import Table
 
-    bad = [n for n in outcome.nodes if n.status not in ("success", "pass")]
+    bad = outcome.problems()
     counts = outcome.counts()
     summary = ", ".join(f"{k.replace(':', ' ')}={v}" for k, v in sorted(counts.items())) or "nothing ran"
     state = "[green]ok[/]" if outcome.success else "[bold red]failed[/]"

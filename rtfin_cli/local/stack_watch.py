@@ -145,8 +145,8 @@ def refresh(interval: float, select: list[str]) -> int:
         t0 = time.monotonic()
         try:
             out = run(settings, select=select or None, freshness=False)
-            failed = [f"{n.name}: {n.status} {n.message}".strip() for n in out.build.nodes
-                      if n.status not in ("success", "pass", "skipped")]  # fmt: skip
+            failed = [f"{n.name}: {n.status} {n.message}".strip() for n in out.build.problems()
+                      if n.status != "skipped"]  # fmt: skip
             error = out.build.error or "; ".join(failed[:3])
         except RtfinError as exc:  # ClickHouse down, DDL failure: log it and try again next round
             out, error = None, exc.message

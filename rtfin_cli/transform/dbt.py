@@ -53,6 +53,10 @@ class DbtOutcome:
             out[key] = out.get(key, 0) + 1
         return out
 
+    def problems(self) -> list[NodeResult]:
+        """Nodes that did not succeed or pass (errors, failures, warnings, skips)."""
+        return [n for n in self.nodes if n.status not in ("success", "pass")]
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "counts": self.counts()}
 
