@@ -4,15 +4,17 @@ Consumer group ``rtfin-loader`` reads the three data topics; each batch ``consum
 converted column by column (records.to_columns: bad records go to the dead-letter topic with the
 field named) and buffered per table. Inserts (clickhouse-connect, column-oriented, at most
 ``insert_rows`` rows each) run on one background thread while the next records are consumed and
-converted. A batch ends when it is full (rows) or old (seconds): the loader waits for every insert
-of the batch, dead-letters the rows ClickHouse rejected (found by bisecting), delivers the batch's
-dead-letter records and only then commits its offsets, so a crash or an outage loses nothing
-(at-least-once; the raw tables deduplicate on identity). When ClickHouse is down an insert is
-retried with backoff (and consumption pauses: at most two inserts wait).
+converted. A batch ends when it is full (rows) or old (seconds); it is then sealed (its last rows handed
+to the insert thread) and the next batch starts at once. When every insert of a sealed batch is done,
+the rows ClickHouse rejected (found by bisecting) are dead-lettered, the dead-letter records delivered,
+and only then the batch's offsets committed, so a crash or an outage loses nothing (at-least-once; the
+raw tables deduplicate on identity). At most one sealed batch waits for its inserts. When ClickHouse is
+down an insert is retried with backoff (and consumption pauses: at most two inserts wait).
 """
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 GROUP = "rtfin-loader"
 STAGE = "loader"
 INSERT_ROWS = 10000  # the most rows of one insert (a batch of more rows is inserted in pieces)
+DRAIN_FETCH_WAIT_MS = 50  # --once: how long the broker may hold a fetch that finds no new records
 
 
 @dataclass
@@ -62,6 +65,30 @@ def topic_tables(settings: RtfinSettings) -> dict[str, str]:
     return {t.news_raw: "news", t.stocks_aggs: "stock_aggs", t.news_sentiment: "news_sentiment"}
 
 
+Rejected = list[tuple[int, int, str]]  # (partition, offset, reason) of rows ClickHouse refused
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Records consumed since the previous batch: their last offsets, their messages (for the dead-letter
+    topic) and the inserts handed to the insert thread for them."""
+
+    tables: list[str]
+    first_at: float = 0.0  # when its first record was taken
+    records: int = 0
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    msgs: dict[str, list[Any]] = field(default_factory=dict)
+    submitted: int = 0
+    # (table, rows, rejected) per insert, appended by the insert thread; None: the insert was abandoned
+    results: list[tuple[str, int, Rejected] | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.msgs = {t: [] for t in self.tables}
+
+    def inserted(self) -> bool:
+        return len(self.results) == self.submitted
+
+
 class Loader:
     """One loader process: ``run()`` until stopped (or, with ``once``, until the topics are drained)."""
 
@@ -88,15 +115,13 @@ class Loader:
         self.stop_event = threading.Event()
         self.stats = LoaderStats()
         self._cols: dict[str, list[Column]] = {t: self._empty(t) for t in self.tables.values()}
-        self._msgs: dict[str, list[Any]] = {t: [] for t in self.tables.values()}  # taken, by table
-        self._offsets: dict[tuple[str, int], int] = {}
-        self._pending = 0
-        self._first_at = 0.0
+        self._batch = self._new_batch()  # the batch records are taken into
+        self._sealed: _Batch | None = None  # the batch whose inserts run (committed once they are done)
         self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
-        self._inserts: queue.Queue[tuple[str, list[Column]] | None] = queue.Queue(maxsize=2)
-        self._inserted: list[tuple[str, int, list[tuple[int, int, str]]]] = []  # by the insert thread
+        self._inserts: queue.Queue[tuple[_Batch, str, list[Column]] | None] = queue.Queue(maxsize=2)
+        self._done = threading.Condition()  # notified by the insert thread after each insert
         self._insert_error: BaseException | None = None
         self._abandoned = False  # an insert was given up (stopped while ClickHouse was down)
         self._worker: threading.Thread | None = None
@@ -105,6 +130,9 @@ class Loader:
     @staticmethod
     def _empty(table: str) -> list[Column]:
         return [[] for _ in columns(table)]
+
+    def _new_batch(self) -> _Batch:
+        return _Batch(list(self.tables.values()))
 
     def buffered(self, table: str) -> int:
         """Rows of ``table`` waiting for the next insert."""
@@ -118,7 +146,7 @@ class Loader:
             self._client = get_client(self.settings)
         return self._client
 
-    def _insert(self, table: str, cols: list[Column]) -> list[tuple[int, int, str]]:
+    def _insert(self, table: str, cols: list[Column]) -> Rejected:
         """Insert columns; returns the (partition, offset, reason) of rows ClickHouse rejected, found by
         bisecting a rejected batch."""
         from clickhouse_connect.driver.exceptions import DatabaseError
@@ -143,7 +171,7 @@ class Loader:
             mid = n // 2
             return self._insert(table, [c[:mid] for c in cols]) + self._insert(table, [c[mid:] for c in cols])
 
-    def _insert_with_retry(self, table: str, cols: list[Column]) -> list[tuple[int, int, str]] | None:
+    def _insert_with_retry(self, table: str, cols: list[Column]) -> Rejected | None:
         """None when stopped while ClickHouse was still down (the batch stays uncommitted)."""
         from clickhouse_connect.driver.exceptions import ClickHouseError
 
@@ -168,17 +196,21 @@ class Loader:
             if item is None:
                 self._inserts.task_done()
                 return
-            table, cols = item
+            batch, table, cols = item
+            result: tuple[str, int, Rejected] | None = None
             try:
                 if not self._abandoned and self._insert_error is None:
                     rejected = self._insert_with_retry(table, cols)
                     if rejected is None:
                         self._abandoned = True
                     else:
-                        self._inserted.append((table, len(cols[0]), rejected))
+                        result = (table, len(cols[0]), rejected)
             except BaseException as exc:  # noqa: BLE001 - re-raised by the consuming thread
                 self._insert_error = exc
             finally:
+                with self._done:
+                    batch.results.append(result)
+                    self._done.notify_all()
                 self._inserts.task_done()
 
     def _submit(self, table: str) -> None:
@@ -187,12 +219,11 @@ class Loader:
         if not cols[0]:
             return
         self._cols[table] = self._empty(table)
+        self._batch.submitted += 1
+        self._inserts.put((self._batch, table, cols))
         if self._worker is None:
-            self._inserts.put((table, cols))
             self._inserts.put(None)
             self._insert_loop()
-        else:
-            self._inserts.put((table, cols))
 
     def _start_worker(self) -> None:
         self._worker = threading.Thread(target=self._insert_loop, name="rtfin-loader-insert", daemon=True)
@@ -215,35 +246,50 @@ class Loader:
         producer.poll(0)
         self.stats.dead_lettered += 1
 
-    def _flush(self, consumer: Any, producer: Any) -> bool:
-        """Insert what is buffered and wait for every insert of the batch; dead-letter rejected rows,
-        deliver DLQ records, then commit. False (nothing committed) if stopped mid-outage."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        if not self._offsets:
+    def _seal(self, consumer: Any, producer: Any) -> bool:
+        """End the current batch: hand its buffered rows to the insert thread and start the next batch.
+        The batch sealed before it is committed first (waiting for its inserts). False if stopped
+        mid-outage (nothing more is committed)."""
+        if not self._batch.offsets:
             return True
+        if not self._commit(consumer, producer, wait=True):
+            return False
         for table in self._cols:
             self._submit(table)
-        self._inserts.join()
+        self._sealed, self._batch = self._batch, self._new_batch()
+        return True
+
+    def _commit(self, consumer: Any, producer: Any, wait: bool) -> bool:
+        """Commit the sealed batch once its inserts are done (``wait``: block until they are): dead-letter
+        its rejected rows, deliver the dead-letter records, then commit its offsets. False (nothing
+        committed) if stopped mid-outage."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        batch = self._sealed
+        if batch is None or not (wait or batch.inserted()):
+            return not self._abandoned
+        with self._done:
+            self._done.wait_for(batch.inserted)
         if self._insert_error is not None:
             raise self._insert_error
-        if self._abandoned:
+        if self._abandoned or None in batch.results:
+            self._abandoned = True
             return False
-        done, self._inserted = self._inserted, []
-        for table, n, rejected in done:
+        self._sealed = None
+        for result in batch.results:
+            assert result is not None
+            table, n, rejected = result
             self.stats.inserted[table] += n - len(rejected)
             if rejected:
-                by_pos = {(m.partition(), m.offset()): m for m in self._msgs[table]}
+                by_pos = {(m.partition(), m.offset()): m for m in batch.msgs[table]}
                 for part, off, reason in rejected:
                     self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
-        for msgs in self._msgs.values():
-            msgs.clear()
         if producer.flush(self.settings.kafka.timeout_s * 3) > 0:
             raise ServiceUnavailable(
                 f"cannot deliver dead-letter records to {self.settings.kafka.bootstrap}",
                 "Check Kafka; nothing was committed, the batch will be read again.",
             )
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self._offsets.items()]
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in batch.offsets.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException:
@@ -252,23 +298,27 @@ class Loader:
             self.stats.commit_failures += 1
         self.stats.batches += 1
         self.stats.busy_s = time.monotonic() - self._busy_from
-        self._offsets.clear()
-        self._pending = 0
         if self.progress:
             self.progress(self.stats)
         return True
+
+    def _flush(self, consumer: Any, producer: Any) -> bool:
+        """Insert and commit everything taken so far, waiting for it. False (nothing more committed) if
+        stopped mid-outage."""
+        return self._seal(consumer, producer) and self._commit(consumer, producer, wait=True)
 
     def _take(self, msgs: Sequence[Message], producer: Any) -> None:
         """Convert and buffer records (messages without an error, in partition order); dead-letter the bad."""
         if not msgs:
             return
+        batch = self._batch
         now = time.monotonic()
         if not self.stats.consumed:
             self._busy_from = now
-        if not self._pending:
-            self._first_at = now
+        if not batch.records:
+            batch.first_at = now
         self.stats.consumed += len(msgs)
-        self._pending += len(msgs)
+        batch.records += len(msgs)
         cls = type(msgs[0])  # its methods mapped over the batch: no Python-level call per message
         topics = cast("list[str]", list(map(cls.topic, msgs)))  # set on every record
         by_topic: dict[str, list[Message]]
@@ -283,16 +333,28 @@ class Loader:
             parts = cast("list[int]", list(map(cls.partition, group)))
             offs = cast("list[int]", list(map(cls.offset, group)))
             for part, off in dict(zip(parts, offs, strict=True)).items():  # the last offset of each
-                self._offsets[(topic, part)] = off
+                batch.offsets[(topic, part)] = off
                 self._eof.discard((topic, part))
             cols, bad = to_columns(table, list(map(cls.value, group)), parts, offs)
             for i, reason in bad:
                 self._dead_letter(producer, group[i], reason)
             for dst, src in zip(self._cols[table], cols, strict=True):
                 dst.extend(src)
-            self._msgs[table].extend(group)
+            batch.msgs[table].extend(group)
             if len(self._cols[table][0]) >= self.insert_rows:
                 self._submit(table)
+
+    @staticmethod
+    def _consume(cons: Any, n: int, timeout: float) -> list[Message]:
+        """What the consumer holds (at most ``n``), waiting up to ``timeout`` only when it holds nothing.
+
+        ``consume(n, timeout)`` alone would wait for ``n`` records or the timeout, idling while a drained
+        topic's last records (or its end-of-partition events) sit in the queue."""
+        msgs: list[Message] = cons.consume(num_messages=n, timeout=0)
+        if msgs:
+            return msgs
+        first = cons.poll(timeout)
+        return [first, *cons.consume(num_messages=n - 1, timeout=0)] if first is not None else []
 
     def run(self, once: bool = False, timeout_s: float | None = None) -> LoaderStats:
         """Consume and load until ``stop()`` (SIGTERM) or, with ``once``, every partition is drained."""
@@ -313,7 +375,11 @@ class Loader:
 
         # clickhouse-connect probes for pandas lazily on the first insert: do it now, not inside a batch.
         getattr(options, "pd", None)
-        cons = consumer(self.settings.kafka, GROUP, **({"enable.partition.eof": True} if once else {}))
+        # With --once the end of each partition is an event; the broker holds an empty fetch for
+        # fetch.wait.max.ms (librdkafka's default 500 ms) before it reports that end, which would
+        # dominate a short drain. A record arriving during a wait is returned at once either way.
+        drain = {"enable.partition.eof": True, "fetch.wait.max.ms": DRAIN_FETCH_WAIT_MS}
+        cons = consumer(self.settings.kafka, GROUP, **(drain if once else {}))
         prod = producer(self.settings.kafka)
 
         def on_assign(c: Any, parts: list[Any]) -> None:
@@ -326,12 +392,15 @@ class Loader:
 
         cons.subscribe(list(self.tables), on_assign=on_assign, on_revoke=on_revoke)
         self._start_worker()
+        # What is alive now (modules, clients, the caller's data) outlives the loop: out of the collector's
+        # way, a full collection walks only the records in flight rather than the whole process each time.
+        gc.freeze()
         try:
             while not self.stop_event.is_set():
                 if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                     self.stats.stopped_by = "timeout"
                     break
-                msgs = cons.consume(num_messages=min(self.consume_max, self.batch_rows), timeout=0.2)
+                msgs = self._consume(cons, min(self.consume_max, self.batch_rows), 0.2)
                 errors = [m for m, e in zip(msgs, map(Message.error, msgs), strict=True) if e is not None]
                 self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
                 for msg in errors:
@@ -342,21 +411,23 @@ class Loader:
                         self._eof.add((msg.topic() or "", msg.partition() or 0))
                     elif err.fatal():
                         raise ServiceUnavailable(f"Kafka consumer failed: {err.str()}")
-                age = time.monotonic() - self._first_at
-                full = self._pending >= self.batch_rows or (self._pending and age >= self.batch_s)
-                if full and not self._flush(cons, prod):
+                batch = self._batch
+                full = batch.records >= self.batch_rows or (
+                    batch.records and time.monotonic() - batch.first_at >= self.batch_s
+                )
+                if not (self._seal(cons, prod) if full else self._commit(cons, prod, wait=False)):
                     break
                 if once and self._assigned and self._eof >= self._assigned:
                     self.stats.stopped_by = "drained"
                     break
             else:
                 self.stats.stopped_by = "signal"
-            if self._pending:
-                self._flush(cons, prod)
+            self._flush(cons, prod)
         except BaseException:
             self.stop_event.set()  # an insert still retrying gives up; nothing more is committed
             raise
         finally:
+            gc.unfreeze()
             self._stop_worker()
             cons.close()
             prod.flush(self.settings.kafka.timeout_s)

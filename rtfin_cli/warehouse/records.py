@@ -261,11 +261,14 @@ def _finish_time(col: Column) -> Column | None:
         return col  # epoch ms, range checked by the decoder
     if types != {str}:
         return list(map(_time_ms, col))  # a mix of epoch ms and ISO strings
-    dts = list(map(datetime.fromisoformat, col))
+    texts = list(dict.fromkeys(col))  # each distinct time parsed once (a batch shares many)
+    dts = list(map(datetime.fromisoformat, texts))
     if None in set(map(_TZINFO, dts)):
         dts = [dt if dt.tzinfo else dt.replace(tzinfo=UTC) for dt in dts]
     ms = list(map(int, map(_THOUSAND.__mul__, map(datetime.timestamp, dts))))  # to_row's arithmetic
-    return ms if min(ms) > 0 and max(ms) < _MAX_MS else None
+    if not (min(ms) > 0 and max(ms) < _MAX_MS):
+        return None
+    return ms if len(texts) == len(col) else list(map(dict(zip(texts, ms, strict=True)).__getitem__, col))
 
 
 def _finish_publisher(col: Column) -> Column:

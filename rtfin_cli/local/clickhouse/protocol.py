@@ -104,6 +104,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "ClickHouse"
     sys_version = ""
     timeout = 600  # seconds a socket may stay idle (keep-alive) or a client may not read a streamed result
+    # TCP_NODELAY: headers and body are separate writes; with Nagle's algorithm the body waits for the
+    # client's delayed ACK (40 ms on Linux), a floor under every request on a keep-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         pass  # one line per query is logged by _query; never the URL (it may carry a password)
