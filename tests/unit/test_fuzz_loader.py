@@ -304,3 +304,51 @@ def test_nothing_is_committed_when_stopped_while_clickhouse_is_down() -> None:
     finally:
         loader._stop_worker()
     assert loader.stats.retries >= 2 and loader.stats.inserted["stock_aggs"] == 0 and cons.commits == []
+
+
+class _GatedClient(_RejectingClient):
+    """Inserts wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__()
+        self.gate = threading.Event()
+
+    def insert(self, context: _InsertContext) -> None:
+        assert self.gate.wait(10)
+        super().insert(context)
+
+
+def test_a_sealed_batch_is_committed_only_after_its_inserts_while_the_next_is_taken() -> None:
+    import time
+
+    from rtfin_cli.settings import RtfinSettings
+    from rtfin_cli.warehouse.loader import Loader
+
+    s = RtfinSettings()
+    client = _GatedClient()
+    loader = Loader(s, client=client, batch_rows=20, insert_rows=10)  # type: ignore[arg-type]
+    prod, cons = _RecordingProducer(), _Committing()
+    prod.flush = lambda timeout: 0  # type: ignore[attr-defined]
+    topic = s.kafka.topics.stocks_aggs
+    good = json.dumps(VALID["stock_aggs"]).encode()
+    loader._start_worker()
+    try:
+        loader._take([_Msg(topic, good, i) for i in range(20)], prod)  # type: ignore[misc]
+        assert loader._seal(cons, prod)  # batch 1 sealed; its inserts wait at the gate
+        loader._take([_Msg(topic, good, i) for i in range(20, 25)], prod)  # type: ignore[misc]
+        assert loader._commit(cons, prod, wait=False)
+        assert cons.commits == []  # batch 1 is not inserted yet, so not committed
+        client.gate.set()
+        deadline = time.monotonic() + 10
+        while not cons.commits and time.monotonic() < deadline:
+            assert loader._commit(cons, prod, wait=False)
+            time.sleep(0.01)
+        assert cons.commits == [{(topic, 0): 20}]  # batch 1 only; batch 2 is still being taken
+        assert loader._flush(cons, prod)
+    finally:
+        loader._stop_worker()
+    assert cons.commits == [{(topic, 0): 20}, {(topic, 0): 25}]
+    assert sum(client.inserts) == 25 and loader.stats.inserted["stock_aggs"] == 25
+    assert loader.stats.batches == 2
