@@ -101,8 +101,10 @@ class Loader:
         progress: Callable[[LoaderStats], None] | None = None,
         max_backoff_s: float = 30.0,
         insert_rows: int = INSERT_ROWS,
+        group: str = GROUP,
     ) -> None:
         self.settings = settings
+        self.group = group
         self.ch = settings.clickhouse
         self._client = client
         self.batch_rows = batch_rows or self.ch.loader_batch_rows
@@ -379,7 +381,7 @@ class Loader:
         # fetch.wait.max.ms (librdkafka's default 500 ms) before it reports that end, which would
         # dominate a short drain. A record arriving during a wait is returned at once either way.
         drain = {"enable.partition.eof": True, "fetch.wait.max.ms": DRAIN_FETCH_WAIT_MS}
-        cons = consumer(self.settings.kafka, GROUP, **(drain if once else {}))
+        cons = consumer(self.settings.kafka, self.group, **(drain if once else {}))
         prod = producer(self.settings.kafka)
 
         def on_assign(c: Any, parts: list[Any]) -> None:
