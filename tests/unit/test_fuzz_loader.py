@@ -248,16 +248,20 @@ class _Committing:
         self.commits.append({(tp.topic, tp.partition): tp.offset for tp in offsets})
 
 
-def test_rows_clickhouse_rejects_are_bisected_out_and_dead_lettered() -> None:
+def _loader(client: Any, **kwargs: Any) -> tuple[Any, _RecordingProducer, _Committing, str]:
+    """A Loader on ``client`` with a recording producer (delivering at once) and a committing consumer."""
     from rtfin_cli.settings import RtfinSettings
     from rtfin_cli.warehouse.loader import Loader
 
     s = RtfinSettings()
-    client = _RejectingClient()
-    loader = Loader(s, client=client, batch_rows=1000, insert_rows=30)  # type: ignore[arg-type]
     prod, cons = _RecordingProducer(), _Committing()
     prod.flush = lambda timeout: 0  # type: ignore[attr-defined]
-    topic = s.kafka.topics.stocks_aggs
+    return Loader(s, client=client, **kwargs), prod, cons, s.kafka.topics.stocks_aggs
+
+
+def test_rows_clickhouse_rejects_are_bisected_out_and_dead_lettered() -> None:
+    client = _RejectingClient()
+    loader, prod, cons, topic = _loader(client, batch_rows=1000, insert_rows=30)
     values = [json.dumps({**VALID["stock_aggs"], "sym": "BAD" if i in (3, 70) else f"S{i}"}).encode()
               for i in range(100)]  # fmt: skip
     loader._start_worker()
@@ -323,15 +327,8 @@ class _GatedClient(_RejectingClient):
 def test_a_sealed_batch_is_committed_only_after_its_inserts_while_the_next_is_taken() -> None:
     import time
 
-    from rtfin_cli.settings import RtfinSettings
-    from rtfin_cli.warehouse.loader import Loader
-
-    s = RtfinSettings()
     client = _GatedClient()
-    loader = Loader(s, client=client, batch_rows=20, insert_rows=10)  # type: ignore[arg-type]
-    prod, cons = _RecordingProducer(), _Committing()
-    prod.flush = lambda timeout: 0  # type: ignore[attr-defined]
-    topic = s.kafka.topics.stocks_aggs
+    loader, prod, cons, topic = _loader(client, batch_rows=20, insert_rows=10)
     good = json.dumps(VALID["stock_aggs"]).encode()
     loader._start_worker()
     try:
