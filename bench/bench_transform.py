@@ -15,11 +15,15 @@ the dbt part (while iterating on the loader); by default both run.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import Result
 
@@ -54,6 +58,40 @@ def _news_sql(raw: str, n: int) -> list[str]:
     ]
 
 
+def _side(which: str, cfg: Path, *args: str) -> dict[str, Any]:
+    """Run one side of the loader comparison in a fresh interpreter (as a user runs either), its JSON back."""
+    out = subprocess.run([sys.executable, "-m", "bench.bench_transform", which, str(cfg), *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _side_main(which: str, cfg_path: str, *args: str) -> None:
+    from rtfin_cli.settings import RtfinSettings
+    from rtfin_cli.warehouse.client import get_client
+    from rtfin_cli.warehouse.loader import Loader
+    from rtfin_cli.warehouse.records import columns, to_row
+
+    cfg = json.loads(Path(cfg_path).read_text())
+    s = RtfinSettings(
+        kafka={"bootstrap": cfg["bootstrap"], "topics": {"partitions": 3}},
+        clickhouse={"port": cfg["port"], "password": cfg["password"], "loader_batch_rows": 50000},
+        local={"data_dir": cfg["data_dir"]},
+    )
+    if which == "loader":  # consume, validate, insert and commit every record of the topic
+        stats = Loader(s, batch_s=1.0, group=args[0]).run(once=True, timeout_s=600)
+        print(json.dumps(stats.as_dict()))
+        return
+    rows = [to_row("stock_aggs", v) for v in cfg.pop("values")]  # converted before the clock starts
+    client = get_client(s)
+    from clickhouse_connect.driver import options
+
+    getattr(options, "pd", None)  # its lazy pandas probe, done before the clock starts (as the loader does)
+    t0 = time.perf_counter()
+    client.insert("rtfin_raw.bulk", rows, column_names=columns("stock_aggs"))
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+
+
 def run() -> list[Result]:
     from confluent_kafka import Producer
     from pydantic import SecretStr
@@ -66,8 +104,6 @@ def run() -> list[Result]:
     from rtfin_cli.transform.dbt import invoke
     from rtfin_cli.warehouse import ddl
     from rtfin_cli.warehouse.client import get_client
-    from rtfin_cli.warehouse.loader import Loader
-    from rtfin_cli.warehouse.records import columns, to_row
     from tests.integration.transform.gen import generate
 
     n_load = int(os.environ.get("RTFIN_BENCH_LOADER_ROWS", "100000"))
@@ -108,21 +144,22 @@ def run() -> list[Result]:
                 except BufferError:
                     p.poll(0.05)
         assert p.flush(120) == 0
-        rows = [to_row("stock_aggs", v) for _, v in msgs]
+        cfg = tmp / "side.json"  # what each side's process needs (the password stays in this 0600 file)
+        cfg.touch(mode=0o600)
+        cfg.write_text(json.dumps({"bootstrap": broker.bootstrap, "port": server.port, "password": server.password,
+                                   "data_dir": str(tmp / "rtfin"), "values": [v.decode() for _, v in msgs]}))  # fmt: skip
         loader_rps, bulk_rps, runs = [], [], []
         for i in range(ROUNDS):  # alternating, each loader run a new consumer group reading every record
             client.command("TRUNCATE TABLE rtfin_raw.stock_aggs")
-            stats = Loader(s, batch_s=1.0, group=f"rtfin-loader-bench-{i}").run(once=True, timeout_s=600)
-            assert stats.inserted["stock_aggs"] == len(msgs), stats
-            loader_rps.append(len(msgs) / stats.busy_s)
+            stats = _side("loader", cfg, f"rtfin-loader-bench-{i}")
+            assert stats["inserted"]["stock_aggs"] == len(msgs), stats
+            loader_rps.append(len(msgs) / stats["busy_s"])
             client.command("DROP TABLE IF EXISTS rtfin_raw.bulk")
             client.command("CREATE TABLE rtfin_raw.bulk AS rtfin_raw.stock_aggs")
-            t0 = time.perf_counter()
-            client.insert("rtfin_raw.bulk", rows, column_names=columns("stock_aggs"))
-            bulk_rps.append(len(rows) / (time.perf_counter() - t0))
-            assert client.command("SELECT count() FROM rtfin_raw.bulk") == len(rows)
-            runs.append({"loader_busy_s": round(stats.busy_s, 3), "batches": stats.batches,
-                         "loader_total_s_incl_group_join": round(stats.elapsed_s, 2),
+            bulk_rps.append(len(msgs) / _side("bulk", cfg)["seconds"])
+            assert client.command("SELECT count() FROM rtfin_raw.bulk") == len(msgs)
+            runs.append({"loader_busy_s": round(stats["busy_s"], 3), "batches": stats["batches"],
+                         "loader_total_s_incl_group_join": round(stats["elapsed_s"], 2),
                          "ratio": round(loader_rps[-1] / bulk_rps[-1], 3)})  # fmt: skip
         results.append(
             Result(
@@ -168,3 +205,7 @@ def run() -> list[Result]:
         server.stop()
         broker.stop()
     return results
+
+
+if __name__ == "__main__":
+    _side_main(*sys.argv[1:])
