@@ -58,6 +58,23 @@ def _news_sql(raw: str, n: int) -> list[str]:
     ]
 
 
+def _settings(side: dict[str, Any]) -> Any:
+    """The bench's settings (the run's and each side process's): its broker, its endpoint, 50k-row batches."""
+    from pydantic import SecretStr
+
+    from rtfin_cli.settings import RtfinSettings
+
+    return RtfinSettings(
+        kafka={"bootstrap": side["bootstrap"], "topics": {"partitions": 3}},
+        clickhouse={
+            "port": side["port"],
+            "password": SecretStr(side["password"]),
+            "loader_batch_rows": 50000,
+        },
+        local={"data_dir": side["data_dir"]},
+    )
+
+
 def _side(which: str, cfg: Path, *args: str) -> dict[str, Any]:
     """Run one side of the loader comparison in a fresh interpreter (as a user runs either), its JSON back."""
     out = subprocess.run([sys.executable, "-m", "bench.bench_transform", which, str(cfg), *args], cwd=ROOT,
@@ -67,17 +84,12 @@ def _side(which: str, cfg: Path, *args: str) -> dict[str, Any]:
 
 
 def _side_main(which: str, cfg_path: str, *args: str) -> None:
-    from rtfin_cli.settings import RtfinSettings
     from rtfin_cli.warehouse.client import get_client
     from rtfin_cli.warehouse.loader import Loader
     from rtfin_cli.warehouse.records import columns, to_row
 
     cfg = json.loads(Path(cfg_path).read_text())
-    s = RtfinSettings(
-        kafka={"bootstrap": cfg["bootstrap"], "topics": {"partitions": 3}},
-        clickhouse={"port": cfg["port"], "password": cfg["password"], "loader_batch_rows": 50000},
-        local={"data_dir": cfg["data_dir"]},
-    )
+    s = _settings(cfg)
     if which == "loader":  # consume, validate, insert and commit every record of the topic
         stats = Loader(s, batch_s=1.0, group=args[0]).run(once=True, timeout_s=600)
         print(json.dumps(stats.as_dict()))
@@ -94,13 +106,11 @@ def _side_main(which: str, cfg_path: str, *args: str) -> None:
 
 def run() -> list[Result]:
     from confluent_kafka import Producer
-    from pydantic import SecretStr
 
     from rtfin_cli.kafka.admin import create_topics
     from rtfin_cli.local.clickhouse import ClickHouseServer
     from rtfin_cli.local.kafka import KafkaBroker
     from rtfin_cli.local.supervisor import free_port
-    from rtfin_cli.settings import RtfinSettings
     from rtfin_cli.transform.dbt import invoke
     from rtfin_cli.warehouse import ddl
     from rtfin_cli.warehouse.client import get_client
@@ -118,15 +128,9 @@ def run() -> list[Result]:
     server.start(timeout=120)
     results: list[Result] = []
     try:
-        s = RtfinSettings(
-            kafka={"bootstrap": broker.bootstrap, "topics": {"partitions": 3}},
-            clickhouse={
-                "port": server.port,
-                "password": SecretStr(server.password),
-                "loader_batch_rows": 50000,
-            },
-            local={"data_dir": str(tmp / "rtfin")},
-        )
+        side = {"bootstrap": broker.bootstrap, "port": server.port, "password": server.password,
+                "data_dir": str(tmp / "rtfin")}  # fmt: skip
+        s = _settings(side)
         client = get_client(s)
         ddl.apply(s.clickhouse, client)
         create_topics(s.kafka)
@@ -146,8 +150,7 @@ def run() -> list[Result]:
         assert p.flush(120) == 0
         cfg = tmp / "side.json"  # what each side's process needs (the password stays in this 0600 file)
         cfg.touch(mode=0o600)
-        cfg.write_text(json.dumps({"bootstrap": broker.bootstrap, "port": server.port, "password": server.password,
-                                   "data_dir": str(tmp / "rtfin"), "values": [v.decode() for _, v in msgs]}))  # fmt: skip
+        cfg.write_text(json.dumps({**side, "values": [v.decode() for _, v in msgs]}))
         loader_rps, bulk_rps, runs = [], [], []
         for i in range(ROUNDS):  # alternating, each loader run a new consumer group reading every record
             client.command("TRUNCATE TABLE rtfin_raw.stock_aggs")

@@ -73,17 +73,13 @@ class _Batch:
     """Records consumed since the previous batch: their last offsets, their messages (for the dead-letter
     topic) and the inserts handed to the insert thread for them."""
 
-    tables: list[str]
+    msgs: dict[str, list[Any]]  # by table
     first_at: float = 0.0  # when its first record was taken
     records: int = 0
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    msgs: dict[str, list[Any]] = field(default_factory=dict)
     submitted: int = 0
     # (table, rows, rejected) per insert, appended by the insert thread; None: the insert was abandoned
     results: list[tuple[str, int, Rejected] | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.msgs = {t: [] for t in self.tables}
 
     def inserted(self) -> bool:
         return len(self.results) == self.submitted
@@ -134,7 +130,7 @@ class Loader:
         return [[] for _ in columns(table)]
 
     def _new_batch(self) -> _Batch:
-        return _Batch(list(self.tables.values()))
+        return _Batch({t: [] for t in self.tables.values()})
 
     def buffered(self, table: str) -> int:
         """Rows of ``table`` waiting for the next insert."""
