@@ -6,7 +6,7 @@ processes (rtfin_cli.local.supervisor.Service).
 Every check compares what the replay server served (``/_control/emitted``) with the raw tables read with
 FINAL and with the marts dbt builds from them (dbt build --select +dim_ticker), and, once the
 sentiment job runs, with ``rtfin.news.sentiment``; results accumulate into tests/artifacts/faults.json (the
-README's reliability table, ``python -m tests.integration.faults.table``).
+table in docs/reliability.md, ``python -m tests.integration.faults.table``).
 """
 
 from __future__ import annotations

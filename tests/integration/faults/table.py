@@ -1,4 +1,4 @@
-"""The README's reliability table from tests/artifacts/faults.json: ``python -m tests.integration.faults.table``."""
+"""The reliability table of docs/reliability.md from tests/artifacts/faults.json: ``python -m tests.integration.faults.table``."""
 
 from __future__ import annotations
 
