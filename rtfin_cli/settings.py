@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtfin_cli.errors import ConfigError
@@ -18,6 +18,7 @@ from rtfin_cli.errors import ConfigError
 ENV_PREFIX = "RTFIN__"
 DEFAULT_CONFIG = "rtfin.toml"
 DEFAULT_PROFILE = "local"
+DEFAULT_CHECKPOINT_DIR = ".rtfin/checkpoints/sentiment"
 
 
 class _Section(BaseModel):
@@ -44,6 +45,10 @@ class TopicSettings(_Section):
     replication: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
     cleanup_policy: Literal["delete", "compact", "compact,delete"] = "delete"
+
+    def by_table(self) -> dict[str, str]:
+        """{raw table: topic} of the three data topics the warehouse ingests."""
+        return {"news": self.news_raw, "stock_aggs": self.stocks_aggs, "news_sentiment": self.news_sentiment}
 
 
 class KafkaSettings(_Section):
@@ -80,6 +85,11 @@ class ClickPipesSettings(_Section):
     key_secret: SecretStr | None = None
     source_type: Literal["kafka", "confluent", "msk", "redpanda", "warpstream", "azureeventhub"] = "kafka"
     replicas: int = Field(1, ge=1)
+    group_prefix: str = "rtfin-clickpipes"  # each pipe's consumer group is <group_prefix>-<table>
+
+    def group(self, table: str) -> str:
+        """The consumer group of the pipe that fills ``table``."""
+        return f"{self.group_prefix}-{table}"
 
 
 class ClickHouseSettings(_Section):
@@ -95,6 +105,8 @@ class ClickHouseSettings(_Section):
     connect_timeout_s: float = Field(10.0, gt=0)
     loader_batch_rows: int = Field(20000, ge=1)
     loader_batch_s: float = Field(1.0, gt=0)
+    loader_group: str = "rtfin-loader"  # consumer group of `rtfin transform load` (ingest = loader)
+    kafka_engine_group: str = "rtfin-clickhouse"  # consumer group of the Kafka engine tables (kafka-engine)
     dbt_project_dir: str = ""
     dbt_threads: int = Field(1, ge=1)
     clickpipes: ClickPipesSettings = ClickPipesSettings()
@@ -119,13 +131,21 @@ class SentimentSettings(_Section):
     max_length: int = Field(256, ge=8)
     max_offsets_per_trigger: int = Field(5000, ge=1)
     trigger_interval: str = "5 seconds"
-    checkpoint_dir: str = ".rtfin/checkpoints/sentiment"
+    checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR
     group: str = "rtfin-sentiment"
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     fail_on_data_loss: bool = True
     spark_master: str = "local[*]"
     driver_memory: str = "1g"
     shuffle_partitions: int = Field(2, ge=1)
+
+    def local_checkpoint_dir(self, cwd: Path | None = None) -> Path | None:
+        """The checkpoint directory on this machine (relative to ``cwd``), or None for a remote store
+        (a URL, a Databricks volume or DBFS)."""
+        ckpt = self.checkpoint_dir
+        if "://" in ckpt or ckpt.startswith(("/Volumes", "/dbfs")):
+            return None
+        return ((cwd or Path.cwd()) / Path(ckpt).expanduser()).resolve()
 
 
 class DashboardSettings(_Section):
@@ -147,7 +167,7 @@ class LagSettings(_Section):
     window_s: float = Field(30.0, gt=0)  # sliding window for rates, trend and STALLED
     max_lag: int = Field(1000, ge=0)  # LAGGING above this many messages per group x topic
     max_age_s: float = Field(300.0, gt=0)  # LAGGING when the oldest unconsumed message is older
-    loader_group: str = "rtfin-loader"  # consumer group of the ClickHouse loader / Kafka engine
+    loader_group: str | None = None  # deprecated alias of clickhouse.loader_group
 
 
 class LocalSettings(_Section):
@@ -161,6 +181,22 @@ class LocalSettings(_Section):
     market_speed: float = Field(60.0, gt=0)
     market_rate_limit: float = Field(10.0, ge=0)
     superset_port: int = Field(8088, ge=1, le=65535)
+
+    def path(self, *parts: str) -> Path:
+        """A path under the data directory, absolute (a relative data_dir is taken from the cwd)."""
+        return resolve_path(self.data_dir, *parts)
+
+    def clickhouse_password_file(self) -> Path:
+        """Where the local ClickHouse endpoint keeps the password it generated on first start."""
+        return self.path("clickhouse", "password")
+
+    def superset_password_file(self) -> Path:
+        """Where the local Superset keeps the admin password it generated on first start."""
+        return self.path("superset", "admin_password")
+
+    def dbt_dir(self) -> Path:
+        """Where dbt's profiles, target and logs go (ignored by git)."""
+        return self.path("dbt")
 
 
 # The built-in `local` profile: everything on 127.0.0.1, no account, no key. A rtfin.toml [local]
@@ -194,6 +230,21 @@ class RtfinSettings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     lag: LagSettings = LagSettings()
     local: LocalSettings = LocalSettings()
+
+    @model_validator(mode="after")
+    def _deprecated_loader_group(self) -> RtfinSettings:
+        """``lag.loader_group`` (the old key) names the loader's group unless clickhouse.loader_group is set."""
+        if self.lag.loader_group and "loader_group" not in self.clickhouse.model_fields_set:
+            self.clickhouse.loader_group = self.lag.loader_group
+        return self
+
+    def ingest_groups(self) -> dict[str, list[str]]:
+        """{consumer group: topics it reads} of the configured ingest mode (clickhouse.ingest)."""
+        ch, by_table = self.clickhouse, self.kafka.topics.by_table()
+        if ch.ingest == "clickpipes":
+            return {ch.clickpipes.group(table): [topic] for table, topic in by_table.items()}
+        group = ch.loader_group if ch.ingest == "loader" else ch.kafka_engine_group
+        return {group: list(by_table.values())}
 
     @classmethod
     def settings_customise_sources(

@@ -116,7 +116,7 @@ def load(
     timeout: Annotated[float | None, typer.Option(min=1, help="Give up after this many seconds.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Kafka → ClickHouse loader (consumer group rtfin-loader); SIGTERM flushes and exits 0."""
+    """Kafka → ClickHouse loader (consumer group clickhouse.loader_group); SIGTERM flushes and exits 0."""
     from rtfin_cli.warehouse.loader import Loader, LoaderStats
 
     def progress(stats: LoaderStats) -> None:

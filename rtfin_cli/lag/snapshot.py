@@ -66,7 +66,8 @@ class Monitor:
 
     @property
     def pipeline_groups(self) -> list[str]:
-        return [self.s.sentiment.group, self.s.lag.loader_group]
+        """The sentiment job's group and the consumer group(s) of the configured ingest mode."""
+        return [self.s.sentiment.group, *self.s.ingest_groups()]
 
     def close(self) -> None:
         self.kafka.close()
@@ -208,17 +209,9 @@ class Monitor:
             self._producer(r, "stocks producer", t.stocks_aggs),
         ]
         stages.append(self._consumer(r, rows, "sentiment job", self.s.sentiment.group, [t.news_raw]))
-        if self.s.clickhouse.ingest == "clickpipes":
-            stages.append(
-                Stage("loader (ClickPipes)", "ClickHouse Cloud", OK, detail="managed: see warehouse data age")
-            )
-        else:
-            loader_topics = [t.news_raw, t.stocks_aggs, t.news_sentiment]
-            stages.append(
-                self._consumer(
-                    r, rows, f"loader ({self.s.clickhouse.ingest})", self.s.lag.loader_group, loader_topics
-                )
-            )
+        name = _loader_stage_name(self.s.clickhouse.ingest)
+        for group, topics in self.s.ingest_groups().items():
+            stages.append(self._consumer(r, rows, name, group, topics))
         return stages
 
     def _kafka_stage_names(self) -> list[tuple[str, str]]:
@@ -227,7 +220,7 @@ class Monitor:
             ("news producer", t.news_raw),
             ("stocks producer", t.stocks_aggs),
             ("sentiment job", self.s.sentiment.group),
-            ("loader", self.s.lag.loader_group),
+            *(("loader", group) for group in self.s.ingest_groups()),
         ]
 
     def _producer(self, r: KafkaReading, name: str, topic: str) -> Stage:
@@ -263,6 +256,11 @@ class Monitor:
             f"{row.topic}: {row.state}{' ' + row.detail if row.detail else ''}" for row in mine
         )
         return stage
+
+
+def _loader_stage_name(ingest: str) -> str:
+    """The pipeline stage that loads Kafka into the warehouse, named after the ingest mode."""
+    return "loader (ClickPipes)" if ingest == "clickpipes" else f"loader ({ingest})"
 
 
 def _table_stage(t: TableAge) -> Stage:

@@ -115,13 +115,8 @@ class ClickPipesApi:
 def desired(settings: RtfinSettings, column_types: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
     """The POST bodies of the three pipes; ``column_types`` = {table: {column: ClickHouse type}}."""
     k, ch = settings.kafka, settings.clickhouse
-    topics = {
-        "news": k.topics.news_raw,
-        "stock_aggs": k.topics.stocks_aggs,
-        "news_sentiment": k.topics.news_sentiment,
-    }
     out = []
-    for table, topic in topics.items():
+    for table, topic in k.topics.by_table().items():
         types = column_types[table]
         fields = [c for c, _ in SCHEMAS[table]]
         mappings = [{"sourceField": c, "destinationField": c} for c in fields]
@@ -131,7 +126,7 @@ def desired(settings: RtfinSettings, column_types: dict[str, dict[str, str]]) ->
             "format": "JSONEachRow",
             "brokers": k.bootstrap,
             "topics": topic,
-            "consumerGroup": f"rtfin-clickpipes-{table}",
+            "consumerGroup": ch.clickpipes.group(table),
             "offset": {"strategy": "from_beginning"},
         }
         if k.security_protocol.startswith("SASL"):

@@ -32,7 +32,9 @@ def setup(settings: RtfinSettings, client: Client) -> dict[str, Any]:
     if mode == "loader":
         return {
             "mode": mode,
-            "actions": ["rows arrive through `rtfin transform load` (consumer group rtfin-loader)"],
+            "actions": [
+                f"rows arrive through `rtfin transform load` (consumer group {settings.clickhouse.loader_group})"
+            ],
         }
     if mode == "kafka-engine":
         from rtfin_cli.warehouse import kafka_engine
@@ -66,18 +68,18 @@ def pipes(settings: RtfinSettings, command: str) -> list[dict[str, str]]:
 
 
 def loader_lag(settings: RtfinSettings) -> dict[str, int] | str:
-    """{topic: messages not yet loaded} for the rtfin-loader group, or why it is unknown."""
+    """{topic: messages not yet loaded} for the loader's consumer group, or why it is unknown."""
     from confluent_kafka import TopicPartition
 
     from rtfin_cli.errors import ServiceUnavailable
     from rtfin_cli.kafka.clients import check_reachable, consumer
-    from rtfin_cli.warehouse.loader import GROUP, topic_tables
+    from rtfin_cli.warehouse.loader import topic_tables
 
     try:
         meta = check_reachable(settings.kafka, timeout=5)
     except ServiceUnavailable as exc:
         return exc.message
-    c = consumer(settings.kafka, GROUP)
+    c = consumer(settings.kafka, settings.clickhouse.loader_group)
     try:
         out = {}
         for topic in topic_tables(settings):

@@ -18,7 +18,6 @@ from rtfin_cli.warehouse.ddl import ident
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-GROUP = "rtfin-clickhouse"
 MASK = "******"
 
 
@@ -162,11 +161,7 @@ def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = F
     """The statements that set up Kafka-engine ingestion (secrets masked unless asked otherwise)."""
     raw = ident(settings.clickhouse.raw_database)
     k = settings.kafka
-    topics = {
-        "news": k.topics.news_raw,
-        "stock_aggs": k.topics.stocks_aggs,
-        "news_sentiment": k.topics.news_sentiment,
-    }
+    topics = k.topics.by_table()
     ttl = (
         f" TTL toDateTime(at) + INTERVAL {settings.clickhouse.ttl_days} DAY"
         if settings.clickhouse.ttl_days
@@ -192,7 +187,7 @@ def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = F
         opts = {
             "kafka_broker_list": k.bootstrap,
             "kafka_topic_list": topics[table],
-            "kafka_group_name": GROUP,
+            "kafka_group_name": settings.clickhouse.kafka_engine_group,
             "kafka_client_id": f"{k.client_id}-clickhouse",
             "kafka_format": "JSONEachRow",
             "kafka_handle_error_mode": "stream",

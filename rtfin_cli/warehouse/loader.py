@@ -1,6 +1,6 @@
 """rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``).
 
-Consumer group ``rtfin-loader`` reads the three data topics; each batch ``consume()`` returns is
+Consumer group ``clickhouse.loader_group`` reads the three data topics; each batch ``consume()`` returns is
 converted column by column (records.to_columns: bad records go to the dead-letter topic with the
 field named) and buffered per table. Inserts (clickhouse-connect, column-oriented, at most
 ``insert_rows`` rows each) run on one background thread while the next records are consumed and
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.insert import InsertContext
     from confluent_kafka import Message
 
-GROUP = "rtfin-loader"
 STAGE = "loader"
 INSERT_ROWS = 10000  # the most rows of one insert (a batch of more rows is inserted in pieces)
 DRAIN_FETCH_WAIT_MS = 50  # --once: how long the broker may hold a fetch that finds no new records
@@ -61,8 +60,8 @@ class LoaderStats:
 
 
 def topic_tables(settings: RtfinSettings) -> dict[str, str]:
-    t = settings.kafka.topics
-    return {t.news_raw: "news", t.stocks_aggs: "stock_aggs", t.news_sentiment: "news_sentiment"}
+    """{topic: raw table} of the three data topics."""
+    return {topic: table for table, topic in settings.kafka.topics.by_table().items()}
 
 
 Rejected = list[tuple[int, int, str]]  # (partition, offset, reason) of rows ClickHouse refused
@@ -97,10 +96,10 @@ class Loader:
         progress: Callable[[LoaderStats], None] | None = None,
         max_backoff_s: float = 30.0,
         insert_rows: int = INSERT_ROWS,
-        group: str = GROUP,
+        group: str | None = None,
     ) -> None:
         self.settings = settings
-        self.group = group
+        self.group = group or settings.clickhouse.loader_group
         self.ch = settings.clickhouse
         self._client = client
         self.batch_rows = batch_rows or self.ch.loader_batch_rows

@@ -95,3 +95,33 @@ def test_example_toml_documents_every_key_for_every_profile() -> None:
         leaf = key.rsplit(".", 1)[1]
         assert key in local_file_keys or f"# {leaf} =" in text, f"{key} undocumented in rtfin.example.toml"
     assert loaded["prod"].settings.kafka.security_protocol == "SASL_SSL"
+
+
+def test_ingest_groups_follow_the_ingest_mode() -> None:
+    topics = ["rtfin.news.raw", "rtfin.stocks.aggs", "rtfin.news.sentiment"]
+    loader = load_settings(environ={}).settings
+    assert loader.ingest_groups() == {"rtfin-loader": topics}
+    engine = load_settings(environ={"RTFIN__CLICKHOUSE__INGEST": "kafka-engine"}).settings
+    assert engine.ingest_groups() == {"rtfin-clickhouse": topics}
+    pipes = load_settings(environ={"RTFIN__CLICKHOUSE__INGEST": "clickpipes"}).settings
+    assert pipes.ingest_groups() == {
+        "rtfin-clickpipes-news": ["rtfin.news.raw"],
+        "rtfin-clickpipes-stock_aggs": ["rtfin.stocks.aggs"],
+        "rtfin-clickpipes-news_sentiment": ["rtfin.news.sentiment"],
+    }
+
+
+def test_deprecated_lag_loader_group_names_the_loader_group() -> None:
+    old = load_settings(environ={"RTFIN__LAG__LOADER_GROUP": "mine"}).settings
+    assert old.clickhouse.loader_group == "mine" and "mine" in old.ingest_groups()
+    both = {"RTFIN__LAG__LOADER_GROUP": "old", "RTFIN__CLICKHOUSE__LOADER_GROUP": "new"}
+    assert load_settings(environ=both).settings.clickhouse.loader_group == "new"
+
+
+def test_local_paths_derive_from_the_data_dir(tmp_path: Path) -> None:
+    s = load_settings(environ={"RTFIN__LOCAL__DATA_DIR": str(tmp_path)}).settings
+    assert s.local.clickhouse_password_file() == tmp_path.resolve() / "clickhouse" / "password"
+    assert s.local.superset_password_file() == tmp_path.resolve() / "superset" / "admin_password"
+    assert s.sentiment.local_checkpoint_dir(tmp_path) == tmp_path.resolve() / ".rtfin/checkpoints/sentiment"
+    remote = load_settings(environ={"RTFIN__SENTIMENT__CHECKPOINT_DIR": "/Volumes/x/ckpt"}).settings
+    assert remote.sentiment.local_checkpoint_dir(tmp_path) is None
