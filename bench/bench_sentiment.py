@@ -59,7 +59,7 @@ def _spark_level(job) -> Result:  # type: ignore[no-untyped-def]
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    from rtfin_cli.local.jars import SPARK_VERSION, jar_files
+    from rtfin_cli.locate import SPARK_VERSION, jar_files
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     jars = ",".join(map(str, jar_files(ROOT / ".cache", f"spark-kafka-{SPARK_VERSION}")))  # for e2e: same JVM
@@ -98,9 +98,9 @@ def _spark_level(job) -> Result:  # type: ignore[no-untyped-def]
 def _end_to_end(job, model_hps: float) -> Result:  # type: ignore[no-untyped-def]
     from rtfin_cli.kafka.admin import create_topics
     from rtfin_cli.kafka.clients import producer
-    from rtfin_cli.local.jars import SPARK_VERSION, jar_files
     from rtfin_cli.local.kafka import KafkaBroker
     from rtfin_cli.local.supervisor import free_port
+    from rtfin_cli.locate import SPARK_VERSION, jar_files
     from rtfin_cli.settings import KafkaSettings
 
     cache = ROOT / ".cache"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtfin_cli.errors import ConfigError
+from rtfin_cli.locate import local_clickhouse_password
 
 ENV_PREFIX = "RTFIN__"
 DEFAULT_CONFIG = "rtfin.toml"
@@ -371,21 +372,11 @@ def load_settings(
             sources[key] = "file"
         else:
             sources[key] = f"profile:{profile}" if key in flat_builtin else "default"
-    if profile == DEFAULT_PROFILE and settings.clickhouse.password is None:
-        generated = local_clickhouse_password(settings.local.data_dir)
-        if generated:
-            settings.clickhouse.password = SecretStr(generated)
-            sources["clickhouse.password"] = "generated"
+    generated = local_clickhouse_password(settings)
+    if generated:
+        settings.clickhouse.password = SecretStr(generated)
+        sources["clickhouse.password"] = "generated"
     return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
-
-
-def local_clickhouse_password(data_dir: str) -> str | None:
-    """The password the local ClickHouse endpoint generated on first start (<data_dir>/clickhouse/)."""
-    try:
-        path = Path(data_dir).expanduser() / "clickhouse" / "password"
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 def _config_error(

@@ -76,11 +76,11 @@ def _local_admin_password(settings: RtfinSettings) -> str | None:
     """The generated password of the local Superset, when the profile points at this machine."""
     from urllib.parse import urlsplit
 
-    from rtfin_cli.local.superset import local_admin_password
+    from rtfin_cli.locate import local_admin_password
 
     if urlsplit(settings.dashboard.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return None
-    return local_admin_password(settings.local.data_dir)
+    return local_admin_password(settings)
 
 
 def plan(settings: RtfinSettings) -> Bundle:

@@ -1,5 +1,7 @@
 """Java artifacts from Maven Central, fetched once with Maven into the cache directory.
 
+The versions and where the jars land are in ``rtfin_cli.locate``, which code that runs them reads.
+
 ``python -m rtfin_cli.local.jars`` (called by ``make setup``) fetches every bundle; rtfin never
 downloads at run time — a missing bundle is a clear error that says to run ``make setup``.
 """
@@ -12,18 +14,16 @@ import sys
 from pathlib import Path
 
 from rtfin_cli.errors import ProcessError
-
-KAFKA_VERSION = "4.1.1"
-SPARK_VERSION = "4.0.0"
+from rtfin_cli.locate import KAFKA_BUNDLE, KAFKA_VERSION, SPARK_KAFKA_BUNDLE, SPARK_VERSION, bundle_dir
 
 BUNDLES: dict[str, list[tuple[str, str, str]]] = {
-    f"kafka-{KAFKA_VERSION}": [
+    KAFKA_BUNDLE: [
         ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
         ("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
         ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.24.3"),
         ("org.apache.logging.log4j", "log4j-core", "2.24.3"),
     ],
-    f"spark-kafka-{SPARK_VERSION}": [
+    SPARK_KAFKA_BUNDLE: [
         ("org.apache.spark", "spark-sql-kafka-0-10_2.13", SPARK_VERSION),
     ],
 }
@@ -41,25 +41,6 @@ _POM = """<?xml version="1.0" encoding="UTF-8"?>
   </dependencies>
 </project>
 """
-
-
-def bundle_dir(cache_dir: Path, name: str) -> Path:
-    return Path(cache_dir).resolve() / "jars" / name
-
-
-def classpath(cache_dir: Path, name: str) -> str:
-    """The ``dir/*`` classpath of a fetched bundle, or ProcessError telling how to fetch it."""
-    d = bundle_dir(cache_dir, name)
-    if not (d / ".complete").exists():
-        raise ProcessError(
-            f"Java artifacts '{name}' are not in {d.parent}", "Run `make setup` to fetch them."
-        )
-    return str(d / "*")
-
-
-def jar_files(cache_dir: Path, name: str) -> list[Path]:
-    classpath(cache_dir, name)
-    return sorted(bundle_dir(cache_dir, name).glob("*.jar"))
 
 
 def fetch(cache_dir: Path, name: str) -> Path:

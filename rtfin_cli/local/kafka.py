@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from rtfin_cli.errors import ProcessError
-from rtfin_cli.local import jars
 from rtfin_cli.local.supervisor import Service, ServiceStatus
+from rtfin_cli.locate import KAFKA_BUNDLE, classpath
 
 LOG4J2 = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -107,12 +107,12 @@ class KafkaBroker:
                 f"Kafka is already running (pid {pid}) on {self.bootstrap}",
                 "Stop it with `rtfin local kafka stop`.",
             )
-        classpath = jars.classpath(self.cache_dir, f"kafka-{jars.KAFKA_VERSION}")
-        self._format(classpath)
+        jars = classpath(self.cache_dir, KAFKA_BUNDLE)
+        self._format(jars)
         cmd = [
             self._java(), f"-Xmx{self.heap}", f"-Xms{min_heap(self.heap)}", "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}", "-cp", classpath,
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}", "-cp", jars,
             "kafka.Kafka", str(self.home / "server.properties"),
         ]  # fmt: skip
         return self.service.start(cmd, ready=self.ready, timeout=timeout)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rtfin_cli.errors import ProcessError
 from rtfin_cli.local.supervisor import Service, ServiceStatus
+from rtfin_cli.locate import read_secret
 
 VENV_DIR = Path("venvs") / "superset"  # under the cache dir
 ADMIN_USER = "admin"
@@ -101,10 +102,7 @@ class LocalSuperset:
 
     # -- init ------------------------------------------------------------------------------------
     def admin_password(self) -> str | None:
-        try:
-            return self.password_file.read_text().strip() or None
-        except OSError:
-            return None
+        return read_secret(self.password_file)
 
     def _write_secret(self, path: Path, value: str) -> None:
         path.touch(mode=0o600, exist_ok=True)
@@ -190,13 +188,3 @@ def from_settings(local: object) -> LocalSuperset:
     return LocalSuperset(
         data_dir=Path(local.data_dir), cache_dir=Path(local.cache_dir), port=local.superset_port
     )
-
-
-def local_admin_password(data_dir: str | Path) -> str | None:
-    """The generated admin password of the local Superset under ``data_dir``, if it was initialised."""
-    try:
-        return (
-            Path(data_dir).expanduser().resolve() / "superset" / "admin_password"
-        ).read_text().strip() or None
-    except OSError:
-        return None

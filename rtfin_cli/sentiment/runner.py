@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from rtfin_cli.errors import ProcessError, ServiceUnavailable
-from rtfin_cli.local.jars import SPARK_VERSION, jar_files
+from rtfin_cli.locate import SPARK_VERSION, jar_files
 from rtfin_cli.sentiment import JOB_FILE
 from rtfin_cli.settings import RtfinSettings, resolve_path, secret
 

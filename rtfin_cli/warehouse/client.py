@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
+from rtfin_cli.locate import local_clickhouse_password
 from rtfin_cli.settings import ClickHouseSettings, RtfinSettings, secret
 
 if TYPE_CHECKING:
@@ -35,15 +36,10 @@ def _ch(settings: RtfinSettings | ClickHouseSettings) -> ClickHouseSettings:
 
 def password(settings: RtfinSettings | ClickHouseSettings) -> str:
     """The configured password; unset and pointing at this machine, the local endpoint's generated one."""
-    ch = _ch(settings)
-    value = secret(ch.password)
-    if value or not isinstance(settings, RtfinSettings) or ch.host not in ("127.0.0.1", "localhost", "::1"):
+    value = secret(_ch(settings).password)
+    if value or not isinstance(settings, RtfinSettings):
         return value
-    try:
-        from rtfin_cli.local.clickhouse.credentials import read_password
-    except ImportError:  # pragma: no cover - packaging without the local stack
-        return ""
-    return read_password(settings.local.data_dir) or ""
+    return local_clickhouse_password(settings) or ""
 
 
 def error_code(exc: BaseException) -> int | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtfin_cli.errors import ProcessError
-from rtfin_cli.local.clickhouse.credentials import ensure_password, password_path
+from rtfin_cli.local.clickhouse.credentials import ensure_password, read_password
 from rtfin_cli.local.supervisor import Service, ServiceStatus
 
 PASSWORD_ENV = "RTFIN_CLICKHOUSE_SERVER_PASSWORD"
@@ -104,14 +104,9 @@ def from_settings(local: object, clickhouse: object | None = None) -> ClickHouse
     if isinstance(clickhouse, ClickHouseSettings):
         server.user = clickhouse.user
         explicit = clickhouse.password.get_secret_value() if clickhouse.password else None
-        if explicit and explicit != _generated(server.data_dir):
+        if explicit and explicit != read_password(server.data_dir):
             server.password = explicit
     return server
-
-
-def _generated(data_dir: Path) -> str | None:
-    path = password_path(data_dir)
-    return path.read_text().strip() if path.exists() else None
 
 
 __all__ = ["PASSWORD_ENV", "ClickHouseServer", "from_settings"]

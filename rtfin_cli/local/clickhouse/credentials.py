@@ -6,19 +6,18 @@ import os
 import secrets
 from pathlib import Path
 
-PASSWORD_FILE = "password"
+from rtfin_cli.locate import read_secret
+from rtfin_cli.settings import LocalSettings
 
 
 def password_path(data_dir: str | Path) -> Path:
-    return Path(data_dir).expanduser().resolve() / "clickhouse" / PASSWORD_FILE
+    """The password file of the endpoint whose local data directory is ``data_dir``."""
+    return LocalSettings(data_dir=str(data_dir)).clickhouse_password_file()
 
 
 def read_password(data_dir: str | Path) -> str | None:
     """The stored password, or None when the endpoint never started there (cheap: one small file read)."""
-    try:
-        return password_path(data_dir).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+    return read_secret(password_path(data_dir))
 
 
 def ensure_password(data_dir: str | Path) -> str:
