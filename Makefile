@@ -60,11 +60,12 @@ test-unit: setup-python
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
 
-## lint: ruff, mypy and actionlint (the workflows in .github/workflows)
+## lint: ruff, mypy, the import-linter layer contracts (pyproject.toml) and actionlint (.github/workflows)
 lint: setup-python actionlint
 	$(VENV)/bin/ruff check rtfin_cli tests jobs
 	$(VENV)/bin/ruff format --check rtfin_cli tests jobs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # actionlint from the Go module proxy, built once into .cache/go (uses shellcheck on run: steps if installed)
 ACTIONLINT_VERSION := v1.7.12
