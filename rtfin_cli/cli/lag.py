@@ -1,4 +1,4 @@
-"""`rtfin lag`: live view of consumer lag, time lag and end-to-end data age (issue #9)."""
+"""`rtfin lag`: live view of consumer lag, time lag and end-to-end data age."""
 
 from __future__ import annotations
 

@@ -20,11 +20,26 @@ import re
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from rtfin_cli.errors import UsageError
 
-OK, LAGGING, STALLED, EMPTY, MISSING, ERROR = "OK", "LAGGING", "STALLED", "EMPTY", "MISSING", "ERROR"
+
+class LagState(StrEnum):
+    """The state of a row, a partition, a pipeline stage or a table (rules in the module docstring)."""
+
+    OK = "OK"
+    LAGGING = "LAGGING"
+    STALLED = "STALLED"
+    EMPTY = "EMPTY"
+    MISSING = "MISSING"
+    ERROR = "ERROR"
+    UNREACHABLE = "UNREACHABLE"  # a stage whose service could not be asked
+
+
+OK, LAGGING, STALLED, EMPTY = LagState.OK, LagState.LAGGING, LagState.STALLED, LagState.EMPTY
+MISSING, ERROR, UNREACHABLE = LagState.MISSING, LagState.ERROR, LagState.UNREACHABLE
 STATES = (OK, LAGGING, STALLED, EMPTY, MISSING, ERROR)
 _SEVERITY = {OK: 0, EMPTY: 1, LAGGING: 2, STALLED: 3, MISSING: 4, ERROR: 5}
 
@@ -74,7 +89,7 @@ class PartitionLag:
     trend: str = ""  # growing | shrinking | steady | '' (unknown yet)
     eta_s: float | None = None  # time to drain at the current net rate
     stalled_s: float = 0.0  # how long messages have waited with the committed offset unchanged
-    state: str = OK
+    state: LagState = OK
 
 
 @dataclass
@@ -92,7 +107,7 @@ class GroupLag:
     produce_rate: float | None = None
     trend: str = ""
     eta_s: float | None = None
-    state: str = OK
+    state: LagState = OK
     detail: str = ""
 
 
@@ -102,7 +117,7 @@ class Stage:
 
     name: str
     source: str  # topic, group or table it is measured on
-    state: str
+    state: LagState
     lag: int | None = None
     time_lag_s: float | None = None
     age_s: float | None = None  # now − newest event time
@@ -115,11 +130,21 @@ class TableAge:
     database: str
     table: str
     column: str
-    state: str  # OK | EMPTY (no rows) | MISSING | ERROR
+    state: LagState  # OK | EMPTY (no rows) | MISSING | ERROR
     rows: int | None = None
     newest: float | None = None
     age_s: float | None = None
     detail: str = ""
+
+
+@dataclass
+class Freshness:
+    """One reading of the warehouse: whether it answered, and the data age of each table."""
+
+    status: str  # ok | unreachable
+    endpoint: str
+    error: str = ""
+    tables: list[TableAge] = field(default_factory=list)
 
 
 @dataclass
@@ -129,7 +154,7 @@ class Snapshot:
     kafka: dict[str, Any]  # bootstrap, status (ok | unreachable), error
     groups: list[GroupLag]
     stages: list[Stage] = field(default_factory=list)
-    warehouse: dict[str, Any] = field(default_factory=dict)  # status, endpoint, tables: [TableAge]
+    warehouse: Freshness | None = None  # None: the pipeline view is off
     thresholds: Thresholds = field(default_factory=Thresholds)
     exceeded: list[str] = field(default_factory=list)
 
@@ -147,6 +172,7 @@ class Snapshot:
 
     def as_dict(self, wide: bool = True) -> dict[str, Any]:
         doc = asdict(self)
+        doc["warehouse"] = doc["warehouse"] or {}
         doc["totals"] = self.totals()
         if not wide:
             for g in doc["groups"]:
@@ -154,7 +180,7 @@ class Snapshot:
         return doc
 
 
-def worst(states: list[str]) -> str:
+def worst(states: list[LagState]) -> LagState:
     return max(states, key=_SEVERITY.__getitem__, default=OK)
 
 
@@ -219,7 +245,7 @@ def rates(dt: float, consumed: int, produced: int, lag: int) -> tuple[float, flo
     return consume, produce, trend, eta
 
 
-def partition_state(p: PartitionLag, window_s: float, th: Thresholds) -> str:
+def partition_state(p: PartitionLag, window_s: float, th: Thresholds) -> LagState:
     if p.lag <= 0:
         return OK
     if p.stalled_s >= window_s:
@@ -229,7 +255,7 @@ def partition_state(p: PartitionLag, window_s: float, th: Thresholds) -> str:
     return OK
 
 
-def row_state(row: GroupLag, window_s: float, th: Thresholds) -> str:
+def row_state(row: GroupLag, window_s: float, th: Thresholds) -> LagState:
     """The state rules of the module docstring, applied to a row whose partitions are filled in."""
     moved = bool(row.consume_rate)
     if row.members == 0 and not moved:

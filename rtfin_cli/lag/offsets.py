@@ -122,13 +122,23 @@ class KafkaProbe:
         of ``topics``; newest message timestamp of ``newest`` topics. ServiceUnavailable when down."""
         import time
 
-        from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
-
-        specs = OffsetSpec.latest(), OffsetSpec.earliest(), OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
-        latest, earliest, max_ts = specs
-
         t0 = time.time()
+        names, partitions = self._groups_and_topics(groups, include)
+        infos = self._group_infos(names)
+        wanted = _topics_of(infos) | set(topics) | set(newest)
+        wanted &= set(partitions)
+        all_tps = [(t, p) for t in sorted(wanted) for p in range(partitions[t])]
+        no_commit = _without_commit(infos, partitions)
+        ends, starts, newest_ms = self._watermarks(all_tps, no_commit, newest)
+        heads = _heads(infos, no_commit, ends, starts)
+        return KafkaReading(t0, partitions, infos, ends, starts, self.timestamps(heads), newest_ms)
+
+    def _groups_and_topics(
+        self, groups: list[str] | None, include: Sequence[str]
+    ) -> tuple[list[str], dict[str, int]]:
+        """The group names to read (listing every group when ``groups`` is None) and {topic: partitions}."""
+        from confluent_kafka import KafkaException
+
         client = self.admin
         listing = client.list_consumer_groups(request_timeout=self.timeout) if groups is None else None
         try:
@@ -138,14 +148,18 @@ class KafkaProbe:
             names = list(groups or [])
             if listing is not None:
                 names += [g.group_id for g in listing.result(timeout=self.timeout).valid]
-            names = list(dict.fromkeys([*names, *include]))
         except (KafkaException, TimeoutError) as exc:
             raise self._unreachable(exc) from None
         partitions = {name: len(t.partitions) for name, t in meta.topics.items() if t.error is None}
+        return list(dict.fromkeys([*names, *include])), partitions
+
+    def _group_infos(self, names: list[str]) -> dict[str, GroupInfo]:
+        """Members, state and committed offsets of each group, asked concurrently under one deadline."""
+        from confluent_kafka import ConsumerGroupTopicPartitions
 
         infos = {g: GroupInfo(g) for g in names}
-        timed_out = False
         if names:
+            client = self.admin
             described = client.describe_consumer_groups(names, request_timeout=self.timeout)
             offsets = {
                 g: client.list_consumer_group_offsets(
@@ -154,98 +168,52 @@ class KafkaProbe:
                 for g in names
             }
             futures.wait([*described.values(), *offsets.values()], timeout=self.timeout)  # one deadline
-            for g, fut in described.items():
-                try:
-                    desc = fut.result(timeout=0)
-                except (KafkaException, TimeoutError) as exc:
-                    infos[g].error = _err(exc)
-                    timed_out = timed_out or isinstance(exc, TimeoutError)
-                    continue
-                infos[g].state = desc.state.name.title().replace("_", "") if desc.state else ""
-                infos[g].members = len(desc.members)
-                for m in desc.members:
-                    assigned = {tp.topic for tp in (m.assignment.topic_partitions if m.assignment else [])}
-                    for topic in assigned:
-                        infos[g].members_by_topic[topic] = infos[g].members_by_topic.get(topic, 0) + 1
-            for g, fut in offsets.items():
-                try:
-                    res = fut.result(timeout=0)
-                except (KafkaException, TimeoutError) as exc:
-                    infos[g].error = infos[g].error or _err(exc)
-                    timed_out = timed_out or isinstance(exc, TimeoutError)
-                    continue
-                for tp in res.topic_partitions or []:
-                    if tp.error is not None:
-                        infos[g].error = infos[g].error or _err(KafkaException(tp.error))
-                    elif tp.offset >= 0:
-                        infos[g].committed[(tp.topic, tp.partition)] = tp.offset
-        if timed_out:  # after a broker restart a client can keep timing out: the next snapshot gets a new one
-            self._retire_admin()
+            timed_out = _fill_descriptions(infos, described) | _fill_offsets(infos, offsets)
+            if (
+                timed_out
+            ):  # after a broker restart a client can keep timing out: the next snapshot gets a new one
+                self._retire_admin()
         for info in infos.values():
             info.exists = bool(info.committed or info.members) or info.state not in ("", "Dead", "Unknown")
             if info.state == "Dead" and not info.committed:
                 info.exists = False
+        return infos
 
-        wanted = {t for i in infos.values() for t, _ in i.committed} | {
-            t for i in infos.values() for t in i.members_by_topic
-        }
-        wanted |= set(topics) | set(newest)
-        wanted &= set(partitions)
-        all_tps = [TopicPartition(t, p) for t in sorted(wanted) for p in range(partitions[t])]
-        no_commit = {
-            (t, p)
-            for i in infos.values()
-            for t in {t for t, _ in i.committed} | set(i.members_by_topic)
-            if t in partitions
-            for p in range(partitions[t])
-            if (t, p) not in i.committed
-        }
+    def _watermarks(
+        self, all_tps: list[TP], no_commit: set[TP], newest: Sequence[str]
+    ) -> tuple[dict[TP, int], dict[TP, int], dict[str, int | None]]:
+        """(end offsets of ``all_tps``, start offsets of ``no_commit``, newest timestamp of ``newest``
+        topics): one ListOffsets per spec for every partition, the three in flight together."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
+        latest, earliest, max_ts = OffsetSpec.latest(), OffsetSpec.earliest(), OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
+        newest_ms: dict[str, int | None] = {t: None for t in newest}
         try:
-            f_end = (
-                client.list_offsets({tp: latest for tp in all_tps}, request_timeout=self.timeout)
-                if all_tps
-                else {}
-            )
-            f_start = (
-                client.list_offsets(
-                    {TopicPartition(t, p): earliest for t, p in no_commit},
-                    request_timeout=self.timeout,
-                )
-                if no_commit
-                else {}
-            )
-            newest_tps = [tp for tp in all_tps if tp.topic in newest]
-            f_max = (
-                client.list_offsets({tp: max_ts for tp in newest_tps}, request_timeout=self.timeout)
-                if newest_tps
-                else {}
-            )
-            ends = {
-                (tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in f_end.items()
-            }
-            starts = {
-                (tp.topic, tp.partition): f.result(timeout=self.timeout).offset for tp, f in f_start.items()
-            }
-            newest_ms: dict[str, int | None] = {t: None for t in newest}
-            for tp, f in f_max.items():
+            f_end = self._ask_offsets(all_tps, latest)
+            f_start = self._ask_offsets(sorted(no_commit), earliest)
+            f_max = self._ask_offsets([tp for tp in all_tps if tp[0] in newest], max_ts)
+            ends = {tp: f.result(timeout=self.timeout).offset for tp, f in f_end.items()}
+            starts = {tp: f.result(timeout=self.timeout).offset for tp, f in f_start.items()}
+            for (topic, _), f in f_max.items():
                 info = f.result(timeout=self.timeout)
                 if info.offset >= 0 and info.timestamp >= 0:
-                    newest_ms[tp.topic] = max(newest_ms[tp.topic] or 0, info.timestamp)
+                    newest_ms[topic] = max(newest_ms[topic] or 0, info.timestamp)
         except (KafkaException, TimeoutError) as exc:
             raise self._unreachable(exc) from None
+        return ends, starts, newest_ms
 
-        heads = {
-            (t, p, off)
-            for i in infos.values()
-            for (t, p), off in i.committed.items()
-            if (t, p) in ends and off < ends[(t, p)]
+    def _ask_offsets(self, tps: Sequence[TP], spec: Any) -> dict[TP, Any]:
+        """One ListOffsets request for every partition in ``tps`` (none when it is empty): futures by partition."""
+        from confluent_kafka import TopicPartition
+
+        if not tps:
+            return {}
+        req = {TopicPartition(t, p): spec for t, p in tps}
+        return {
+            (tp.topic, tp.partition): f
+            for tp, f in self.admin.list_offsets(req, request_timeout=self.timeout).items()
         }
-        heads |= {
-            (t, p, starts[(t, p)])
-            for t, p in no_commit
-            if (t, p) in starts and starts[(t, p)] < ends.get((t, p), 0)
-        }
-        return KafkaReading(t0, partitions, infos, ends, starts, self.timestamps(heads), newest_ms)
 
     def timestamps(self, wanted: set[tuple[str, int, int]]) -> dict[tuple[str, int, int], int | None]:
         """Timestamp (ms) of the message at each (topic, partition, offset), read once and cached."""
@@ -306,3 +274,81 @@ class KafkaProbe:
 
     def describe(self) -> dict[str, Any]:
         return {"bootstrap": self.kafka.bootstrap, "cached_timestamps": len(self._ts_cache)}
+
+
+def _fill_descriptions(infos: dict[str, GroupInfo], described: dict[str, Any]) -> bool:
+    """State and members per topic of each described group; True if a request timed out."""
+    from confluent_kafka import KafkaException
+
+    timed_out = False
+    for g, fut in described.items():
+        try:
+            desc = fut.result(timeout=0)
+        except (KafkaException, TimeoutError) as exc:
+            infos[g].error = _err(exc)
+            timed_out = timed_out or isinstance(exc, TimeoutError)
+            continue
+        infos[g].state = desc.state.name.title().replace("_", "") if desc.state else ""
+        infos[g].members = len(desc.members)
+        for m in desc.members:
+            assigned = {tp.topic for tp in (m.assignment.topic_partitions if m.assignment else [])}
+            for topic in assigned:
+                infos[g].members_by_topic[topic] = infos[g].members_by_topic.get(topic, 0) + 1
+    return timed_out
+
+
+def _fill_offsets(infos: dict[str, GroupInfo], offsets: dict[str, Any]) -> bool:
+    """Committed offsets of each group; True if a request timed out."""
+    from confluent_kafka import KafkaException
+
+    timed_out = False
+    for g, fut in offsets.items():
+        try:
+            res = fut.result(timeout=0)
+        except (KafkaException, TimeoutError) as exc:
+            infos[g].error = infos[g].error or _err(exc)
+            timed_out = timed_out or isinstance(exc, TimeoutError)
+            continue
+        for tp in res.topic_partitions or []:
+            if tp.error is not None:
+                infos[g].error = infos[g].error or _err(KafkaException(tp.error))
+            elif tp.offset >= 0:
+                infos[g].committed[(tp.topic, tp.partition)] = tp.offset
+    return timed_out
+
+
+def _topics_of(infos: dict[str, GroupInfo]) -> set[str]:
+    """Topics any group has committed offsets on or members assigned to."""
+    return {t for i in infos.values() for t, _ in i.committed} | {
+        t for i in infos.values() for t in i.members_by_topic
+    }
+
+
+def _without_commit(infos: dict[str, GroupInfo], partitions: dict[str, int]) -> set[TP]:
+    """Partitions of a group's topics where that group has no committed offset (lag counts from the start)."""
+    return {
+        (t, p)
+        for i in infos.values()
+        for t in {t for t, _ in i.committed} | set(i.members_by_topic)
+        if t in partitions
+        for p in range(partitions[t])
+        if (t, p) not in i.committed
+    }
+
+
+def _heads(
+    infos: dict[str, GroupInfo], no_commit: set[TP], ends: dict[TP, int], starts: dict[TP, int]
+) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of the first unconsumed message wherever a group is behind."""
+    heads = {
+        (t, p, off)
+        for i in infos.values()
+        for (t, p), off in i.committed.items()
+        if (t, p) in ends and off < ends[(t, p)]
+    }
+    heads |= {
+        (t, p, starts[(t, p)])
+        for t, p in no_commit
+        if (t, p) in starts and starts[(t, p)] < ends.get((t, p), 0)
+    }
+    return heads

@@ -14,6 +14,7 @@ from rtfin_cli.lag.model import (
     MISSING,
     OK,
     STALLED,
+    UNREACHABLE,
     GroupLag,
     PartitionLag,
     Snapshot,
@@ -97,9 +98,9 @@ class Monitor:
             if self.freshness is not None:
                 wh = self.freshness.read(time.time())
                 snap.warehouse = wh
-                snap.stages += [_table_stage(t) for t in wh["tables"]]
-                if wh["status"] != "ok":
-                    snap.stages.append(Stage("warehouse", wh["endpoint"], "UNREACHABLE", detail=wh["error"]))
+                snap.stages += [_table_stage(t) for t in wh.tables]
+                if wh.status != "ok":
+                    snap.stages.append(Stage("warehouse", wh.endpoint, UNREACHABLE, detail=wh.error))
         snap.exceeded = self._exceeded(rows)
         snap.took_s = time.time() - t0
         return snap
@@ -132,42 +133,56 @@ class Monitor:
         consumed = produced = 0
         dt: float | None = None
         for p in range(r.partitions[topic]):
-            committed = info.committed.get((topic, p))
-            end = r.ends.get((topic, p), 0)
-            base = committed if committed is not None else r.starts.get((topic, p), end)
-            lag = max(0, end - base)
-            ts = r.head_ms.get((topic, p, base)) if lag else None
-            if ts == NO_MESSAGE:  # what is left is transaction markers: nothing to consume
-                lag, ts = 0, None
-            time_lag = max(0.0, now - ts / 1000.0) if ts is not None else 0.0
             key = (info.group, topic, p)
             seen.add(key)
-            self.window.observe(key, r.taken_at, base, end)
-            part = PartitionLag(
-                p, committed, end, lag, round(time_lag, 3), stalled_s=self.window.stalled_s(key, now)
-            )
-            delta = self.window.delta(key)
+            part, delta = self._partition(r, info, key, now)
             if delta is not None:
                 dt = delta[0]
                 consumed, produced = consumed + delta[1], produced + delta[2]
-                part.consume_rate, part.produce_rate, part.trend, part.eta_s = rates(*delta, lag)
-            part.state = partition_state(part, self.opts.window_s, self.opts.thresholds)
             row.partitions.append(part)
-            row.lag += lag
+            row.lag += part.lag
             row.time_lag_s = max(row.time_lag_s, part.time_lag_s)
         if dt:
             row.consume_rate, row.produce_rate, row.trend, row.eta_s = rates(dt, consumed, produced, row.lag)
         row.state = row_state(row, self.opts.window_s, self.opts.thresholds)
+        row.detail = self._detail(row)
+        return row
+
+    def _partition(
+        self, r: KafkaReading, info: GroupInfo, key: tuple[str, str, int], now: float
+    ) -> tuple[PartitionLag, tuple[float, int, int] | None]:
+        """One partition of a row, observed into the window; with the window's advance (None: too soon)."""
+        _, topic, p = key
+        committed = info.committed.get((topic, p))
+        end = r.ends.get((topic, p), 0)
+        base = committed if committed is not None else r.starts.get((topic, p), end)
+        lag = max(0, end - base)
+        ts = r.head_ms.get((topic, p, base)) if lag else None
+        if ts == NO_MESSAGE:  # what is left is transaction markers: nothing to consume
+            lag, ts = 0, None
+        time_lag = max(0.0, now - ts / 1000.0) if ts is not None else 0.0
+        self.window.observe(key, r.taken_at, base, end)
+        part = PartitionLag(
+            p, committed, end, lag, round(time_lag, 3), stalled_s=self.window.stalled_s(key, now)
+        )
+        delta = self.window.delta(key)
+        if delta is not None:
+            part.consume_rate, part.produce_rate, part.trend, part.eta_s = rates(*delta, lag)
+        part.state = partition_state(part, self.opts.window_s, self.opts.thresholds)
+        return part, delta
+
+    def _detail(self, row: GroupLag) -> str:
+        """Why a row is not OK, in a few words ('' when it is)."""
         stalled = [p for p in row.partitions if p.state == STALLED]
         if row.state == EMPTY:
-            row.detail = "no active members"
-        elif stalled:
-            row.detail = (
+            return "no active members"
+        if stalled:
+            return (
                 f"{len(stalled)} partition(s) without progress for {max(p.stalled_s for p in stalled):.0f}s"
             )
-        elif row.state == LAGGING:
-            row.detail = "; ".join(self.opts.thresholds.exceeded(row.lag, row.time_lag_s))
-        return row
+        if row.state == LAGGING:
+            return "; ".join(self.opts.thresholds.exceeded(row.lag, row.time_lag_s))
+        return ""
 
     def _missing(self, r: KafkaReading, rows: list[GroupLag]) -> list[GroupLag]:
         out = []
@@ -203,7 +218,7 @@ class Monitor:
     def _stages(self, r: KafkaReading | None, rows: list[GroupLag]) -> list[Stage]:
         t = self.s.kafka.topics
         if r is None:
-            return [Stage(n, src, "UNREACHABLE") for n, src in self._kafka_stage_names()]
+            return [Stage(n, src, UNREACHABLE) for n, src in self._kafka_stage_names()]
         stages = [
             self._producer(r, "news producer", t.news_raw),
             self._producer(r, "stocks producer", t.stocks_aggs),

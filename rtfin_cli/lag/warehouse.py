@@ -1,7 +1,8 @@
 """Warehouse freshness: data age = now − newest event time in each raw table and reporting model.
 
 Read through clickhouse-connect. A missing database/table/column is a row with state MISSING; an
-unreachable server is ``status: unreachable`` — never an exception out of :meth:`FreshnessProbe.read`.
+unreachable server is a :class:`Freshness` with ``status="unreachable"`` — never an exception out of
+:meth:`FreshnessProbe.read`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from rtfin_cli.lag.model import EMPTY, ERROR, MISSING, OK, TableAge
+from rtfin_cli.lag.model import EMPTY, ERROR, MISSING, OK, Freshness, TableAge
 
 if TYPE_CHECKING:
     from rtfin_cli.settings import ClickHouseSettings
@@ -60,31 +61,15 @@ class FreshnessProbe:
 
     def _connect(self) -> Any:
         if self._client is None:
-            opts: dict[str, Any] = {
-                "connect_timeout": self.timeout,
-                "send_receive_timeout": max(self.timeout, 5.0),
-            }
-            try:
-                from rtfin_cli.warehouse.client import get_client
-            except ImportError:  # the warehouse package (#7) is optional for this view
-                import clickhouse_connect
+            from rtfin_cli.warehouse.client import get_client
 
-                from rtfin_cli.settings import secret
-
-                self._client = clickhouse_connect.get_client(
-                    host=self.ch.host,
-                    port=self.ch.port,
-                    username=self.ch.user,
-                    password=secret(self.ch.password),
-                    secure=self.ch.secure,
-                    **opts,
-                )
-            else:
-                self._client = get_client(self.ch, **opts)
+            self._client = get_client(
+                self.ch, connect_timeout=self.timeout, send_receive_timeout=max(self.timeout, 5.0)
+            )
         return self._client
 
-    def read(self, now: float) -> dict[str, Any]:
-        """{"status": ok | unreachable, "endpoint", "error", "tables": [TableAge]}."""
+    def read(self, now: float) -> Freshness:
+        """The data age of every table, or why the warehouse could not be asked."""
         dbs = {"raw": self.ch.raw_database, "models": self.ch.database}
         specs = [(dbs[which], table, cols) for which, table, cols in RAW_TABLES + MODELS]
         try:
@@ -95,17 +80,12 @@ class FreshnessProbe:
             ).result_rows
         except Exception as exc:  # noqa: BLE001 - any failure to connect/query is "unreachable"
             self._client = None
-            return {
-                "status": "unreachable",
-                "endpoint": self.endpoint,
-                "error": _first_line(exc),
-                "tables": [],
-            }
+            return Freshness("unreachable", self.endpoint, _first_line(exc))
         columns: dict[tuple[str, str], set[str]] = {}
         for db, table, name in rows:
             columns.setdefault((db, table), set()).add(name)
         tables = [self._age(client, db, table, cols, columns, now) for db, table, cols in specs]
-        return {"status": "ok", "endpoint": self.endpoint, "error": "", "tables": tables}
+        return Freshness("ok", self.endpoint, tables=tables)
 
     def _age(
         self,

@@ -54,8 +54,8 @@ def test_warehouse_freshness(clickhouse_settings: Any) -> None:
     t0 = time.time()
     res = probe.read(t0)
     probe.close()
-    assert res["status"] == "ok"
-    by_table = {t.table: t for t in res["tables"]}
+    assert res.status == "ok"
+    by_table = {t.table: t for t in res.tables}
     assert set(by_table) == {"news", "stock_aggs", "news_sentiment", "rpt_latest_news", "rpt_trending_tickers_7d",
                              "rpt_intraday_price", "rpt_intraday_volume"}  # fmt: skip
     slack = t0 - made + 0.01  # rows were stamped relative to `made`, the probe measures at t0
@@ -78,7 +78,7 @@ def test_unreachable_clickhouse_is_shown_not_a_crash() -> None:
     from rtfin_cli.settings import ClickHouseSettings
 
     res = FreshnessProbe(ClickHouseSettings(port=free_port(), connect_timeout_s=1)).read(time.time())
-    assert res["status"] == "unreachable" and res["tables"] == [] and res["error"]
+    assert res.status == "unreachable" and res.tables == [] and res.error
 
 
 def test_pipeline_stages_end_to_end(
