@@ -42,10 +42,12 @@ class Bundle:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The documents of one kind (databases, datasets, charts, dashboards), by path."""
         return {p: d for p, d in self.docs.items() if p.startswith(kind + "/")}
 
     @property
     def database_files(self) -> list[str]:
+        """Paths of the database files: Superset's import API takes their passwords by these keys."""
         return sorted(self.of_kind("databases"))
 
     def summary(self) -> list[tuple[str, str, str]]:
@@ -69,6 +71,7 @@ class Bundle:
 
 
 def _jinja_env() -> Any:
+    """Jinja with ``${{ }}`` / ``${% %}`` delimiters, failing on any undefined placeholder."""
     import jinja2
 
     return jinja2.Environment(
@@ -118,6 +121,7 @@ def asset_files(assets_dir: Path) -> dict[str, str]:
 
 
 def _parse(label: str, text: str) -> dict[str, Any]:
+    """One YAML mapping; DataError naming the file, line and column of a syntax error."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -198,6 +202,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """A multi-line string as a literal block (SQL diffs line by line), unless a line ends in blanks."""
     style = "|" if "\n" in value and not any(line != line.rstrip() for line in value.splitlines()) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
@@ -225,6 +230,7 @@ FIELD_HINT = "Compare with a file `rtfin dashboard export` wrote."
 
 
 def _check_fields(path: Path, doc: dict[str, Any], kind: str) -> None:
+    """The required fields of one asset and their types, and the optional integers, or DataError."""
     for key, typ in REQUIRED[kind].items():
         if key not in doc:
             raise DataError(f"{path}: missing '{key}'", FIELD_HINT)
@@ -245,4 +251,5 @@ def dump_yaml(doc: dict[str, Any]) -> str:
 
 
 def _slug(name: str) -> str:
+    """A file name for an asset: every run of characters other than letters, digits, ``_.-`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "asset"

@@ -25,7 +25,9 @@ VOLATILE_FORM_KEYS = ("slice_id", "dashboards", "dashboardId", "url_params")
 
 @dataclass
 class ExportResult:
-    written: list[str] = field(default_factory=list)  # new or changed files
+    """What `write` did to the assets dir: files written (new or changed), removed, and left as they were."""
+
+    written: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
 
@@ -44,8 +46,13 @@ def read_zip(data: bytes) -> dict[str, dict[str, Any]]:
     return docs
 
 
-def _stable_ids(assets_dir: Path, position: dict[str, Any]) -> dict[int, int]:
-    """Map the server's chart ids to the ids committed in the assets (by chart uuid)."""
+def _is_chart(node: Any) -> bool:
+    """A chart node of a dashboard's position tree (it carries the chart's id and uuid)."""
+    return isinstance(node, dict) and node.get("type") == "CHART" and "chartId" in node.get("meta", {})
+
+
+def _committed_ids(assets_dir: Path) -> dict[str, int]:
+    """Chart uuid -> chart id in the dashboards already committed to the assets dir."""
     committed: dict[str, int] = {}
     for path in (assets_dir / "dashboards").glob("*.yaml"):
         try:
@@ -53,13 +60,19 @@ def _stable_ids(assets_dir: Path, position: dict[str, Any]) -> dict[int, int]:
         except (OSError, yaml.YAMLError):
             continue
         for node in (doc.get("position") or {}).values():
-            if isinstance(node, dict) and node.get("type") == "CHART" and "chartId" in node.get("meta", {}):
+            if _is_chart(node):
                 committed[str(node["meta"]["uuid"])] = int(node["meta"]["chartId"])
+    return committed
+
+
+def _stable_ids(assets_dir: Path, position: dict[str, Any]) -> dict[int, int]:
+    """Map the server's chart ids to the ids committed in the assets (by chart uuid); new charts count on."""
+    committed = _committed_ids(assets_dir)
     mapping: dict[int, int] = {}
     next_id = max(committed.values(), default=0) + 1
     for key in sorted(position, key=str):
         node = position[key]
-        if isinstance(node, dict) and node.get("type") == "CHART" and "chartId" in node.get("meta", {}):
+        if _is_chart(node):
             uuid, server_id = str(node["meta"]["uuid"]), int(node["meta"]["chartId"])
             if uuid not in committed:
                 committed[uuid] = next_id
@@ -69,51 +82,54 @@ def _stable_ids(assets_dir: Path, position: dict[str, Any]) -> dict[int, int]:
 
 
 def _remap_ids(value: Any, ids: dict[int, int]) -> Any:
+    """The chart ids in a (nested) list replaced by their stable ids; anything else unchanged."""
     if isinstance(value, list):
         return [ids.get(v, v) if isinstance(v, int) else _remap_ids(v, ids) for v in value]
     return value
 
 
+def _remap_scope(holder: dict[str, Any], ids: dict[int, int]) -> None:
+    """A filter's or chart configuration's ``chartsInScope`` (sorted) and ``scope.excluded``, in place."""
+    if "chartsInScope" in holder:
+        holder["chartsInScope"] = sorted(_remap_ids(holder["chartsInScope"], ids))
+    if isinstance(holder.get("scope"), dict) and "excluded" in holder["scope"]:
+        holder["scope"]["excluded"] = _remap_ids(holder["scope"]["excluded"], ids)
+
+
+def _remap_chart_configuration(config: dict[str, Any], ids: dict[int, int]) -> dict[str, Any]:
+    """Per-chart cross-filter settings keyed and tagged by stable id, in id order."""
+    fixed = {}
+    for key, conf in config.items():
+        new = ids.get(int(key), int(key))
+        if isinstance(conf, dict):
+            conf["id"] = new
+            _remap_scope(conf.get("crossFilters") or {}, ids)
+        fixed[str(new)] = conf
+    return dict(sorted(fixed.items(), key=lambda kv: int(kv[0])))
+
+
 def normalize_dashboard(doc: dict[str, Any], ids: dict[int, int], refresh_s: int) -> dict[str, Any]:
+    """A dashboard with stable chart ids everywhere they appear and the refresh period as a placeholder."""
     for node in (doc.get("position") or {}).values():
-        if isinstance(node, dict) and node.get("type") == "CHART" and "chartId" in node.get("meta", {}):
+        if _is_chart(node):
             node["meta"]["chartId"] = ids.get(int(node["meta"]["chartId"]), node["meta"]["chartId"])
     meta = doc.get("metadata") or {}
     if meta.get("refresh_frequency") == refresh_s:
         meta["refresh_frequency"] = "${{ refresh_s }}"
-    for key in ("timed_refresh_immune_slices",):
-        if key in meta:
-            meta[key] = _remap_ids(meta[key], ids)
+    if "timed_refresh_immune_slices" in meta:
+        meta["timed_refresh_immune_slices"] = _remap_ids(meta["timed_refresh_immune_slices"], ids)
     if isinstance(meta.get("expanded_slices"), dict):
         meta["expanded_slices"] = {str(ids.get(int(k), k)): v for k, v in meta["expanded_slices"].items()}
     for flt in meta.get("native_filter_configuration") or []:
-        scope = flt.get("scope") or {}
-        if "excluded" in scope:
-            scope["excluded"] = _remap_ids(scope["excluded"], ids)
-        if "chartsInScope" in flt:
-            flt["chartsInScope"] = sorted(_remap_ids(flt["chartsInScope"], ids))
+        _remap_scope(flt, ids)
     if isinstance(meta.get("chart_configuration"), dict):
-        fixed = {}
-        for key, conf in meta["chart_configuration"].items():
-            new = ids.get(int(key), int(key))
-            if isinstance(conf, dict):
-                conf["id"] = new
-                cross = conf.get("crossFilters") or {}
-                if "chartsInScope" in cross:
-                    cross["chartsInScope"] = sorted(_remap_ids(cross["chartsInScope"], ids))
-                if isinstance(cross.get("scope"), dict) and "excluded" in cross["scope"]:
-                    cross["scope"]["excluded"] = _remap_ids(cross["scope"]["excluded"], ids)
-            fixed[str(new)] = conf
-        meta["chart_configuration"] = dict(sorted(fixed.items(), key=lambda kv: int(kv[0])))
-    glob = meta.get("global_chart_configuration") or {}
-    if "chartsInScope" in glob:
-        glob["chartsInScope"] = sorted(_remap_ids(glob["chartsInScope"], ids))
-    if isinstance(glob.get("scope"), dict) and "excluded" in glob["scope"]:
-        glob["scope"]["excluded"] = _remap_ids(glob["scope"]["excluded"], ids)
+        meta["chart_configuration"] = _remap_chart_configuration(meta["chart_configuration"], ids)
+    _remap_scope(meta.get("global_chart_configuration") or {}, ids)
     return doc
 
 
 def _clean_form(form: dict[str, Any]) -> dict[str, Any]:
+    """Chart form data without the keys that change on every save, pointing at datasource 0."""
     form = {k: v for k, v in form.items() if k not in VOLATILE_FORM_KEYS}
     if "datasource" in form:
         form["datasource"] = "0__table"
@@ -121,6 +137,7 @@ def _clean_form(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize_chart(doc: dict[str, Any]) -> dict[str, Any]:
+    """A chart with stable form data and its query_context as a mapping (written as YAML, not a JSON string)."""
     if isinstance(doc.get("params"), dict):
         doc["params"] = _clean_form(doc["params"])
     qc = doc.get("query_context")
@@ -143,6 +160,7 @@ def normalize_chart(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize_dataset(doc: dict[str, Any], schema: str) -> dict[str, Any]:
+    """A dataset with sorted columns and metrics, and the profile's schema turned back into a placeholder."""
     for key, name in (("columns", "column_name"), ("metrics", "metric_name")):
         if isinstance(doc.get(key), list):
             doc[key] = sorted(doc[key], key=lambda item: str(item.get(name, "")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from rtfin_cli.dashboard.assets import Bundle, context_from_settings, render
 from rtfin_cli.dashboard.client import SupersetClient, preset_token
@@ -17,6 +17,8 @@ Target = Literal["superset", "preset"]
 
 @dataclass
 class SyncResult:
+    """What `sync` did: the target and host, the assets it rendered, and the dashboard it verified."""
+
     target: str
     host: str
     assets: list[tuple[str, str, str]]
@@ -27,17 +29,20 @@ class SyncResult:
 
 
 def assets_dir(settings: RtfinSettings) -> Path:
+    """The superset_assets/ folder of the profile."""
     return Path(settings.dashboard.assets_dir).expanduser()
 
 
 def target_of(settings: RtfinSettings, target: str | None) -> Target:
+    """The backend to talk to: ``--target`` if given, else the profile's dashboard.backend."""
     chosen = target or settings.dashboard.backend
     if chosen not in ("superset", "preset"):
         raise ConfigError(f"unknown dashboard target '{chosen}'", "Use --target superset or --target preset.")
-    return chosen  # type: ignore[return-value]
+    return cast(Target, chosen)
 
 
 def base_url(settings: RtfinSettings, target: Target) -> str:
+    """The Superset URL of the target: the Preset workspace or dashboard.url."""
     d = settings.dashboard
     if target == "preset":
         if not d.preset_workspace:
@@ -76,9 +81,9 @@ def _local_admin_password(settings: RtfinSettings) -> str | None:
     """The generated password of the local Superset, when the profile points at this machine."""
     from urllib.parse import urlsplit
 
-    from rtfin_cli.locate import local_admin_password
+    from rtfin_cli.locate import LOOPBACK_HOSTS, local_admin_password
 
-    if urlsplit(settings.dashboard.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+    if urlsplit(settings.dashboard.url).hostname not in LOOPBACK_HOSTS:
         return None
     return local_admin_password(settings)
 
@@ -90,7 +95,29 @@ def plan(settings: RtfinSettings) -> Bundle:
 
 
 def _dashboard_doc(bundle: Bundle) -> dict[str, Any]:
+    """The bundle's dashboard document (validation guarantees there is one)."""
     return next(iter(bundle.of_kind("dashboards").values()))
+
+
+def _dashboard_key(doc: dict[str, Any]) -> str:
+    """How the API finds the dashboard: its slug, else its uuid."""
+    return str(doc.get("slug") or doc["uuid"])
+
+
+def _dashboard_path(dash: dict[str, Any]) -> str:
+    """The dashboard's path on the server, as the API reports it."""
+    return str(dash.get("url") or f"/superset/dashboard/{dash['id']}/")
+
+
+def _synced_dashboard(client: SupersetClient, doc: dict[str, Any]) -> dict[str, Any]:
+    """The server's record of the assets' dashboard; DataError when it was never synced."""
+    dash = client.dashboard(_dashboard_key(doc))
+    if dash is None:
+        raise DataError(
+            f"{client.host}: dashboard '{doc['dashboard_title']}' not found",
+            "Run `rtfin dashboard sync` first.",
+        )
+    return dash
 
 
 def sync(settings: RtfinSettings, target: str | None = None, dry_run: bool = False) -> SyncResult:
@@ -114,7 +141,7 @@ def sync(settings: RtfinSettings, target: str | None = None, dry_run: bool = Fal
 def verify(client: SupersetClient, bundle: Bundle, result: SyncResult) -> None:
     """After an import: the dashboard exists once, with every chart of the bundle."""
     doc = _dashboard_doc(bundle)
-    dash = client.dashboard(doc.get("slug") or doc["uuid"])
+    dash = client.dashboard(_dashboard_key(doc))
     if dash is None:
         raise DataError(f"{client.host}: dashboard '{doc['dashboard_title']}' missing after import")
     title = str(doc["dashboard_title"]).replace("'", "!'")
@@ -133,7 +160,7 @@ def verify(client: SupersetClient, bundle: Bundle, result: SyncResult) -> None:
             "The import did not complete; check the Superset log and sync again.",
         )
     result.dashboard_id = int(dash["id"])
-    result.url = client.base_url + str(dash.get("url") or f"/superset/dashboard/{dash['id']}/")
+    result.url = client.base_url + _dashboard_path(dash)
     result.charts = names
 
 
@@ -143,18 +170,13 @@ def dashboard_url(settings: RtfinSettings, target: str | None = None, check: boo
     doc = _dashboard_doc(plan(settings))
     base = base_url(settings, chosen)
     if not check:
-        return f"{base}/superset/dashboard/{doc.get('slug') or doc['uuid']}/"
+        return f"{base}/superset/dashboard/{_dashboard_key(doc)}/"
     client = connect(settings, chosen)
     try:
-        dash = client.dashboard(doc.get("slug") or doc["uuid"])
+        dash = _synced_dashboard(client, doc)
     finally:
         client.close()
-    if dash is None:
-        raise DataError(
-            f"{client.host}: dashboard '{doc['dashboard_title']}' not found",
-            "Run `rtfin dashboard sync` first.",
-        )
-    return base + str(dash.get("url") or f"/superset/dashboard/{dash['id']}/")
+    return base + _dashboard_path(dash)
 
 
 def export(settings: RtfinSettings, target: str | None = None, out: Path | None = None) -> ExportResult:
@@ -166,13 +188,7 @@ def export(settings: RtfinSettings, target: str | None = None, out: Path | None 
     doc = _dashboard_doc(plan(settings))
     client = connect(settings, chosen)
     try:
-        dash = client.dashboard(doc.get("slug") or doc["uuid"])
-        if dash is None:
-            raise DataError(
-                f"{client.host}: dashboard '{doc['dashboard_title']}' not found",
-                "Run `rtfin dashboard sync` first.",
-            )
-        data = client.export_dashboard(int(dash["id"]))
+        data = client.export_dashboard(int(_synced_dashboard(client, doc)["id"]))
     finally:
         client.close()
     files = exp.normalize(exp.read_zip(data), assets_dir(settings), settings.clickhouse.database,
