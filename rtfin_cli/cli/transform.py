@@ -117,7 +117,8 @@ def load(
     as_json: JsonOpt = False,
 ) -> None:
     """Kafka → ClickHouse loader (consumer group clickhouse.loader_group); SIGTERM flushes and exits 0."""
-    from rtfin_cli.warehouse.loader import Loader, LoaderStats
+    from rtfin_cli.warehouse.batch import LoaderStats
+    from rtfin_cli.warehouse.loader import Loader
 
     def progress(stats: LoaderStats) -> None:
         if not as_json:

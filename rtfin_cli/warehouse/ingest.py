@@ -73,7 +73,7 @@ def loader_lag(settings: RtfinSettings) -> dict[str, int] | str:
 
     from rtfin_cli.errors import ServiceUnavailable
     from rtfin_cli.kafka.clients import check_reachable, consumer
-    from rtfin_cli.warehouse.loader import topic_tables
+    from rtfin_cli.warehouse.batch import topic_tables
 
     try:
         meta = check_reachable(settings.kafka, timeout=5)

@@ -1,15 +1,13 @@
-"""rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``).
+"""rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``), at least once.
 
-Consumer group ``clickhouse.loader_group`` reads the three data topics; each batch ``consume()`` returns is
-converted column by column (records.to_columns: bad records go to the dead-letter topic with the
-field named) and buffered per table. Inserts (clickhouse-connect, column-oriented, at most
-``insert_rows`` rows each) run on one background thread while the next records are consumed and
-converted. A batch ends when it is full (rows) or old (seconds); it is then sealed (its last rows handed
-to the insert thread) and the next batch starts at once. When every insert of a sealed batch is done,
-the rows ClickHouse rejected (found by bisecting) are dead-lettered, the dead-letter records delivered,
-and only then the batch's offsets committed, so a crash or an outage loses nothing (at-least-once; the
-raw tables deduplicate on identity). At most one sealed batch waits for its inserts. When ClickHouse is
-down an insert is retried with backoff (and consumption pauses: at most two inserts wait).
+The consumer group ``clickhouse.loader_group`` reads the three data topics. Each batch ``consume()``
+returns is converted column by column (records.to_columns; bad records are dead-lettered with the field
+named) and buffered per table; inserts (column-oriented, at most ``insert_rows`` rows each) run on one
+background thread while the next records are consumed. A full or old batch is sealed and the next one
+starts at once; a sealed batch is committed only when all its inserts are done, its rejected rows
+(found by bisecting) dead-lettered and those records delivered, so a crash or an outage loses nothing
+(the raw tables deduplicate on identity). While ClickHouse is down inserts are retried with backoff and
+consumption pauses (at most one sealed batch and two inserts wait).
 """
 
 from __future__ import annotations
@@ -19,11 +17,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
 from rtfin_cli.settings import RtfinSettings
+from rtfin_cli.warehouse.batch import Batch, LoaderStats, Rejected, topic_tables
 from rtfin_cli.warehouse.client import translate
 from rtfin_cli.warehouse.records import Column, columns, to_columns
 
@@ -35,53 +33,6 @@ if TYPE_CHECKING:
 STAGE = "loader"
 INSERT_ROWS = 10000  # the most rows of one insert (a batch of more rows is inserted in pieces)
 DRAIN_FETCH_WAIT_MS = 50  # --once: how long the broker may hold a fetch that finds no new records
-
-
-@dataclass
-class LoaderStats:
-    consumed: int = 0
-    inserted: dict[str, int] = field(
-        default_factory=lambda: {"news": 0, "stock_aggs": 0, "news_sentiment": 0}
-    )
-    dead_lettered: int = 0
-    batches: int = 0
-    retries: int = 0
-    commit_failures: int = 0
-    elapsed_s: float = 0.0
-    busy_s: float = 0.0  # from the first record consumed to the last commit (excludes group join)
-    stopped_by: str = ""
-
-    @property
-    def rows(self) -> int:
-        return sum(self.inserted.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rows": self.rows}
-
-
-def topic_tables(settings: RtfinSettings) -> dict[str, str]:
-    """{topic: raw table} of the three data topics."""
-    return {topic: table for table, topic in settings.kafka.topics.by_table().items()}
-
-
-Rejected = list[tuple[int, int, str]]  # (partition, offset, reason) of rows ClickHouse refused
-
-
-@dataclass(eq=False)
-class _Batch:
-    """Records consumed since the previous batch: their last offsets, their messages (for the dead-letter
-    topic) and the inserts handed to the insert thread for them."""
-
-    msgs: dict[str, list[Any]]  # by table
-    first_at: float = 0.0  # when its first record was taken
-    records: int = 0
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    submitted: int = 0
-    # (table, rows, rejected) per insert, appended by the insert thread; None: the insert was abandoned
-    results: list[tuple[str, int, Rejected] | None] = field(default_factory=list)
-
-    def inserted(self) -> bool:
-        return len(self.results) == self.submitted
 
 
 class Loader:
@@ -113,11 +64,11 @@ class Loader:
         self.stats = LoaderStats()
         self._cols: dict[str, list[Column]] = {t: self._empty(t) for t in self.tables.values()}
         self._batch = self._new_batch()  # the batch records are taken into
-        self._sealed: _Batch | None = None  # the batch whose inserts run (committed once they are done)
+        self._sealed: Batch | None = None  # the batch whose inserts run (committed once they are done)
         self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
         self._assigned: set[tuple[str, int]] = set()
-        self._inserts: queue.Queue[tuple[_Batch, str, list[Column]] | None] = queue.Queue(maxsize=2)
+        self._inserts: queue.Queue[tuple[Batch, str, list[Column]] | None] = queue.Queue(maxsize=2)
         self._done = threading.Condition()  # notified by the insert thread after each insert
         self._insert_error: BaseException | None = None
         self._abandoned = False  # an insert was given up (stopped while ClickHouse was down)
@@ -128,8 +79,8 @@ class Loader:
     def _empty(table: str) -> list[Column]:
         return [[] for _ in columns(table)]
 
-    def _new_batch(self) -> _Batch:
-        return _Batch({t: [] for t in self.tables.values()})
+    def _new_batch(self) -> Batch:
+        return Batch({t: [] for t in self.tables.values()})
 
     def buffered(self, table: str) -> int:
         """Rows of ``table`` waiting for the next insert."""
@@ -355,11 +306,31 @@ class Loader:
 
     def run(self, once: bool = False, timeout_s: float | None = None) -> LoaderStats:
         """Consume and load until ``stop()`` (SIGTERM) or, with ``once``, every partition is drained."""
-        from confluent_kafka import KafkaError, Message
-
-        from rtfin_cli.kafka.clients import check_reachable, consumer, producer
-
         t0 = time.monotonic()
+        self._preflight()
+        cons, prod = self._open(once)
+        self._start_worker()
+        # What is alive now (modules, clients, the caller's data) outlives the loop: out of the collector's
+        # way, a full collection walks only the records in flight rather than the whole process each time.
+        gc.freeze()
+        try:
+            self.stats.stopped_by = self._loop(cons, prod, once, t0, timeout_s)
+            self._flush(cons, prod)
+        except BaseException:
+            self.stop_event.set()  # an insert still retrying gives up; nothing more is committed
+            raise
+        finally:
+            gc.unfreeze()
+            self._stop_worker()
+            cons.close()
+            prod.flush(self.settings.kafka.timeout_s)
+            self.stats.elapsed_s = time.monotonic() - t0
+        return self.stats
+
+    def _preflight(self) -> None:
+        """Fail fast, with one line naming the service, when Kafka, a topic or ClickHouse is missing."""
+        from rtfin_cli.kafka.clients import check_reachable
+
         meta = check_reachable(self.settings.kafka)
         missing = [t for t in self.tables if t not in meta.topics]
         if missing:
@@ -367,11 +338,16 @@ class Loader:
                 f"topic(s) {', '.join(missing)} do not exist on {self.settings.kafka.bootstrap}",
                 "Create them with `rtfin topics create`.",
             )
-        self.client()  # fail fast (one line naming the host) when ClickHouse is unreachable
+        self.client()
         from clickhouse_connect.driver import options
 
         # clickhouse-connect probes for pandas lazily on the first insert: do it now, not inside a batch.
         getattr(options, "pd", None)
+
+    def _open(self, once: bool) -> tuple[Any, Any]:
+        """The subscribed consumer and the dead-letter producer. A revoked partition's batch is flushed."""
+        from rtfin_cli.kafka.clients import consumer, producer
+
         # With --once the end of each partition is an event; the broker holds an empty fetch for
         # fetch.wait.max.ms (librdkafka's default 500 ms) before it reports that end, which would
         # dominate a short drain. A record arriving during a wait is returned at once either way.
@@ -388,48 +364,44 @@ class Loader:
             self._eof -= {(p.topic, p.partition) for p in parts}
 
         cons.subscribe(list(self.tables), on_assign=on_assign, on_revoke=on_revoke)
-        self._start_worker()
-        # What is alive now (modules, clients, the caller's data) outlives the loop: out of the collector's
-        # way, a full collection walks only the records in flight rather than the whole process each time.
-        gc.freeze()
-        try:
-            while not self.stop_event.is_set():
-                if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-                    self.stats.stopped_by = "timeout"
-                    break
-                msgs = self._consume(cons, min(self.consume_max, self.batch_rows), 0.2)
-                errors = [m for m, e in zip(msgs, map(Message.error, msgs), strict=True) if e is not None]
-                self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
-                for msg in errors:
-                    err = msg.error()
-                    if err is None:
-                        continue
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        self._eof.add((msg.topic() or "", msg.partition() or 0))
-                    elif err.fatal():
-                        raise ServiceUnavailable(f"Kafka consumer failed: {err.str()}")
-                batch = self._batch
-                full = batch.records >= self.batch_rows or (
-                    batch.records and time.monotonic() - batch.first_at >= self.batch_s
-                )
-                if not (self._seal(cons, prod) if full else self._commit(cons, prod, wait=False)):
-                    break
-                if once and self._assigned and self._eof >= self._assigned:
-                    self.stats.stopped_by = "drained"
-                    break
-            else:
-                self.stats.stopped_by = "signal"
-            self._flush(cons, prod)
-        except BaseException:
-            self.stop_event.set()  # an insert still retrying gives up; nothing more is committed
-            raise
-        finally:
-            gc.unfreeze()
-            self._stop_worker()
-            cons.close()
-            prod.flush(self.settings.kafka.timeout_s)
-            self.stats.elapsed_s = time.monotonic() - t0
-        return self.stats
+        return cons, prod
+
+    def _loop(self, cons: Any, prod: Any, once: bool, t0: float, timeout_s: float | None) -> str:
+        """Take, insert and commit batches; returns why it stopped (signal | timeout | drained | '')."""
+        from confluent_kafka import Message
+
+        while not self.stop_event.is_set():
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                return "timeout"
+            msgs = self._consume(cons, min(self.consume_max, self.batch_rows), 0.2)
+            errors = [m for m, e in zip(msgs, map(Message.error, msgs), strict=True) if e is not None]
+            self._take([m for m in msgs if m.error() is None] if errors else msgs, prod)
+            self._events(errors)
+            if not (self._seal(cons, prod) if self._due() else self._commit(cons, prod, wait=False)):
+                return ""
+            if once and self._assigned and self._eof >= self._assigned:
+                return "drained"
+        return "signal"
+
+    def _events(self, errors: list[Message]) -> None:
+        """Note each partition's end (--once); a fatal consumer error ends the run."""
+        from confluent_kafka import KafkaError
+
+        for msg in errors:
+            err = msg.error()
+            if err is None:
+                continue
+            if err.code() == KafkaError._PARTITION_EOF:
+                self._eof.add((msg.topic() or "", msg.partition() or 0))
+            elif err.fatal():
+                raise ServiceUnavailable(f"Kafka consumer failed: {err.str()}")
+
+    def _due(self) -> bool:
+        """The batch is full (rows) or old (seconds)."""
+        batch = self._batch
+        return batch.records >= self.batch_rows or bool(
+            batch.records and time.monotonic() - batch.first_at >= self.batch_s
+        )
 
     def stop(self) -> None:
         self.stop_event.set()
