@@ -1,0 +1,154 @@
+"""Polygon/Massive aggregates REST client: minute bars of one ticker over a time range, for repairs.
+
+``GET /v2/aggs/ticker/{ticker}/range/1/minute/{from}/{to}`` with ``adjusted=true``, ``sort=asc`` and
+``limit`` (at most 50000 base aggregates a page), following ``next_url``; Bearer auth; 429 and 5xx are
+retried with the news client's backoff (Retry-After when the server sends it). ``from`` and ``to`` are
+epoch milliseconds, both inclusive, compared with each bar's start ``t``.
+
+A result carries ``o h l c v vw t n`` (and ``otc`` when true): the names of the official client's ``Agg``
+model. ``am_event`` turns one into the minute-aggregate event the WebSocket would have carried, so that a
+repaired bar goes through the same record mapping, key and identity (sym, ev = AM, s) as a streamed one.
+The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size (``z``): those
+stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from rtfin_cli.errors import AuthError, DataError, ServiceUnavailable
+from rtfin_cli.sources.news import KEY_HINT, _retry_after, api_key, backoff_delay
+
+if TYPE_CHECKING:
+    import httpx
+
+    from rtfin_cli.settings import PolygonSettings
+
+log = logging.getLogger("rtfin.sources.aggs")
+MINUTE_MS = 60_000
+MAX_LIMIT = 50_000
+
+
+def am_event(ticker: str, bar: dict[str, Any]) -> dict[str, Any]:
+    """The ``AM`` WebSocket event for one REST minute bar (fields the endpoint lacks are null)."""
+    t = bar.get("t")
+    return {
+        "ev": "AM",
+        "sym": ticker,
+        "s": t,
+        "e": t + MINUTE_MS if isinstance(t, int) and not isinstance(t, bool) else None,
+        "o": bar.get("o"),
+        "h": bar.get("h"),
+        "l": bar.get("l"),
+        "c": bar.get("c"),
+        "v": bar.get("v"),
+        "vw": bar.get("vw"),
+        "av": None,
+        "a": None,
+        "z": None,
+        "otc": bool(bar.get("otc", False)),
+    }
+
+
+class AggsClient:
+    """Minute bars from the aggregates endpoint; one instance shares a connection pool between tasks."""
+
+    def __init__(self, polygon: PolygonSettings, limit: int = MAX_LIMIT) -> None:
+        import httpx
+
+        self.polygon = polygon
+        self.base = polygon.rest_url.rstrip("/")
+        self.limit = max(1, min(MAX_LIMIT, limit))
+        self.requests = 0
+        self.retries = 0
+        self._http = httpx.AsyncClient(
+            timeout=polygon.timeout_s,
+            headers={"Authorization": f"Bearer {api_key(polygon, self.base)}", "User-Agent": "rtfin"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def url(self, ticker: str, from_ms: int, to_ms: int) -> str:
+        return f"{self.base}/v2/aggs/ticker/{quote(ticker, safe='')}/range/1/minute/{from_ms}/{to_ms}"
+
+    async def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+        """Every minute bar of ``ticker`` starting in [from_ms, to_ms], oldest first, across pages."""
+        url: str | None = self.url(ticker, from_ms, to_ms)
+        params: dict[str, Any] | None = {"adjusted": "true", "sort": "asc", "limit": self.limit}
+        out: list[dict[str, Any]] = []
+        while url is not None:
+            body = await self._get(url, params)
+            results = body.get("results") or []
+            if not isinstance(results, list):
+                raise DataError(f"aggregates API at {self.base} returned a non-list 'results'")
+            out.extend(r for r in results if isinstance(r, dict))
+            url, params = body.get("next_url"), None  # next_url carries the query
+        return out
+
+    async def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        import httpx
+
+        attempt = blind = 0
+        while True:
+            self.requests += 1
+            try:
+                resp = await self._http.get(url, params=params)
+            except httpx.TransportError as exc:
+                status, reason, retry_after = 0, f"{type(exc).__name__}: {exc}", None
+            else:
+                status = resp.status_code
+                if status == 200:
+                    return _json(resp, self.base)
+                if status in (401, 403):
+                    raise AuthError(
+                        f"aggregates API at {self.base} refused the API key (HTTP {status}: {_message(resp)})",
+                        KEY_HINT,
+                    )
+                if status != 429 and status < 500:
+                    raise ServiceUnavailable(
+                        f"aggregates API at {self.base} rejected {resp.request.url.path} "
+                        f"(HTTP {status}: {_message(resp)})",
+                        "Check polygon.rest_url and the requested tickers and time range.",
+                    )
+                reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
+            if attempt >= self.polygon.max_retries:
+                raise ServiceUnavailable(
+                    f"aggregates API at {self.base} still failing after {attempt} retries ({reason})",
+                    "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
+                )
+            delay = backoff_delay(blind, retry_after)
+            blind += retry_after is None
+            log.warning(
+                "aggregates API %s; retry %d/%d in %.1fs",
+                reason,
+                attempt + 1,
+                self.polygon.max_retries,
+                delay,
+            )
+            self.retries += 1
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+def _json(resp: httpx.Response, base: str) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        raise DataError(f"aggregates API at {base} returned invalid JSON (HTTP {resp.status_code})") from None
+    if not isinstance(body, dict):
+        raise DataError(f"aggregates API at {base} returned {type(body).__name__}, expected an object")
+    return body
+
+
+def _message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        return str(body.get("error") or body.get("message") or body.get("status"))
+    except (ValueError, AttributeError):
+        return resp.reason_phrase or "no detail"
