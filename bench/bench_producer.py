@@ -57,20 +57,17 @@ async def _warm_and_collect(market, window_s: int, expected: int) -> list[dict]:
 
 async def _produce_stocks(settings, market, window_s: int, expected: int) -> float:  # type: ignore[no-untyped-def]
     """Seconds from releasing the replay clock until every bar is acknowledged by the broker."""
+    from rtfin_cli.producers.sink import Stats
     from rtfin_cli.producers.stocks import stream_stocks
 
     stop = asyncio.Event()
-    box: dict[str, object] = {}
-
-    def progress(stats) -> None:  # type: ignore[no-untyped-def]
-        box["stats"] = stats
-
-    task = asyncio.ensure_future(stream_stocks(settings, ["AM.*"], stop, progress))
+    live = Stats(source="polygon.stocks")  # the stream's own counters, watched here as they change
+    task = asyncio.ensure_future(stream_stocks(settings, ["AM.*"], stop, stats=live))
     while not market.control("status")["subscriptions"]:
         await asyncio.sleep(0.05)
     t0 = time.perf_counter()
     market.control("clock", {"speed": 1e9, "end_in_s": window_s})
-    while getattr(box.get("stats"), "delivered", 0) < expected:
+    while live.delivered < expected:
         if task.done():
             task.result()
         await asyncio.sleep(0.002)

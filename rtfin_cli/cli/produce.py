@@ -5,21 +5,19 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import time
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rtfin_cli.cli.common import err_console, is_tty, print_json, settings
+from rtfin_cli.cli.reporting import PRODUCE, producer_line, reporter_for
 from rtfin_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from rtfin_cli.producers.sink import Stats
 
 app = typer.Typer(help="Produce market data (news, stock aggregates) into Kafka.", no_args_is_help=True)
-LOG_EVERY_S = 10.0
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -65,68 +63,11 @@ def _setup_logging() -> None:
     root.propagate = False
 
 
-def _iso(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-class Reporter:
-    """The progress callback: a rich live panel on a TTY, a key=value log line every 10 s otherwise."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.live: Any = None
-        self._logged = 0.0
-        self.log = logging.getLogger("rtfin.producers.status")
-
-    def context(self) -> AbstractContextManager[Any]:
-        if not is_tty():
-            return nullcontext()
-        from rich.live import Live
-
-        self.live = Live(self._render(None), console=err_console, refresh_per_second=4, transient=False)
-        return self.live  # type: ignore[no-any-return]
-
-    def _render(self, s: Stats | None) -> Any:
-        from rich.table import Table
-
-        table = Table(title=self.title, show_header=False, box=None, title_justify="left")
-        d = s.as_dict() if s else {}
-        rows = [
-            ("delivered", f"{d.get('delivered', 0):,}"),
-            ("records/s", f"{d.get('rate', 0):,.1f}"),
-            ("last event", _iso(d.get("last_event_ms"))),
-            ("duplicates skipped", f"{d.get('duplicates', 0):,}"),
-            ("dead-lettered", f"{d.get('dead_lettered', 0):,}"),
-            ("reconnects/retries", f"{d.get('reconnects', 0)}/{d.get('retries', 0)}"),
-            ("errors", str(d.get("last_error") or "-")),
-        ]
-        for k, v in rows:
-            table.add_row(f"[dim]{k}[/]", v)
-        return table
-
-    def __call__(self, s: Stats) -> None:
-        if self.live is not None:
-            self.live.update(self._render(s))
-        elif time.monotonic() - self._logged >= LOG_EVERY_S:
-            self._logged = time.monotonic()
-            self.log.info(self.line(s))
-
-    @staticmethod
-    def line(s: Stats) -> str:
-        d = s.as_dict()
-        return (
-            f"source={d['source']} delivered={d['delivered']} rate={d['rate']} "
-            f"dead_lettered={d['dead_lettered']} "
-            f"duplicates={d['duplicates']} reconnects={d['reconnects']} retries={d['retries']} "
-            f"last_event={_iso(d['last_event_ms'])}"
-        )
-
-
 def _finish(stats: Stats, as_json: bool) -> None:
     if as_json:
         print_json(stats.as_dict())
     else:
-        logging.getLogger("rtfin.producers.status").info("stopped: " + Reporter.line(stats))
+        logging.getLogger("rtfin.producers.status").info("stopped: " + producer_line(stats.as_dict()))
 
 
 @app.command()
@@ -164,8 +105,7 @@ def news(
     _setup_logging()
     stop = threading.Event()
     stop_on_signals(stop)
-    reporter = Reporter("rtfin produce news")
-    with reporter.context():
+    with reporter_for(PRODUCE, as_json=as_json, title="rtfin produce news") as reporter:
         stats = run_news(settings(), opts, stop, reporter)
     _finish(stats, as_json)
 
@@ -190,7 +130,7 @@ def stocks(
     names = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None
     channels = subscriptions(names, [e.strip().upper() for e in events.split(",") if e.strip()])
     _setup_logging()
-    reporter = Reporter("rtfin produce stocks " + ",".join(channels))
-    with reporter.context():
+    title = "rtfin produce stocks " + ",".join(channels)
+    with reporter_for(PRODUCE, as_json=as_json, title=title) as reporter:
         stats = run_stocks(settings(), channels, reporter)
     _finish(stats, as_json)

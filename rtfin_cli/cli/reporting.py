@@ -20,7 +20,7 @@ from typing import Any, Protocol, Self
 from rtfin_cli.cli.common import console, err_console
 from rtfin_cli.report import Event, EventKind
 
-PRODUCE, SENTIMENT = "produce", "sentiment"
+PRODUCE, SENTIMENT, DATABRICKS = "produce", "sentiment", "databricks"  # the stages' names in their events
 
 
 # -- how a payload reads -------------------------------------------------------------------------------
@@ -95,7 +95,8 @@ class Style:
     """How one stage's progress is shown: a live view on a terminal, its rate and form in a pipe."""
 
     live: bool = False  # a terminal shows the stage's progress in one live view (else: a line per event)
-    on_stderr: bool = False  # the live view goes to stderr (stdout stays for the command's result)
+    on_stderr: bool = False  # the view and its lines go to stderr (stdout stays for the command's result)
+    line_style: str = ""  # rich style of the lines a terminal prints
     refresh: int = 4  # live view refreshes per second
     every_s: float = 0.0  # pipe: at most one progress line per this many seconds
     changes_only: bool = False  # pipe: a progress line equal to the one before is not repeated
@@ -106,6 +107,7 @@ class Style:
 STYLES = {
     PRODUCE: Style(live=True, on_stderr=True, every_s=10.0, logger="rtfin.producers.status"),
     SENTIMENT: Style(live=True, refresh=2, changes_only=True, stamp=True),
+    DATABRICKS: Style(on_stderr=True, line_style="dim"),
 }
 
 
@@ -158,7 +160,7 @@ class LineReporter(_Context):
         elif style.logger:
             self._write = logging.getLogger(style.logger).info
         else:
-            self._write = _stdout_line
+            self._write = _stderr_line if style.on_stderr else _stdout_line
 
     def emit(self, event: Event) -> None:
         line = text(event)
@@ -221,12 +223,19 @@ class RichReporter(_Context):
         if self._live is not None and event.stage == self.stage and "message" not in event.payload:
             self._live.update(self._view(event))
         else:
-            self.console.print(text(event), soft_wrap=True, highlight=False, markup=False)
+            line = text(event)
+            style = self.style.line_style or None
+            self.console.print(line, soft_wrap=True, highlight=False, markup=False, style=style)
 
 
 def _stdout_line(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def reporter_for(stage: str, *, as_json: bool = False, title: str = "") -> CliReporter:

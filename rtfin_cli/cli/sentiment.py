@@ -1,16 +1,16 @@
-"""`rtfin sentiment run|submit|status|cancel|score|eval` (issue #6)."""
+"""`rtfin sentiment run|submit|status|cancel|score|eval`: the streaming job, Databricks, the model."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from rtfin_cli.cli.common import console, err_console, is_tty, print_json, settings, state
+from rtfin_cli.cli.common import console, is_tty, print_json, settings, state
+from rtfin_cli.cli.reporting import SENTIMENT, reporter_for, sentiment_line
 
 app = typer.Typer(
     help="Sentiment: the Spark streaming job, Databricks submission, the model.", no_args_is_help=True
@@ -19,14 +19,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 TargetOpt = Annotated[
     str | None, typer.Option("--target", "-t", help="Profile to deploy (dev, prod, ...); default: --profile.")
 ]
-
-
-def _status_line(p: Any) -> str:
-    offsets = " ".join(f"p{k}:{v}" for k, v in sorted(p.offsets.items())) or "-"
-    return (
-        f"batches {p.batches}  rows {p.rows}  scored {p.scored}  dlq {p.dlq}  "
-        f"{p.rows_per_s:.1f} rows/s  offsets {offsets}"
-    )
 
 
 @app.command()
@@ -38,33 +30,10 @@ def run(
     """Run the sentiment streaming job in Spark local mode against the profile's Kafka (Ctrl-C stops it)."""
     from rtfin_cli.sentiment.runner import run_local
 
-    s = settings()
-    profile = state.loaded().profile
-    started = time.monotonic()
-    if is_tty():
-        from rich.live import Live
-
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            live.update(f"[dim]starting Spark ({s.sentiment.spark_master}), model {s.sentiment.model} ...[/]")
-
-            def show(p: Any) -> None:
-                live.update(f"[green]running[/] {time.monotonic() - started:5.0f}s  {_status_line(p)}")
-
-            result = run_local(s, once=once, profile=profile, on_progress=show)
-    else:
-        seen = {"batches": -1}
-
-        def log(p: Any) -> None:
-            if p.batches != seen["batches"]:
-                seen["batches"] = p.batches
-                print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} sentiment {_status_line(p)}", flush=True)
-
-        print(
-            f"sentiment job starting: master {s.sentiment.spark_master}, model {s.sentiment.model}",
-            flush=True,
-        )
-        result = run_local(s, once=once, profile=profile, on_progress=log)
-    console.print(f"stopped: {_status_line(result)}")
+    s, profile = settings(), state.loaded().profile
+    with reporter_for(SENTIMENT) as reporter:
+        result = run_local(s, once=once, profile=profile, reporter=reporter)
+    console.print(f"stopped: {sentiment_line(result)}")
 
 
 @app.command()
@@ -159,7 +128,8 @@ def submit(
         f"job {result['job_id']} ({result['job_name']}) run {result['run_id']}: {result['run_page_url']}"
     )
     if wait:
-        final = dbx.wait(client, result["run_id"], on_state=lambda st: err_console.print(f"[dim]{st}[/]"))
+        with reporter_for(dbx.STAGE, as_json=as_json) as reporter:
+            final = dbx.wait(client, result["run_id"], reporter)
         if as_json:
             print_json(final)
         else:

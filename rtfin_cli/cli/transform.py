@@ -55,17 +55,18 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the DDL, set up ingestion for clickhouse.ingest, then dbt build (models + tests)."""
+    from rtfin_cli.cli.reporting import reporter_for
     from rtfin_cli.transform.run import run as run_
 
-    progress = None if as_json else _line
-    outcome = run_(
-        settings(),
-        select=select,
-        full_refresh=full_refresh,
-        target=target,
-        freshness=freshness,
-        progress=progress,
-    )
+    with reporter_for("transform", as_json=as_json) as reporter:
+        outcome = run_(
+            settings(),
+            select=select,
+            full_refresh=full_refresh,
+            target=target,
+            freshness=freshness,
+            reporter=reporter,
+        )
     if as_json:
         print_json(outcome.as_dict())
     else:

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.kafka import clients
-from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
+from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
 from rtfin_cli.sources.news import NewsClient
 from rtfin_cli.sources.records import InvalidRecord, dumps, iso_ms, news_record, now_iso
 
 if TYPE_CHECKING:
+    from rtfin_cli.report import Reporter
     from rtfin_cli.settings import KafkaSettings, RtfinSettings
 
 log = logging.getLogger("rtfin.producers.news")
@@ -102,12 +103,12 @@ def _read(c: Any, topic: str, begin: dict[int, int], end: dict[int, int]) -> lis
 
 
 def run_news(
-    settings: RtfinSettings, opts: NewsOptions, stop: threading.Event, progress: Progress | None = None
+    settings: RtfinSettings, opts: NewsOptions, stop: threading.Event, reporter: Reporter | None = None
 ) -> Stats:
     """Poll until stopped (or one pass with --once/--until); returns the final counters."""
     topic = settings.kafka.topics.news_raw
     stats = Stats(source="polygon.news")
-    tick = Ticker(progress, stats)
+    tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
     default_start = int(time.time() * 1000 - settings.polygon.news_backfill_h * 3_600_000)
     resume = resume_point(settings.kafka, topic, default_start, opts.since_ms)

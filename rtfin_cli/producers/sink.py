@@ -6,23 +6,24 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import RtfinError, ServiceUnavailable
 from rtfin_cli.kafka import clients
+from rtfin_cli.report import Event, EventKind, Reporter
 
 if TYPE_CHECKING:
     from rtfin_cli.settings import KafkaSettings
 
 log = logging.getLogger("rtfin.producers")
 KAFKA_INVALID_RECORD = 87  # "Broker failed to validate record"
+STAGE = "produce"
 
 
 @dataclass
 class Stats:
-    """Counters a producer reports to its progress callback (the cli renders them)."""
+    """A producer's counters, reported as the payload of its progress events (the cli renders them)."""
 
     source: str
     produced: int = 0  # handed to the Kafka client
@@ -48,13 +49,10 @@ class Stats:
         return out
 
 
-Progress = Callable[[Stats], None]
-
-
 class KafkaSink:
     """Writes records (key, JSON value, event-time timestamp) and dead letters; counts deliveries."""
 
-    def __init__(self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = "produce") -> None:
+    def __init__(self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = STAGE) -> None:
         self.kafka, self.stats, self.stage = kafka, stats, stage
         self.dlq_topic = kafka.topics.dlq
         self.producer = clients.producer(kafka)
@@ -154,13 +152,13 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Ticker:
-    """Calls ``progress`` at most every ``interval`` seconds."""
+    """Emits the counters as a progress event at most every ``interval`` seconds."""
 
-    def __init__(self, progress: Progress | None, stats: Stats, interval: float = 1.0) -> None:
-        self.progress, self.stats, self.interval, self._last = progress, stats, interval, 0.0
+    def __init__(self, reporter: Reporter | None, stats: Stats, interval: float = 1.0) -> None:
+        self.reporter, self.stats, self.interval, self._last = reporter, stats, interval, 0.0
 
     def __call__(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self.progress is not None and (force or now - self._last >= self.interval):
+        if self.reporter is not None and (force or now - self._last >= self.interval):
             self._last = now
-            self.progress(self.stats)
+            self.reporter.emit(Event(EventKind.PROGRESS, STAGE, self.stats.as_dict()))

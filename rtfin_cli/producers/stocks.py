@@ -11,11 +11,12 @@ import signal
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import RtfinError
-from rtfin_cli.producers.sink import KafkaSink, Progress, Stats, Ticker
+from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
 from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 from rtfin_cli.sources.stocks import StocksStream
 
 if TYPE_CHECKING:
+    from rtfin_cli.report import Reporter
     from rtfin_cli.settings import RtfinSettings
 
 log = logging.getLogger("rtfin.producers.stocks")
@@ -53,12 +54,19 @@ class AggHandler:
 
 
 async def stream_stocks(
-    settings: RtfinSettings, channels: list[str], stop: asyncio.Event, progress: Progress | None = None
+    settings: RtfinSettings,
+    channels: list[str],
+    stop: asyncio.Event,
+    reporter: Reporter | None = None,
+    stats: Stats | None = None,
 ) -> Stats:
-    """Stream until ``stop`` is set (flushing before returning); raises on auth failure or lost service."""
+    """Stream until ``stop`` is set (flushing before returning); raises on auth failure or lost service.
+
+    ``stats``, when given, is the counter object the stream updates as it goes (a caller can watch it).
+    """
     topic = settings.kafka.topics.stocks_aggs
-    stats = Stats(source="polygon.stocks")
-    tick = Ticker(progress, stats)
+    stats = stats if stats is not None else Stats(source="polygon.stocks")
+    tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
     stream = StocksStream.from_settings(settings.polygon, channels, AggHandler(sink, topic, stats, tick))
 
@@ -89,7 +97,7 @@ async def stream_stocks(
 def run_stocks(
     settings: RtfinSettings,
     channels: list[str],
-    progress: Progress | None = None,
+    reporter: Reporter | None = None,
     handle_signals: bool = True,
 ) -> Stats:
     """Blocking entry point: SIGTERM/SIGINT stop the stream, which then flushes and returns."""
@@ -100,6 +108,6 @@ def run_stocks(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-        return await stream_stocks(settings, channels, stop, progress)
+        return await stream_stocks(settings, channels, stop, reporter)
 
     return asyncio.run(main())

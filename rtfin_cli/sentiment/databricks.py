@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import AuthError, ConfigError, ProcessError, RtfinError, ServiceUnavailable
+from rtfin_cli.report import EventKind, Reporter, message
 from rtfin_cli.sentiment import JOB_FILE, scoring
 from rtfin_cli.sentiment.runner import job_options
 from rtfin_cli.settings import RtfinSettings, secret
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 SECRET_PASSWORD_KEY = "kafka-sasl-password"
 TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
+STAGE = "databricks"
 
 
 def _paths(s: RtfinSettings) -> dict[str, str]:
@@ -205,16 +207,16 @@ def submit(w: WorkspaceClient, s: RtfinSettings, profile: str) -> dict[str, Any]
 
 
 def wait(
-    w: WorkspaceClient, run_id: int, on_state: Callable[[str], None] | None = None, poll_s: float = 10.0
+    w: WorkspaceClient, run_id: int, reporter: Reporter | None = None, poll_s: float = 10.0
 ) -> dict[str, Any]:
-    """Follow a run until it reaches a terminal state, reporting each state change."""
+    """Follow a run until it reaches a terminal state, reporting each state change (stage ``databricks``)."""
     last = ""
     while True:
         with _api("following the run"):
             info = _run_dict(w.jobs.get_run(run_id))
         now = f"{info['life_cycle_state']} {info['result_state'] or ''} {info['state_message']}".strip()
-        if now != last and on_state is not None:
-            on_state(now)
+        if now != last and reporter is not None:
+            message(reporter, STAGE, now, EventKind.PROGRESS)
         last = now
         if info["life_cycle_state"] in TERMINAL:
             return info

@@ -5,15 +5,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from rtfin_cli.errors import ProcessError, ServiceUnavailable
 from rtfin_cli.locate import SPARK_VERSION, jar_files
+from rtfin_cli.report import Event, EventKind, NullReporter, Reporter
 from rtfin_cli.sentiment import JOB_FILE
 from rtfin_cli.settings import RtfinSettings, resolve_path, secret
+
+STAGE = "sentiment"
 
 
 def load_job(path: Path = JOB_FILE) -> ModuleType:
@@ -49,10 +51,19 @@ def run_local(
     *,
     once: bool = False,
     profile: str = "local",
-    on_progress: Callable[[Any], None] | None = None,
-) -> Any:
-    """Run the streaming job in Spark ``local[*]`` until it ends (``once``), fails, or SIGTERM/Ctrl-C."""
+    reporter: Reporter | None = None,
+) -> dict[str, Any]:
+    """Run the streaming job in Spark ``local[*]`` until it ends (``once``), fails, or SIGTERM/Ctrl-C.
+
+    Emits a started event, then the job's progress (batches, rows, offsets) about once a second;
+    returns the final progress.
+    """
     from rtfin_cli.kafka.clients import check_reachable
+
+    rep = reporter or NullReporter()
+    rep.emit(
+        Event(EventKind.STARTED, STAGE, {"master": s.sentiment.spark_master, "model": s.sentiment.model})
+    )
 
     meta = check_reachable(s.kafka)
     for topic in (s.kafka.topics.news_raw, s.kafka.topics.news_sentiment, s.kafka.topics.dlq):
@@ -70,8 +81,13 @@ def run_local(
     )  # fmt: skip
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
-        return job.run(job.Options(**values), on_progress=on_progress)
+        final = job.run(job.Options(**values), on_progress=lambda p: rep.emit(_progress(p)))
     except RuntimeError as exc:
         raise ProcessError(
             str(exc).splitlines()[0][:500], "See the log above; fix and re-run (it resumes)."
         ) from None
+    return dict(final.as_dict())
+
+
+def _progress(p: Any) -> Event:
+    return Event(EventKind.PROGRESS, STAGE, p.as_dict())

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rtfin_cli.report import NullReporter, Reporter, message
 from rtfin_cli.settings import RtfinSettings
 from rtfin_cli.transform.dbt import DbtOutcome, invoke
 from rtfin_cli.warehouse.ddl import DdlResult
 
+STAGE = "transform"
+
 
 @dataclass
 class RunOutcome:
+    """What a run did: the DDL, the ingestion set-up, the dbt build and (when run) source freshness."""
+
     ddl: DdlResult
     ingest: dict[str, Any]
     build: DbtOutcome
@@ -38,9 +42,12 @@ def run(
     full_refresh: bool = False,
     target: str | None = None,
     freshness: bool = True,
-    progress: Callable[[str], None] | None = None,
+    reporter: Reporter | None = None,
 ) -> RunOutcome:
-    """Everything `rtfin transform run` does; a DDL or connection failure raises before dbt runs."""
+    """Everything `rtfin transform run` does; a DDL or connection failure raises before dbt runs.
+
+    Each step and each dbt node's result is reported as a one-line message (stage ``transform``).
+    """
     from rtfin_cli.transform.dbt import check_selectors
     from rtfin_cli.warehouse import ddl, ingest
     from rtfin_cli.warehouse.client import get_client
@@ -48,7 +55,11 @@ def run(
     if select:
         check_selectors(select)  # bad input fails before anything touches the server
     client = get_client(settings)
-    say = progress or (lambda _m: None)
+    rep = reporter or NullReporter()
+
+    def say(text: str) -> None:
+        message(rep, STAGE, text)
+
     ddl_result = ddl.apply(settings.clickhouse, client)
     say(f"ddl: {len(ddl_result.applied)} applied, {len(ddl_result.already)} already there")
     ingest_result = ingest.setup(settings, client)
@@ -62,7 +73,7 @@ def run(
         full_refresh=full_refresh,
         target=target,
         extra=["--indirect-selection", "cautious"] if select else None,
-        progress=progress,
+        progress=say if reporter is not None else None,
     )
     fresh = None
     if freshness and not select and build.success:

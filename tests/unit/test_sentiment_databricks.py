@@ -249,6 +249,7 @@ def test_submit_uploads_creates_then_resets_and_runs(workspace: FakeWorkspace, t
 
 
 def test_submit_wait_follows_the_run_to_success(workspace: FakeWorkspace, tmp_path: Path) -> None:
+    from rtfin_cli.report import ListReporter
     from rtfin_cli.sentiment import databricks as dbx
     from rtfin_cli.settings import load_settings
 
@@ -256,8 +257,9 @@ def test_submit_wait_follows_the_run_to_success(workspace: FakeWorkspace, tmp_pa
     s = load_settings(environ=env).settings
     w = dbx.client(s)
     result = dbx.submit(w, s, "dev")
-    states: list[str] = []
-    final = dbx.wait(w, result["run_id"], on_state=states.append, poll_s=0.01)
+    reporter = ListReporter()
+    final = dbx.wait(w, result["run_id"], reporter, poll_s=0.01)
+    states = [e.payload["message"] for e in reporter.events]
     assert final["life_cycle_state"] == "TERMINATED" and final["result_state"] == "SUCCESS"
     assert [x.split()[0] for x in states] == ["RUNNING", "TERMINATED"]  # submit's get_run saw PENDING
     dbx.raise_for_result(final)
