@@ -1,22 +1,13 @@
 """rtfin sentiment job: Kafka rtfin.news.raw -> batched sentiment model -> rtfin.news.sentiment (+ rtfin.dlq).
 
-Runs unchanged as a Databricks ``spark_python_task`` and locally (``rtfin sentiment run`` imports it
-and calls :func:`run`). Arguments come from the command line or a JSON file (``--config``); every
-option has the same name in both (``--max-offsets-per-trigger`` = ``"max_offsets_per_trigger"``).
-
-Per micro-batch (``foreachBatch``):
-  1. rows below the consumer group's committed offsets are dropped: they were already written;
-  2. the JSON is parsed with an explicit schema; non-JSON, a missing id or a missing title go to
-     the DLQ with headers rtfin-error / rtfin-source / rtfin-stage (+ rtfin-offset);
-  3. title (+ description) is scored by a pandas UDF (Iterator[pd.Series] -> Iterator[pd.DataFrame])
-     that loads the model once per Python worker and scores in batches of ``batch_size``;
-  4. the driver writes the results and the DLQ records in ONE Kafka transaction together with the
-     batch's end offsets for the consumer group (default ``rtfin-sentiment``), so `rtfin lag` sees
-     progress and a crash at any point neither loses nor duplicates an article (read_committed).
-
-Kafka message timestamps of results are the article's published_utc (DESIGN.md: event time).
-Secrets: the SASL password comes from RTFIN__KAFKA__SASL_PASSWORD (a Databricks secret reference in
-the cluster's environment) or from ``dbutils.secrets`` with ``--secret-scope``; never from argv.
+Runs unchanged as a Databricks ``spark_python_task`` and locally (``rtfin sentiment run`` imports it and
+calls :func:`run`). Options come from flags or a JSON file (``--config``), with the same names in both.
+Each micro-batch drops rows below the group's committed offsets (already written), parses the JSON with
+an explicit schema, sends non-JSON and rows without id or title to the DLQ, scores title (+ description)
+in a pandas UDF that loads the model once per worker, and writes results, dead letters and the batch's
+end offsets for the consumer group in ONE Kafka transaction: a crash neither loses nor duplicates an
+article, and `rtfin lag` sees the group's progress. Result timestamps are the article's published time.
+The SASL password comes from RTFIN__KAFKA__SASL_PASSWORD or ``--secret-scope``, never from argv.
 """
 
 import argparse
@@ -42,16 +33,20 @@ NEWS_SCHEMA = (
     "tickers ARRAY<STRING>, keywords ARRAY<STRING>, image_url STRING, amp_url STRING, ingested_at STRING"
 )
 RESULT_SCHEMA = "label STRING, score DOUBLE, sentiment DOUBLE, model STRING, scored_at STRING"
-# A batch's transaction that takes longer than this is stuck: librdkafka's send_offsets_to_transaction()
-# can block forever, ignoring its timeout, when the group coordinator went away mid-transaction (a broker
-# SIGKILL + restart; confluentinc/librdkafka#5456). The job then exits (code 75) instead of hanging alive;
-# a restart fences and aborts the open transaction and resumes from the committed offsets.
+# The dead-letter headers: the names of rtfin_cli/kafka/deadletter.py, copied because this job runs without
+# rtfin installed (tests/unit/test_sentiment_job.py holds the copies equal).
+DLQ_HEADERS = ("rtfin-error", "rtfin-source", "rtfin-stage", "rtfin-offset")
+# A batch's transaction that takes longer than this is stuck: send_offsets_to_transaction() can block
+# forever when the group coordinator went away mid-transaction (confluentinc/librdkafka#5456). The job then
+# exits (code 75); a restart fences the open transaction and resumes from the committed offsets.
 TXN_DEADLINE_ENV = "RTFIN_SENTIMENT_TXN_DEADLINE_S"
 TXN_DEADLINE_S = 300.0  # > send_offsets (60) + commit (120) + abort (60) when each takes its whole timeout
 
 
 @dataclass
 class Options:
+    """Every option of the job (flag ``--max-offsets-per-trigger`` = JSON key ``max_offsets_per_trigger``)."""
+
     profile: str = "local"
     bootstrap: str = "127.0.0.1:9092"
     topic_in: str = "rtfin.news.raw"
@@ -83,11 +78,10 @@ _NOT_ARGS = {"sasl_password"}
 
 
 def _bool(text: str) -> bool:
-    if str(text).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(text).lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    low = str(text).lower()
+    if low not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return low in ("1", "true", "yes", "on")
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -114,6 +108,8 @@ def parse_args(argv: list[str]) -> Options:
 
 @dataclass
 class Progress:
+    """What the job has done so far (the local runner reports it; main() prints it as JSON)."""
+
     batches: int = 0
     rows: int = 0
     scored: int = 0
@@ -131,6 +127,13 @@ class Progress:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "rows_per_s": self.rows_per_s}
+
+    def add(self, scored: int, failed: int, offsets: dict[int, int], seconds: float) -> None:
+        """Count one committed batch."""
+        self.batches, self.rows = self.batches + 1, self.rows + scored + failed
+        self.scored, self.dlq = self.scored + scored, self.dlq + failed
+        self.offsets.update(offsets)
+        self.last_batch_rows, self.last_batch_s = scored + failed, seconds
 
 
 # -- Kafka ------------------------------------------------------------------------------------------
@@ -189,15 +192,8 @@ class TransactionalSink:
         self.consumer = Consumer(
             {**base, "group.id": opts.group, "enable.auto.commit": False, "isolation.level": "read_committed"}
         )
-        self.producer = Producer(
-            {
-                **base,
-                "transactional.id": f"{opts.group}.{opts.topic_in}",
-                "enable.idempotence": True,
-                "compression.type": "lz4",
-                "linger.ms": 5,
-            }
-        )
+        txn = {"transactional.id": f"{opts.group}.{opts.topic_in}", "enable.idempotence": True}
+        self.producer = Producer({**base, **txn, "compression.type": "lz4", "linger.ms": 5})
         self.producer.init_transactions(60)  # fences (and aborts) a crashed predecessor's transaction
         self.last_committed = self.committed()  # then kept up to date here: the job is the group's writer
 
@@ -205,28 +201,22 @@ class TransactionalSink:
         """partition -> next offset to process, for partitions the group has committed."""
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-        meta = self.consumer.list_topics(self.opts.topic_in, timeout=30)
-        parts = [
-            TopicPartition(self.opts.topic_in, p) for p in sorted(meta.topics[self.opts.topic_in].partitions)
-        ]
+        topic = self.opts.topic_in
+        meta = self.consumer.list_topics(topic, timeout=30)
+        parts = [TopicPartition(topic, p) for p in sorted(meta.topics[topic].partitions)]
         for attempt in range(30):  # the group coordinator may still be loading (retriable)
             try:
-                return {
-                    tp.partition: tp.offset
-                    for tp in self.consumer.committed(parts, timeout=30)
-                    if tp.offset >= 0
-                }
+                done = self.consumer.committed(parts, timeout=30)
+                return {tp.partition: tp.offset for tp in done if tp.offset >= 0}
             except KafkaException as exc:
-                if (
-                    attempt == 29
-                    or not exc.args[0].retriable()
-                    and exc.args[0].code() != KafkaError.NOT_COORDINATOR
-                ):
+                err = exc.args[0]
+                if attempt == 29 or not (err.retriable() or err.code() == KafkaError.NOT_COORDINATOR):
                     raise
                 time.sleep(1)
         return {}
 
     def write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
+        """One transaction, under a deadline (see TXN_DEADLINE_S)."""
         deadline = float(os.environ.get(TXN_DEADLINE_ENV) or TXN_DEADLINE_S)
         timer = threading.Timer(deadline, _transaction_stuck, args=(deadline,))
         timer.daemon = True
@@ -243,18 +233,11 @@ class TransactionalSink:
         self.producer.begin_transaction()
         try:
             for r in scored:
-                value = {
-                    "id": r.id, "published_utc": r.published_utc, "title": r.title,
-                    "tickers": list(r.tickers or []), "label": r.r.label, "score": r.r.score,
-                    "sentiment": r.r.sentiment, "model": r.r.model, "scored_at": r.r.scored_at,
-                }  # fmt: skip
                 ts = _epoch_ms(r.published_utc) or int(r.timestamp.timestamp() * 1000)
-                self._produce(o.topic_out, r.id.encode(), json.dumps(value).encode(), ts)
+                self._produce(o.topic_out, r.id.encode(), json.dumps(_result(r)).encode(), ts)
             for r in failed:
-                headers = [
-                    ("rtfin-error", r.error.encode()), ("rtfin-source", o.topic_in.encode()),
-                    ("rtfin-stage", STAGE.encode()), ("rtfin-offset", f"{r.partition}:{r.offset}".encode()),
-                ]  # fmt: skip
+                values = (r.error, o.topic_in, STAGE, f"{r.partition}:{r.offset}")
+                headers = [(k, v.encode()) for k, v in zip(DLQ_HEADERS, values, strict=True)]
                 key, value = (
                     bytes(b) if b is not None else None for b in (r.key, r.value)
                 )  # Spark: bytearray
@@ -280,12 +263,20 @@ class TransactionalSink:
         self.producer.flush(30)
 
 
+def _result(r: Any) -> dict[str, Any]:
+    """The rtfin.news.sentiment value of a scored row."""
+    return {
+        "id": r.id, "published_utc": r.published_utc, "title": r.title, "tickers": list(r.tickers or []),
+        "label": r.r.label, "score": r.r.score, "sentiment": r.r.sentiment, "model": r.r.model,
+        "scored_at": r.r.scored_at,
+    }  # fmt: skip
+
+
 def _transaction_stuck(deadline: float) -> None:
-    """The batch's Kafka transaction did not finish within ``deadline`` seconds: exit hard (a blocked
-    librdkafka call cannot be interrupted); nothing of the open transaction is visible (read_committed)."""
+    """Exit hard: a blocked librdkafka call cannot be interrupted; the open transaction stays invisible."""
     print(
-        f"sentiment job: the Kafka transaction of a batch is stuck after {deadline:g}s "
-        "(group coordinator lost mid-transaction); exiting so that a restart resumes from the committed offsets",
+        f"sentiment job: the Kafka transaction of a batch is stuck after {deadline:g}s (group coordinator "
+        "lost mid-transaction); exiting so that a restart resumes from the committed offsets",
         file=sys.stderr,
         flush=True,
     )
@@ -293,6 +284,7 @@ def _transaction_stuck(deadline: float) -> None:
 
 
 def _epoch_ms(iso: str | None) -> int | None:
+    """Epoch ms of an ISO-8601 time (UTC unless it has an offset); None when missing or unreadable."""
     if not iso:
         return None
     try:
@@ -335,20 +327,17 @@ def make_score_udf(module: str, model: str, max_length: int, batch_size: int) ->
         for series in texts:
             preds = scorer.predict(series.fillna("").astype(str).tolist())
             now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            yield pd.DataFrame(
-                {
-                    "label": [p.label for p in preds],
-                    "score": [p.score for p in preds],
-                    "sentiment": [p.sentiment for p in preds],
-                    "model": [scorer.name] * len(preds),
-                    "scored_at": [now] * len(preds),
-                }
-            )
+            yield pd.DataFrame({
+                "label": [p.label for p in preds], "score": [p.score for p in preds],
+                "sentiment": [p.sentiment for p in preds], "model": [scorer.name] * len(preds),
+                "scored_at": [now] * len(preds),
+            })  # fmt: skip
 
     return pandas_udf(score, RESULT_SCHEMA)  # type: ignore[call-overload]
 
 
 def build_spark(opts: Options) -> Any:
+    """The Spark session: the cluster's on Databricks, ``opts.master`` (local[*]) with the jars locally."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(f"rtfin-sentiment-{opts.profile}")
@@ -372,70 +361,54 @@ def build_spark(opts: Options) -> Any:
     return spark
 
 
+def _classified(df: Any, committed: dict[int, int]) -> Any:
+    """The batch's rows not committed yet, with the parsed document and why a row is bad (null: good)."""
+    from pyspark.sql import functions as F
+
+    rows = df.select("key", "value", "partition", "offset", "timestamp")
+    for p, off in committed.items():  # a replayed batch after a crash: skip what is already committed
+        rows = rows.where((F.col("partition") != p) | (F.col("offset") >= off))
+    text = F.col("value").cast("string")
+    error = (
+        F.when(F.col("value").isNull(), F.lit("empty message"))
+        .when(F.try_parse_json(text).isNull(), F.lit("not valid JSON"))
+        .when(F.coalesce(F.trim(F.col("doc.id")), F.lit("")) == "", F.lit("missing id"))
+        .when(F.col("doc.title").isNull(), F.lit("missing title"))
+    )
+    return rows.withColumn("doc", F.from_json(text, NEWS_SCHEMA)).withColumn("error", error)
+
+
 def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Progress) -> None:
     """One micro-batch: classify, score, write both topics and commit the offsets atomically."""
     from pyspark.sql import functions as F
 
     t0 = time.monotonic()
-    committed = sink.last_committed
-    rows = df.select("key", "value", "partition", "offset", "timestamp")
-    for p, off in committed.items():  # a replayed batch after a crash: skip what is already committed
-        rows = rows.where((F.col("partition") != p) | (F.col("offset") >= off))
-    text = F.col("value").cast("string")
-    doc = F.from_json(text, NEWS_SCHEMA)
-    rows = rows.withColumn("doc", doc).withColumn(
-        "error",
-        F.when(F.col("value").isNull(), F.lit("empty message"))
-        .when(F.try_parse_json(text).isNull(), F.lit("not valid JSON"))
-        .when(F.coalesce(F.trim(F.col("doc.id")), F.lit("")) == "", F.lit("missing id"))
-        .when(F.col("doc.title").isNull(), F.lit("missing title")),
-    )
     desc, title = F.col("doc.description"), F.col("doc.title")
-    body = F.when(
-        F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0, F.concat_ws(". ", title, desc)
-    ).otherwise(title)
+    has_desc = F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0
+    body = F.when(has_desc, F.concat_ws(". ", title, desc)).otherwise(title)
     # One Spark job per batch: bad rows ride along (scored as "", ignored) instead of a second scan.
-    out = rows.select(
+    out = _classified(df, sink.last_committed).select(
         "key", "value", "partition", "offset", "timestamp", "error", "doc.id", "doc.published_utc",
         "doc.title", "doc.tickers", score_udf(F.coalesce(body, F.lit(""))).alias("r"),
     ).collect()  # fmt: skip
     scored = [r for r in out if r.error is None]
     failed = [r for r in out if r.error is not None]
     offsets: dict[int, int] = {}
-    for r in [*scored, *failed]:
+    for r in out:
         offsets[r.partition] = max(offsets.get(r.partition, 0), r.offset + 1)
     if offsets:
         sink.write(scored, failed, offsets)
-    n = len(scored) + len(failed)
-    progress.batches += 1
-    progress.rows += n
-    progress.scored += len(scored)
-    progress.dlq += len(failed)
-    progress.offsets.update(offsets)
-    progress.last_batch_rows, progress.last_batch_s = n, time.monotonic() - t0
+    progress.add(len(scored), len(failed), offsets, time.monotonic() - t0)
 
 
-def run(
-    opts: Options,
-    on_progress: Callable[[Progress], None] | None = None,
-    stop_requested: Callable[[], bool] | None = None,
-    poll_s: float = 1.0,
-) -> Progress:
-    """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
-    spark = build_spark(opts)
-    module = scoring_module_name(opts)
-    score_udf = make_score_udf(module, opts.model, opts.max_length, opts.batch_size)
-    sink = TransactionalSink(opts)
-    progress = Progress()
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    committed = sink.last_committed
-    partitions = len(sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions)
-    source = spark.readStream.format("kafka").options(
-        **source_options(opts, starting_offsets(opts, committed, partitions))
-    )
+def start_query(
+    spark: Any, opts: Options, sink: TransactionalSink, score_udf: Any, progress: Progress
+) -> Any:
+    """Start the streaming query: the Kafka source (from the group's offsets on a fresh checkpoint), one
+    transactional write per micro-batch, availableNow with ``once``, else every ``trigger_interval``."""
+    partitions = sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions
+    start = starting_offsets(opts, sink.last_committed, len(partitions))
+    source = spark.readStream.format("kafka").options(**source_options(opts, start))
 
     def batch(df: Any, batch_id: int) -> None:
         progress.in_batch = True
@@ -445,27 +418,28 @@ def run(
             progress.in_batch = False
 
     writer = source.load().writeStream.foreachBatch(batch).option("checkpointLocation", opts.checkpoint)
-    writer = (
-        writer.trigger(availableNow=True)
-        if opts.once
-        else writer.trigger(processingTime=opts.trigger_interval)
-    )
-    query = writer.queryName(f"rtfin-sentiment-{opts.profile}").start()
+    trigger = {"availableNow": True} if opts.once else {"processingTime": opts.trigger_interval}
+    return writer.trigger(**trigger).queryName(f"rtfin-sentiment-{opts.profile}").start()
 
-    def stopping() -> bool:
-        return stop.is_set() or (stop_requested is not None and stop_requested())
 
+def _follow(
+    query: Any,
+    progress: Progress,
+    stopping: Callable[[], bool],
+    report: Callable[[Progress], None],
+    poll_s: float,
+) -> None:
+    """Wait for the query, reporting progress; on a stop request let the running batch commit, then stop."""
     try:
         while query.isActive:
             if stopping():
                 deadline = time.monotonic() + 60
-                while progress.in_batch and time.monotonic() < deadline:  # let the current batch commit
+                while progress.in_batch and time.monotonic() < deadline:
                     time.sleep(0.2)
                 query.stop()
                 break
             query.awaitTermination(poll_s)
-            if on_progress is not None:
-                on_progress(progress)
+            report(progress)
         error = query.exception()
         if error is not None and not stopping():
             raise RuntimeError(f"sentiment query failed: {error}")
@@ -476,12 +450,35 @@ def run(
         # doing is uncommitted and will be replayed, so a requested stop is still a clean stop.
         if not stopping():
             raise RuntimeError(f"sentiment query failed: {exc}") from exc
+
+
+def run(
+    opts: Options,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+    poll_s: float = 1.0,
+) -> Progress:
+    """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
+    spark = build_spark(opts)
+    score_udf = make_score_udf(scoring_module_name(opts), opts.model, opts.max_length, opts.batch_size)
+    sink = TransactionalSink(opts)
+    progress, stop = Progress(), threading.Event()
+    if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+
+    def stopping() -> bool:
+        return stop.is_set() or (stop_requested is not None and stop_requested())
+
+    report = on_progress or (lambda _p: None)
+    query = start_query(spark, opts, sink, score_udf, progress)
+    try:
+        _follow(query, progress, stopping, report, poll_s)
     finally:
         _quietly(sink.close)
         if opts.master:  # we created the session; on Databricks the cluster owns it
             _quietly(spark.stop)
-    if on_progress is not None:
-        on_progress(progress)
+    report(progress)
     return progress
 
 
@@ -491,6 +488,7 @@ def _quietly(fn: Callable[[], Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The Databricks entry point: run with the arguments, a JSON progress line per new batch on stdout."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
 
     def log(p: Progress) -> None:

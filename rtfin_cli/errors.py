@@ -20,11 +20,6 @@ class RtfinError(Exception):
         return self.message
 
 
-class NotImplementedYet(RtfinError):
-    exit_code = 2
-    default_hint = "This command is planned but not built yet; see README's command reference."
-
-
 class UsageError(RtfinError):
     """Bad arguments or input given on the command line."""
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
-
-from rtfin_cli.errors import NotImplementedYet
 
 if TYPE_CHECKING:  # pydantic is loaded only by commands that read settings: `rtfin --help` stays fast
     from rtfin_cli.settings import LoadedSettings, RtfinSettings
@@ -46,10 +43,6 @@ def settings() -> RtfinSettings:
     return state.settings
 
 
-def not_implemented(what: str, issue: int) -> NoReturn:
-    raise NotImplementedYet(f"`rtfin {what}` is not implemented yet (issue #{issue})")
-
-
 def print_json(data: Any) -> None:
     """One JSON document on stdout (compact, one line, for scripts)."""
     sys.stdout.write(json.dumps(data, default=str, separators=(",", ":")) + "\n")
@@ -58,13 +51,3 @@ def print_json(data: Any) -> None:
 
 def is_tty() -> bool:
     return console.is_terminal
-
-
-def add_stub(app: Any, group: str, name: str, issue: int, help_text: str) -> None:
-    """Register a planned command that exits 2 with 'not implemented yet' until its issue lands."""
-
-    def _stub(ctx: typer.Context) -> None:
-        not_implemented(f"{group} {name}".strip(), issue)
-
-    _stub.__doc__ = f"{help_text} [not implemented yet: issue #{issue}]"
-    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_stub)

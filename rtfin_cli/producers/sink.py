@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import RtfinError, ServiceUnavailable
-from rtfin_cli.kafka import clients
+from rtfin_cli.kafka import clients, deadletter
 from rtfin_cli.report import Event, EventKind, Reporter
 
 if TYPE_CHECKING:
@@ -99,25 +99,11 @@ class KafkaSink:
         self.stats.produced += 1
 
     def dead_letter(self, key: str | None, payload: str | bytes, error: str) -> None:
-        """The raw payload to the DLQ with rtfin-error / rtfin-source / rtfin-stage headers."""
+        """The raw payload to the DLQ with the dead-letter headers (source: the feed, stage: produce)."""
         value = payload.encode() if isinstance(payload, str) else payload
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("rtfin-error", error[:1000].encode()),
-            ("rtfin-source", self.stats.source.encode()),
-            ("rtfin-stage", self.stage.encode()),
-        ]
-        while True:
-            try:
-                self.producer.produce(
-                    self.dlq_topic,
-                    value=value,
-                    key=key.encode() if key else None,
-                    headers=headers,
-                    on_delivery=self._delivered,
-                )
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        hdrs = deadletter.headers(error, self.stats.source, self.stage)
+        raw_key = key.encode() if key else None
+        deadletter.produce(self.producer, self.dlq_topic, raw_key, value, hdrs, on_delivery=self._delivered)
         self.stats.dead_lettered += 1
         log.warning("dead-lettered a %s payload: %s", self.stats.source, error)
 

@@ -85,7 +85,3 @@ def resolve_cli(argv: Sequence[str]) -> tuple[Any, str]:
         ctx = sub.make_context(name, rest, parent=ctx)
         cmd = sub
     return cmd, cmd.help or ""
-
-
-def is_stub(help_text: str) -> bool:
-    return "not implemented yet" in help_text

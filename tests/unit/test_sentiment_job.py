@@ -63,3 +63,12 @@ def test_fresh_checkpoint_resumes_from_the_group_offsets() -> None:
 def test_event_time_parsing() -> None:
     assert job._epoch_ms("2024-06-24T18:33:53Z") == 1719254033000
     assert job._epoch_ms("garbage") is None and job._epoch_ms(None) is None
+
+
+def test_dead_letter_header_names_match_the_shared_contract() -> None:
+    from rtfin_cli.kafka import deadletter
+
+    assert job.DLQ_HEADERS == deadletter.HEADERS
+    assert deadletter.headers("bad", "topic", job.STAGE, (1, 7)) == list(
+        zip(job.DLQ_HEADERS, ("bad", "topic", "sentiment", "1:7"), strict=True)
+    )
