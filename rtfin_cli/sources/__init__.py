@@ -1,1 +1,1 @@
-"""Market-data sources: the Polygon/Massive news REST client and the stocks WebSocket client."""
+"""Market-data sources: Polygon/Massive REST and WebSocket clients and the validation of their payloads."""
