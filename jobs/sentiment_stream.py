@@ -6,13 +6,14 @@ Each micro-batch drops rows below the group's committed offsets (already written
 an explicit schema, sends non-JSON and rows without id or title to the DLQ, scores title (+ description)
 in a pandas UDF that loads the model once per worker, and writes results, dead letters and the batch's
 end offsets for the consumer group in ONE Kafka transaction: a crash neither loses nor duplicates an
-article, and `rtfin lag` sees the group's progress. Result timestamps are the article's published time.
-The SASL password comes from RTFIN__KAFKA__SASL_PASSWORD or ``--secret-scope``, never from argv.
+article, and `rtfin lag` sees the group's progress. The Kafka side (client settings, resume offsets, the
+transactional writer) is sentiment_kafka.py beside this file.
 """
 
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -22,25 +23,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-STAGE = "sentiment"
 NEWS_SCHEMA = (
     "id STRING, published_utc STRING, title STRING, description STRING, article_url STRING, author STRING, "
     "publisher STRUCT<name: STRING, homepage_url: STRING, logo_url: STRING, favicon_url: STRING>, "
     "tickers ARRAY<STRING>, keywords ARRAY<STRING>, image_url STRING, amp_url STRING, ingested_at STRING"
 )
 RESULT_SCHEMA = "label STRING, score DOUBLE, sentiment DOUBLE, model STRING, scored_at STRING"
-# The dead-letter headers: the names of rtfin_cli/kafka/deadletter.py, copied because this job runs without
-# rtfin installed (tests/unit/test_sentiment_job.py holds the copies equal).
-DLQ_HEADERS = ("rtfin-error", "rtfin-source", "rtfin-stage", "rtfin-offset")
-# A batch's transaction that takes longer than this is stuck: send_offsets_to_transaction() can block
-# forever when the group coordinator went away mid-transaction (confluentinc/librdkafka#5456). The job then
-# exits (code 75); a restart fences the open transaction and resumes from the committed offsets.
-TXN_DEADLINE_ENV = "RTFIN_SENTIMENT_TXN_DEADLINE_S"
-TXN_DEADLINE_S = 300.0  # > send_offsets (60) + commit (120) + abort (60) when each takes its whole timeout
 
 
 @dataclass
@@ -68,6 +61,7 @@ class Options:
     sasl_password: str = field(default="", repr=False)  # never from argv/JSON: env or secret scope
     secret_scope: str = ""
     scoring_module: str = ""  # path of rtfin_scoring.py when rtfin is not installed (Databricks)
+    kafka_module: str = ""  # path of sentiment_kafka.py (default: beside this file)
     master: str = ""  # empty: the cluster's (Databricks); local[*] for `rtfin sentiment run`
     jars: str = ""  # comma-separated jar paths (the Kafka connector in local mode)
     driver_memory: str = ""
@@ -136,173 +130,19 @@ class Progress:
         self.last_batch_rows, self.last_batch_s = scored + failed, seconds
 
 
-# -- Kafka ------------------------------------------------------------------------------------------
-def _sasl_password(opts: Options) -> str:
-    if opts.sasl_password:
-        return opts.sasl_password
-    if os.environ.get("RTFIN__KAFKA__SASL_PASSWORD"):
-        return os.environ["RTFIN__KAFKA__SASL_PASSWORD"]
-    if opts.secret_scope:  # Databricks existing cluster: read the scope at run time
-        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
-        from pyspark.sql import SparkSession
-
-        dbutils = DBUtils(SparkSession.builder.getOrCreate())
-        return str(dbutils.secrets.get(opts.secret_scope, "kafka-sasl-password"))
-    return ""
+def kafka_module(opts: Options) -> ModuleType:
+    """sentiment_kafka.py, the job's Kafka side, shipped beside this file (uploaded with it to Databricks)."""
+    name = "rtfin_sentiment_kafka"
+    if name not in sys.modules:
+        beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sentiment_kafka.py")
+        spec = importlib.util.spec_from_file_location(name, opts.kafka_module or beside)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
-def _librdkafka_conf(opts: Options) -> dict[str, Any]:
-    conf: dict[str, Any] = {"bootstrap.servers": opts.bootstrap, "security.protocol": opts.security_protocol}
-    if opts.security_protocol.startswith("SASL"):
-        conf.update({"sasl.mechanism": opts.sasl_mechanism, "sasl.username": opts.sasl_username})
-        conf["sasl.password"] = _sasl_password(opts)
-    return conf
-
-
-def source_options(opts: Options, starting_offsets: str) -> dict[str, str]:
-    """Options of Spark's Kafka source (the JVM client), SASL included when the profile has it."""
-    out = {
-        "kafka.bootstrap.servers": opts.bootstrap,
-        "subscribe": opts.topic_in,
-        "startingOffsets": starting_offsets,
-        "maxOffsetsPerTrigger": str(opts.max_offsets_per_trigger),
-        "failOnDataLoss": str(opts.fail_on_data_loss).lower(),
-        "kafka.security.protocol": opts.security_protocol,
-    }
-    if opts.security_protocol.startswith("SASL"):
-        module = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule"
-            if opts.sasl_mechanism == "PLAIN"
-            else "org.apache.kafka.common.security.scram.ScramLoginModule"
-        )
-        user, password = json.dumps(opts.sasl_username), json.dumps(_sasl_password(opts))
-        out["kafka.sasl.mechanism"] = opts.sasl_mechanism
-        out["kafka.sasl.jaas.config"] = f"{module} required username={user} password={password};"
-    return out
-
-
-class TransactionalSink:
-    """Writes a batch's results + DLQ records and commits the group offsets in one Kafka transaction."""
-
-    def __init__(self, opts: Options) -> None:
-        from confluent_kafka import Consumer, Producer
-
-        self.opts = opts
-        base = _librdkafka_conf(opts)
-        self.consumer = Consumer(
-            {**base, "group.id": opts.group, "enable.auto.commit": False, "isolation.level": "read_committed"}
-        )
-        txn = {"transactional.id": f"{opts.group}.{opts.topic_in}", "enable.idempotence": True}
-        self.producer = Producer({**base, **txn, "compression.type": "lz4", "linger.ms": 5})
-        self.producer.init_transactions(60)  # fences (and aborts) a crashed predecessor's transaction
-        self.last_committed = self.committed()  # then kept up to date here: the job is the group's writer
-
-    def committed(self) -> dict[int, int]:
-        """partition -> next offset to process, for partitions the group has committed."""
-        from confluent_kafka import KafkaError, KafkaException, TopicPartition
-
-        topic = self.opts.topic_in
-        meta = self.consumer.list_topics(topic, timeout=30)
-        parts = [TopicPartition(topic, p) for p in sorted(meta.topics[topic].partitions)]
-        for attempt in range(30):  # the group coordinator may still be loading (retriable)
-            try:
-                done = self.consumer.committed(parts, timeout=30)
-                return {tp.partition: tp.offset for tp in done if tp.offset >= 0}
-            except KafkaException as exc:
-                err = exc.args[0]
-                if attempt == 29 or not (err.retriable() or err.code() == KafkaError.NOT_COORDINATOR):
-                    raise
-                time.sleep(1)
-        return {}
-
-    def write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
-        """One transaction, under a deadline (see TXN_DEADLINE_S)."""
-        deadline = float(os.environ.get(TXN_DEADLINE_ENV) or TXN_DEADLINE_S)
-        timer = threading.Timer(deadline, _transaction_stuck, args=(deadline,))
-        timer.daemon = True
-        timer.start()
-        try:
-            self._write(scored, failed, offsets)
-        finally:
-            timer.cancel()
-
-    def _write(self, scored: list[Any], failed: list[Any], offsets: dict[int, int]) -> None:
-        from confluent_kafka import TopicPartition
-
-        o = self.opts
-        self.producer.begin_transaction()
-        try:
-            for r in scored:
-                ts = _epoch_ms(r.published_utc) or int(r.timestamp.timestamp() * 1000)
-                self._produce(o.topic_out, r.id.encode(), json.dumps(_result(r)).encode(), ts)
-            for r in failed:
-                values = (r.error, o.topic_in, STAGE, f"{r.partition}:{r.offset}")
-                headers = [(k, v.encode()) for k, v in zip(DLQ_HEADERS, values, strict=True)]
-                key, value = (
-                    bytes(b) if b is not None else None for b in (r.key, r.value)
-                )  # Spark: bytearray
-                self._produce(o.topic_dlq, key, value, int(r.timestamp.timestamp() * 1000), headers)
-            positions = [TopicPartition(o.topic_in, p, off) for p, off in sorted(offsets.items())]
-            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 60)
-            self.producer.commit_transaction(120)
-            self.last_committed.update(offsets)
-        except BaseException:
-            self.producer.abort_transaction(60)
-            raise
-
-    def _produce(self, topic: str, key: Any, value: Any, ts: int, headers: Any = None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, timestamp=ts, headers=headers)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
-
-    def close(self) -> None:
-        self.consumer.close()
-        self.producer.flush(30)
-
-
-def _result(r: Any) -> dict[str, Any]:
-    """The rtfin.news.sentiment value of a scored row."""
-    return {
-        "id": r.id, "published_utc": r.published_utc, "title": r.title, "tickers": list(r.tickers or []),
-        "label": r.r.label, "score": r.r.score, "sentiment": r.r.sentiment, "model": r.r.model,
-        "scored_at": r.r.scored_at,
-    }  # fmt: skip
-
-
-def _transaction_stuck(deadline: float) -> None:
-    """Exit hard: a blocked librdkafka call cannot be interrupted; the open transaction stays invisible."""
-    print(
-        f"sentiment job: the Kafka transaction of a batch is stuck after {deadline:g}s (group coordinator "
-        "lost mid-transaction); exiting so that a restart resumes from the committed offsets",
-        file=sys.stderr,
-        flush=True,
-    )
-    os._exit(75)
-
-
-def _epoch_ms(iso: str | None) -> int | None:
-    """Epoch ms of an ISO-8601 time (UTC unless it has an offset); None when missing or unreadable."""
-    if not iso:
-        return None
-    try:
-        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
-def starting_offsets(opts: Options, committed: dict[int, int], partitions: int) -> str:
-    """Resume from the group's offsets when there is no checkpoint yet (else opts.starting_offsets)."""
-    if not committed:
-        return opts.starting_offsets
-    default = -2 if opts.starting_offsets == "earliest" else -1
-    return json.dumps({opts.topic_in: {str(p): committed.get(p, default) for p in range(partitions)}})
-
-
-# -- Spark --------------------------------------------------------------------------------------------
 def scoring_module_name(opts: Options) -> str:
     """Import the scoring module: rtfin's own, or rtfin_scoring.py uploaded next to this job."""
     if opts.scoring_module:
@@ -378,7 +218,7 @@ def _classified(df: Any, committed: dict[int, int]) -> Any:
     return rows.withColumn("doc", F.from_json(text, NEWS_SCHEMA)).withColumn("error", error)
 
 
-def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Progress) -> None:
+def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress) -> None:
     """One micro-batch: classify, score, write both topics and commit the offsets atomically."""
     from pyspark.sql import functions as F
 
@@ -401,14 +241,13 @@ def process_batch(df: Any, sink: TransactionalSink, score_udf: Any, progress: Pr
     progress.add(len(scored), len(failed), offsets, time.monotonic() - t0)
 
 
-def start_query(
-    spark: Any, opts: Options, sink: TransactionalSink, score_udf: Any, progress: Progress
-) -> Any:
+def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: Progress) -> Any:
     """Start the streaming query: the Kafka source (from the group's offsets on a fresh checkpoint), one
     transactional write per micro-batch, availableNow with ``once``, else every ``trigger_interval``."""
     partitions = sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions
-    start = starting_offsets(opts, sink.last_committed, len(partitions))
-    source = spark.readStream.format("kafka").options(**source_options(opts, start))
+    kafka = kafka_module(opts)
+    start = kafka.starting_offsets(opts, sink.last_committed, len(partitions))
+    source = spark.readStream.format("kafka").options(**kafka.source_options(opts, start))
 
     def batch(df: Any, batch_id: int) -> None:
         progress.in_batch = True
@@ -461,7 +300,7 @@ def run(
     """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
     spark = build_spark(opts)
     score_udf = make_score_udf(scoring_module_name(opts), opts.model, opts.max_length, opts.batch_size)
-    sink = TransactionalSink(opts)
+    sink = kafka_module(opts).TransactionalSink(opts)
     progress, stop = Progress(), threading.Event()
     if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import AuthError, ConfigError, ProcessError, RtfinError, ServiceUnavailable
 from rtfin_cli.report import EventKind, Reporter, message
-from rtfin_cli.sentiment import JOB_FILE, scoring
+from rtfin_cli.sentiment import JOB_FILE, JOB_KAFKA_FILE, scoring
 from rtfin_cli.sentiment.runner import job_options
 from rtfin_cli.settings import RtfinSettings, secret
 
@@ -34,6 +34,7 @@ def _paths(s: RtfinSettings) -> dict[str, str]:
     d = s.databricks.workspace_dir.rstrip("/")
     return {
         "job": f"{d}/sentiment_stream.py",
+        "kafka": f"{d}/sentiment_kafka.py",
         "scoring": f"{d}/rtfin_scoring.py",
         "head": f"{d}/{scoring.OFFLINE_MODEL}.npz",
     }
@@ -54,6 +55,7 @@ def job_spec(s: RtfinSettings, profile: str) -> dict[str, Any]:
             str(value).lower() if isinstance(value, bool) else str(value),
         ]
     params += ["--scoring-module", f"/Workspace{paths['scoring']}"]
+    params += ["--kafka-module", f"/Workspace{paths['kafka']}"]
     sasl = k.security_protocol.startswith("SASL")
     libraries = [{"pypi": {"package": p}} for p in db.libraries]
     if _offline(s):
@@ -129,15 +131,16 @@ def _api(what: str) -> Iterator[None]:
 
 
 def upload(w: WorkspaceClient, s: RtfinSettings) -> list[str]:
-    """Upload the job file, the scoring module (and the offline head) to the workspace directory."""
+    """Upload the job, its Kafka module, the scoring module (and the offline head) to the workspace."""
     from databricks.sdk.service.workspace import ImportFormat
 
-    if not JOB_FILE.exists():
-        raise ProcessError(
-            f"the Spark job {JOB_FILE} is missing", "Run rtfin from a checkout of the repository."
-        )
+    for path in (JOB_FILE, JOB_KAFKA_FILE):
+        if not path.exists():
+            raise ProcessError(
+                f"the Spark job {path} is missing", "Run rtfin from a checkout of the repository."
+            )
     paths = _paths(s)
-    files = {paths["job"]: JOB_FILE, paths["scoring"]: Path(scoring.__file__)}
+    files = {paths["job"]: JOB_FILE, paths["kafka"]: JOB_KAFKA_FILE, paths["scoring"]: Path(scoring.__file__)}
     if _offline(s):
         files[paths["head"]] = scoring.head_file()
     with _api("the upload"):

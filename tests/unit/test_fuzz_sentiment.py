@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.sentiment_stream import _epoch_ms, parse_args
+from jobs.sentiment_kafka import _epoch_ms
+from jobs.sentiment_stream import parse_args
 
 FUZZ = settings(max_examples=500, deadline=None)
 

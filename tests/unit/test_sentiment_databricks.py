@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from rtfin_cli.sentiment import JOB_FILE
+from rtfin_cli.sentiment import JOB_FILE, JOB_KAFKA_FILE
 from tests.conftest import run_cli
 
 TOKEN = "dapi-test-token-0123456789"
@@ -200,6 +200,7 @@ def test_submit_uploads_creates_then_resets_and_runs(workspace: FakeWorkspace, t
     paths = [(m, p) for m, p, _ in workspace.requests]
     assert ("POST", "/api/2.0/workspace/mkdirs") in paths
     assert workspace.files["/Shared/rtfin/sentiment_stream.py"] == JOB_FILE.read_bytes()
+    assert workspace.files["/Shared/rtfin/sentiment_kafka.py"] == JOB_KAFKA_FILE.read_bytes()
     assert b"def get_scorer" in workspace.files["/Shared/rtfin/rtfin_scoring.py"]
     creates = [b for m, p, b in workspace.requests if p.endswith("/jobs/create")]
     assert len(creates) == 1
@@ -212,6 +213,7 @@ def test_submit_uploads_creates_then_resets_and_runs(workspace: FakeWorkspace, t
     assert params[params.index("--checkpoint") + 1] == "/Volumes/rtfin/dev/checkpoints/sentiment"
     assert params[params.index("--group") + 1] == "rtfin-sentiment"
     assert params[params.index("--security-protocol") + 1] == "SASL_SSL"
+    assert params[params.index("--kafka-module") + 1] == "/Workspace/Shared/rtfin/sentiment_kafka.py"
     assert task["new_cluster"]["spark_version"] == "17.3.x-scala2.13"
     assert task["new_cluster"]["spark_env_vars"] == {
         "RTFIN__KAFKA__SASL_PASSWORD": "{{secrets/rtfin/kafka-sasl-password}}"

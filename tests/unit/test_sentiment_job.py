@@ -11,6 +11,7 @@ from rtfin_cli.sentiment.runner import job_options, load_job
 from rtfin_cli.settings import load_settings
 
 job = load_job()
+kafka = job.kafka_module(job.Options())  # the job's Kafka side (jobs/sentiment_kafka.py)
 
 
 def test_args_from_json_config_overridden_by_flags(tmp_path: Path) -> None:
@@ -46,29 +47,29 @@ def test_settings_map_to_job_options_and_back() -> None:
 def test_sasl_source_options_take_the_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RTFIN__KAFKA__SASL_PASSWORD", 'pw"x')
     opts = job.Options(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="u")
-    src = job.source_options(opts, "earliest")
+    src = kafka.source_options(opts, "earliest")
     assert src["kafka.security.protocol"] == "SASL_SSL" and src["subscribe"] == "rtfin.news.raw"
     assert src["kafka.sasl.jaas.config"] == (
         'org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="pw\\"x";'
     )
-    assert job._librdkafka_conf(opts)["sasl.password"] == 'pw"x'
+    assert kafka._librdkafka_conf(opts)["sasl.password"] == 'pw"x'
 
 
 def test_fresh_checkpoint_resumes_from_the_group_offsets() -> None:
     opts = job.Options(topic_in="raw")
-    assert job.starting_offsets(opts, {}, 3) == "earliest"
-    assert json.loads(job.starting_offsets(opts, {0: 5, 2: 9}, 3)) == {"raw": {"0": 5, "1": -2, "2": 9}}
+    assert kafka.starting_offsets(opts, {}, 3) == "earliest"
+    assert json.loads(kafka.starting_offsets(opts, {0: 5, 2: 9}, 3)) == {"raw": {"0": 5, "1": -2, "2": 9}}
 
 
 def test_event_time_parsing() -> None:
-    assert job._epoch_ms("2024-06-24T18:33:53Z") == 1719254033000
-    assert job._epoch_ms("garbage") is None and job._epoch_ms(None) is None
+    assert kafka._epoch_ms("2024-06-24T18:33:53Z") == 1719254033000
+    assert kafka._epoch_ms("garbage") is None and kafka._epoch_ms(None) is None
 
 
 def test_dead_letter_header_names_match_the_shared_contract() -> None:
     from rtfin_cli.kafka import deadletter
 
-    assert job.DLQ_HEADERS == deadletter.HEADERS
-    assert deadletter.headers("bad", "topic", job.STAGE, (1, 7)) == list(
-        zip(job.DLQ_HEADERS, ("bad", "topic", "sentiment", "1:7"), strict=True)
+    assert kafka.DLQ_HEADERS == deadletter.HEADERS
+    assert deadletter.headers("bad", "topic", kafka.STAGE, (1, 7)) == list(
+        zip(kafka.DLQ_HEADERS, ("bad", "topic", "sentiment", "1:7"), strict=True)
     )

@@ -1,4 +1,4 @@
-"""jobs/sentiment_stream.py: a batch whose Kafka transaction hangs (librdkafka's send_offsets_to_transaction
+"""jobs/sentiment_kafka.py: a batch whose Kafka transaction hangs (librdkafka's send_offsets_to_transaction
 ignoring its timeout after the group coordinator went away, seen in the broker-SIGKILL fault test) makes
 the job exit instead of hanging alive; a normal batch cancels the deadline."""
 
@@ -12,6 +12,7 @@ import pytest
 from rtfin_cli.sentiment.runner import load_job
 
 job = load_job()
+kafka = job.kafka_module(job.Options())  # the job's Kafka side (jobs/sentiment_kafka.py)
 
 
 class _Producer:
@@ -39,15 +40,15 @@ class _Consumer:
 
 
 def _sink(producer: _Producer) -> Any:
-    sink = object.__new__(job.TransactionalSink)  # no Kafka: the transaction calls are recorded
+    sink = object.__new__(kafka.TransactionalSink)  # no Kafka: the transaction calls are recorded
     sink.opts, sink.producer, sink.consumer, sink.last_committed = job.Options(), producer, _Consumer(), {}
     return sink
 
 
 def test_a_stuck_transaction_ends_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
     unblock, fired = threading.Event(), []
-    monkeypatch.setenv(job.TXN_DEADLINE_ENV, "0.3")
-    monkeypatch.setattr(job, "_transaction_stuck", lambda d: (fired.append(d), unblock.set()))
+    monkeypatch.setenv(kafka.TXN_DEADLINE_ENV, "0.3")
+    monkeypatch.setattr(kafka, "_transaction_stuck", lambda d: (fired.append(d), unblock.set()))
     sink = _sink(_Producer(block=unblock))
     sink.write([], [], {0: 5})
     assert fired == [0.3]
@@ -55,8 +56,8 @@ def test_a_stuck_transaction_ends_the_job(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_a_normal_batch_cancels_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     fired: list[float] = []
-    monkeypatch.setenv(job.TXN_DEADLINE_ENV, "0.2")
-    monkeypatch.setattr(job, "_transaction_stuck", fired.append)
+    monkeypatch.setenv(kafka.TXN_DEADLINE_ENV, "0.2")
+    monkeypatch.setattr(kafka, "_transaction_stuck", fired.append)
     producer = _Producer()
     sink = _sink(producer)
     sink.write([], [], {0: 5})
@@ -66,4 +67,4 @@ def test_a_normal_batch_cancels_the_deadline(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_default_deadline_outlasts_the_transaction_timeouts() -> None:
-    assert job.TXN_DEADLINE_S > 60 + 120 + 60
+    assert kafka.TXN_DEADLINE_S > 60 + 120 + 60
