@@ -174,7 +174,7 @@ def local_stack(speed: float, dashboard: bool) -> Iterator[tuple[Path, dict[str,
         print(out.stdout, out.stderr, flush=True)
         if out.returncode != 0:
             raise RuntimeError(f"rtfin local up failed: {out.stderr.strip()[-500:]}")
-        from rtfin_cli.local.stack import Stack
+        from rtfin_cli.stack.supervise import Stack
 
         stack = Stack.load(tmp / ".rtfin")
         assert stack is not None
@@ -242,7 +242,7 @@ def measure(query: Any, clock: ReplayClock, arrivals: KafkaArrivals, window_s: f
 
 
 def run() -> list[Result]:
-    from rtfin_cli.local.stack import supervised_pids
+    from rtfin_cli.local.supervisor import supervised_pids
     from rtfin_cli.settings import load_settings
     from rtfin_cli.warehouse.client import get_client
 

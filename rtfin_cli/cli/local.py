@@ -8,35 +8,38 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rtfin_cli.cli import local_clickhouse, local_kafka, local_market, local_superset
 from rtfin_cli.cli.common import console, print_json, settings
+from rtfin_cli.cli.local_servers import APPS
 from rtfin_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from rtfin_cli.local.stack import Stack
+    from rtfin_cli.report import Event
+    from rtfin_cli.stack.supervise import Stack
 
 app = typer.Typer(help="Run the complete stack on this machine: no account, no key.", no_args_is_help=True)
-app.add_typer(local_kafka.app, name="kafka")
-app.add_typer(local_clickhouse.app, name="clickhouse")
-app.add_typer(local_market.app, name="market")
-app.add_typer(local_superset.app, name="superset")
+for _name, _server_app in APPS.items():
+    app.add_typer(_server_app, name=_name)
 
-COLOURS = {"started": "green", "reused": "cyan", "done": "green", "skipped": "yellow", "stopped": "green",
+COLOURS = {"started": "green", "reused": "cyan", "done": "green", "stopped": "green",
            "purged": "green", "running": "green", "failed": "red", "crashed": "red", "restarting": "yellow",
            "not run": "dim"}  # fmt: skip
 
 
-def _event(name: str, outcome: str, detail: str) -> None:
-    from rich.markup import escape
+class StageLines:
+    """Renders the stack's stage events as ``  outcome  stage  detail`` lines on the console."""
 
-    console.print(
-        f"  [{COLOURS.get(outcome, 'white')}]{outcome:8}[/] {escape(name):11} [dim]{escape(detail)}[/]"
-    )
+    def emit(self, event: Event) -> None:
+        from rich.markup import escape
+
+        outcome, detail = str(event.payload.get("outcome", event.kind)), str(event.payload.get("detail", ""))
+        console.print(
+            f"  [{COLOURS.get(outcome, 'white')}]{outcome:8}[/] {escape(event.stage):11} [dim]{escape(detail)}[/]"
+        )
 
 
 def _stack() -> Stack:
     """The stack last brought up in this data dir, else the full plan from settings (for status/down)."""
-    from rtfin_cli.local.stack import Stack
+    from rtfin_cli.stack.supervise import Stack
 
     s = settings()
     return Stack.load(Path(s.local.data_dir).expanduser().resolve()) or Stack.from_settings(
@@ -61,7 +64,7 @@ def up(
     ] = None,
 ) -> None:
     """Start the whole stack in order, with health checks; running services are reused."""
-    from rtfin_cli.local.stack import Stack
+    from rtfin_cli.stack.supervise import Stack
 
     if speed is not None and speed <= 0:
         raise UsageError(f"--speed must be > 0 (got {speed:g})")
@@ -75,11 +78,9 @@ def up(
     stack = Stack.from_settings(s, speed=speed, **opts)
     console.print(f"Starting the local stack in {stack.data_dir} ...")
     t0 = time.monotonic()
-    stack.up(_event)
+    stack.up(StageLines())
     rows = stack.status()
-    skipped = [r["service"] for r in rows if r["state"] == "skipped"]
-    console.print(f"[green]Local stack up[/] in {time.monotonic() - t0:.0f}s"
-                  + (f"; skipped (not built yet): {', '.join(skipped)}" if skipped else ""))  # fmt: skip
+    console.print(f"[green]Local stack up[/] in {time.monotonic() - t0:.0f}s")
     if speed is not None and any(r["service"] == "market" and r["state"] == "running" for r in rows):
         console.print(
             "[dim]note: --speed applies when the market server starts; a reused one keeps its speed.[/]"
@@ -113,7 +114,7 @@ def down(
 ) -> None:
     """Stop everything in reverse order (SIGTERM, then SIGKILL after --timeout)."""
     stack = _stack()
-    stack.down(_event, timeout=timeout, purge=purge)
+    stack.down(StageLines(), timeout=timeout, purge=stack.purge_paths(settings()) if purge else ())
     console.print("[green]Local stack stopped[/]" + (" and its data removed" if purge else ""))
 
 
@@ -126,8 +127,8 @@ def _fmt_uptime(seconds: float | None) -> str:
 
 def _lag_line(lag: dict[str, Any]) -> str:
     """One line from `rtfin lag --once --json`: overall verdict and each pipeline stage's state."""
-    if "skipped" in lag or "error" in lag:
-        return f"lag: [yellow]{lag.get('skipped') or lag.get('error')}[/]"
+    if "error" in lag:
+        return f"lag: [yellow]{lag['error']}[/]"
     snap = lag.get("snapshot") or {}
     verdict = (
         "[green]OK[/]"
@@ -208,3 +209,40 @@ def logs(
                     time.sleep(0.3)
         except KeyboardInterrupt:
             return
+
+
+def _log_line(text: str) -> None:
+    """A helper process's log line: UTC time, then the text (stdout goes to the stage's log file)."""
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}", flush=True)
+
+
+@app.command("_watch", hidden=True)
+def watch(
+    data_dir: Annotated[
+        str | None, typer.Option(help="The stack's data dir (default: local.data_dir).")
+    ] = None,
+) -> None:
+    """The stack's watchdog: restart crashed stages until SIGTERM (started by `rtfin local up`)."""
+    from rtfin_cli.cli.reporting import LineReporter
+    from rtfin_cli.stack.stopflag import StopFlag
+    from rtfin_cli.stack.watch import watch as run_watch
+
+    stop = StopFlag().on_signals()
+    where = Path(data_dir or settings().local.data_dir).resolve()
+    code = run_watch(where, LineReporter(write=_log_line), stop)
+    raise typer.Exit(code)
+
+
+@app.command("_refresh", hidden=True)
+def refresh(
+    interval: Annotated[float, typer.Option(help="Seconds between dbt builds.")] = 30.0,
+    select: Annotated[list[str] | None, typer.Option(help="dbt selectors to rebuild.")] = None,
+) -> None:
+    """The stack's dbt refresher: rebuild the selected models every --interval s until SIGTERM."""
+    from rtfin_cli.cli.reporting import LineReporter
+    from rtfin_cli.stack.refresh import refresh as run_refresh
+    from rtfin_cli.stack.stopflag import StopFlag
+
+    stop = StopFlag().on_signals()
+    code = run_refresh(settings(), interval, list(select or []), LineReporter(write=_log_line), stop)
+    raise typer.Exit(code)

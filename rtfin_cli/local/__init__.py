@@ -1,1 +1,1 @@
-"""The local stack: Kafka (KRaft), ClickHouse endpoint (chDB), market replay, Superset, and a small supervisor."""
+"""The local servers: Kafka (KRaft), the ClickHouse endpoint (chDB), market replay and Superset, on a small supervisor."""

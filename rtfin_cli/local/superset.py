@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtfin_cli.errors import ProcessError
@@ -62,6 +62,7 @@ class LocalSuperset:
     port: int = 8088
     workers: int = 1
     name: str = "superset"
+    new_password: str | None = field(default=None, init=False)  # set by the start that initialised it
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -149,22 +150,25 @@ class LocalSuperset:
         return password  # shown once: this is the first start that completed initialisation
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self, timeout: float = 180.0) -> tuple[int, str | None]:
-        """Initialise if needed, start gunicorn and wait for /health. Returns (pid, new admin password)."""
+    def start(self, timeout: float = 180.0) -> int:
+        """Initialise if needed, start gunicorn and wait for /health; returns the pid.
+
+        When this start completed the initialisation, ``new_password`` holds the generated admin password
+        (to be shown once).
+        """
         if (pid := self.service.pid()) is not None:
             raise ProcessError(
                 f"Superset is already running (pid {pid}) on {self.url}",
                 "Stop it with `rtfin local superset stop`.",
             )
-        new_password = self.init()
+        self.new_password = self.init()
         cmd = [
             self._bin("gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
             "--worker-class", "gthread", "--threads", "8", "--timeout", "120", "--graceful-timeout", "10",
             "--limit-request-line", "0", "--limit-request-field_size", "0", "--no-control-socket",
             "superset.app:create_app()",
         ]  # fmt: skip
-        pid = self.service.start(cmd, env=self.env(), cwd=self.home, ready=self.ready, timeout=timeout)
-        return pid, new_password
+        return self.service.start(cmd, env=self.env(), cwd=self.home, ready=self.ready, timeout=timeout)
 
     def ready(self) -> bool:
         """True when Superset answers /health with OK."""

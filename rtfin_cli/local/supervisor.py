@@ -1,7 +1,8 @@
 """A small process supervisor: pid files, log files, liveness, port checks, graceful stop.
 
 Every local service is a detached process with ``<data_dir>/run/<name>.pid`` and
-``<data_dir>/logs/<name>.log``. Nothing here prints; callers render the results.
+``<data_dir>/logs/<name>.log``; each local server (Kafka, ClickHouse, market replay, Superset)
+is a :class:`LocalServer` on top of one :class:`Service`. Nothing here prints; callers render the results.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from rtfin_cli.errors import ProcessError
 
 
 @dataclass
 class ServiceStatus:
+    """A supervised process as its pid file and /proc show it."""
+
     name: str
     running: bool
     pid: int | None
@@ -32,6 +36,23 @@ class ServiceStatus:
     @property
     def uptime_s(self) -> float | None:
         return time.time() - self.started_at if self.running and self.started_at else None
+
+
+class LocalServer(Protocol):
+    """A local dev server run as a supervised process.
+
+    ``start`` returns the pid once ``ready`` is true; it raises ProcessError when the server is
+    already running, its port is taken, it exits during start-up or is not ready within ``timeout``.
+    ``ready`` may raise while the server is coming up (callers treat that as not ready).
+    ``stop`` is False when the server was not running.
+    """
+
+    name: str
+
+    def start(self, timeout: float = ...) -> int: ...
+    def ready(self) -> bool: ...
+    def stop(self, timeout: float = ...) -> bool: ...
+    def status(self) -> ServiceStatus: ...
 
 
 class Service:
@@ -228,3 +249,38 @@ def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.2) -
             pass
         time.sleep(interval)
     return False
+
+
+def group_pids(pgid: int) -> set[int]:
+    """Live (non-zombie) processes in process group ``pgid``: a supervised service and its children."""
+    out = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.add(int(entry))
+    return out
+
+
+def reap_group(pgid: int, timeout: float) -> int:
+    """Wait for the rest of a stopped service's process group (Spark's JVM, gunicorn workers) to exit;
+    SIGKILL what is left after ``timeout``. Returns how many had to be killed."""
+    if not wait_for(lambda: not group_pids(pgid), timeout, interval=0.2):
+        left = group_pids(pgid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        wait_for(lambda: not group_pids(pgid), 5.0)
+        return len(left)
+    return 0
+
+
+def supervised_pids(data_dir: Path) -> dict[str, int]:
+    """{service: pid} of every live supervised process in a data directory."""
+    out = {}
+    for pid_file in sorted((Path(data_dir) / "run").glob("*.pid")):
+        pid = Service(pid_file.stem, Path(data_dir)).pid()
+        if pid is not None:
+            out[pid_file.stem] = pid
+    return out

@@ -72,7 +72,7 @@ class StackRun:
 
     def settings_env(self) -> dict[str, str]:
         """The environment every stage sees (clients pointed at the stack's ports)."""
-        from rtfin_cli.local.stack import Stack
+        from rtfin_cli.stack.supervise import Stack
 
         stack = Stack.load(self.data_dir)
         assert stack is not None, "no stack.json: `rtfin local up` did not run"
@@ -120,8 +120,7 @@ class StackRun:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackRun]:
     """`rtfin local up --with-dashboard` from nothing; always torn down (down, then kill what is left)."""
-    from rtfin_cli.local.stack import supervised_pids
-    from rtfin_cli.local.supervisor import free_port, stop_pid
+    from rtfin_cli.local.supervisor import free_port, stop_pid, supervised_pids
 
     # not pytest's numbered tmp dirs: parallel pytest sessions prune those while this stack still runs
     cwd = Path(tempfile.mkdtemp(prefix="rtfin-e2e-"))

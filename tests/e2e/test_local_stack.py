@@ -1,8 +1,8 @@
 """End to end: `rtfin local up` from nothing, data flows from the replay to the reporting models and the
 dashboard, `rtfin lag` is healthy, a crashed stage is restarted, `rtfin local down` leaves nothing behind.
 
-Stages whose commands have not landed yet are reported as skipped by `rtfin local up`; the tests that
-need them skip with that reason. The tests run in file order and share one stack (module fixture).
+A test whose stages are not up skips with the reason. The tests run in file order and share one stack
+(module fixture).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import time
 import httpx
 import pytest
 
-from rtfin_cli.local.stack import group_pids
-from rtfin_cli.local.supervisor import pid_alive, port_open
+from rtfin_cli.local.supervisor import group_pids, pid_alive, port_open
 from tests.e2e.conftest import StackRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
@@ -33,8 +32,6 @@ def test_up_starts_every_available_stage(stack: StackRun) -> None:
     for name, row in st.items():
         assert row["state"] in ("running", "done", "skipped"), (name, row, stack.logs())
         assert name in stack.up_output
-        if row["state"] == "skipped":
-            assert "not implemented yet" in row["note"] and "not implemented yet" in stack.up_output
         if row["kind"] != "oneshot" and row["state"] == "running":
             assert row["pid"] and pid_alive(row["pid"])
     for name in ("kafka", "clickhouse", "market"):
@@ -140,10 +137,6 @@ def test_dashboard_chart_queries_return_rows(stack: StackRun) -> None:
 
 def test_lag_health_check_passes(stack: StackRun) -> None:
     stack.require(*PIPELINE)
-    probe = stack.cli("lag", "--once", "--json", timeout=120)
-    if probe.returncode == 2 and ("not implemented yet" in probe.stderr or "No such option" in probe.stderr):
-        pytest.skip("rtfin lag not available yet (issue #9)")
-
     def healthy() -> bool:
         return stack.cli("lag", "--once", "--max-age", "60s", timeout=120).returncode == 0
 

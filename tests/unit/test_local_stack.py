@@ -8,9 +8,11 @@ import socket
 import time
 from pathlib import Path
 
-from rtfin_cli.local import stack_watch
-from rtfin_cli.local.stack import PROCESS, Stack, Step, StepState, not_implemented_note, plan, stack_env
 from rtfin_cli.settings import load_settings
+from rtfin_cli.stack import watch as stack_watch
+from rtfin_cli.stack.plan import Step, StepKind, plan, stack_env
+from rtfin_cli.stack.state import StepState
+from rtfin_cli.stack.supervise import Stack
 from tests.conftest import run_cli
 
 ENV = {"RTFIN__LOCAL__KAFKA_PORT": "19092", "RTFIN__LOCAL__CLICKHOUSE_PORT": "18123",
@@ -40,35 +42,16 @@ def test_stack_env_points_clients_at_local_ports() -> None:
     assert env["RTFIN__LOCAL__MARKET_SPEED"] == "30" and Path(env["RTFIN__LOCAL__DATA_DIR"]).is_absolute()
 
 
-def test_not_implemented_note() -> None:
-    step = Step("news", PROCESS, ("produce", "news"), 5)
-    assert not_implemented_note("error: `rtfin produce news` is not implemented yet (issue #5)", step) == (
-        "not implemented yet (issue #5)"
-    )
-    assert not_implemented_note("Traceback ... ValueError", step) is None
-
-
 def test_backoff_is_exponential_and_bounded() -> None:
     delays = [stack_watch.backoff(n) for n in range(10)]
     assert delays[:4] == [1, 2, 4, 8] and max(delays) == stack_watch.MAX_BACKOFF_S
 
 
 def _stack(tmp_path: Path) -> tuple[Stack, Step]:
-    step = Step("worker", PROCESS, ("no-such-command",), 99, module="rtfin_cli")
+    step = Step("worker", StepKind.PROCESS, ("no-such-command",), module="rtfin_cli")
     stack = Stack(tmp_path / ".rtfin", [step], {}, tmp_path)
     stack.save()
     return stack, step
-
-
-def test_watchdog_skips_a_stage_that_turns_out_not_implemented(tmp_path: Path) -> None:
-    stack, step = _stack(tmp_path)
-    stack.set_state("worker", StepState("running", since=time.time()))
-    log = stack.service(step).log_file
-    log.parent.mkdir(parents=True)
-    log.write_text("error: `rtfin worker` is not implemented yet (issue #99)\n")
-    stack_watch.check_once(stack, time.time())
-    st = stack.state("worker")
-    assert st.state == "skipped" and st.note == "not implemented yet (issue #99)"
 
 
 def test_watchdog_schedules_restart_with_backoff_then_gives_up(tmp_path: Path) -> None:
