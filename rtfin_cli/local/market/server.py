@@ -20,147 +20,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
-import contextlib
 import json
 import logging
 import math
-import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from rtfin_cli.local.market import dataset as ds
+from rtfin_cli.local.market.replay import MARKET, Faults, Market
+from rtfin_cli.local.market.stream import stocks_handler
+
+__all__ = ["MARKET", "Market", "make_app", "serve"]
 
 log = logging.getLogger("rtfin.market")
-FRAME_EVENTS = 1000  # events per WebSocket frame at most
-MALFORMED = [
-    "this is not json {",
-    '{"ev":"AM","sym":"AAPL"}',
-    '[{"ev":"AM","sym":"AAPL","s":"soon","e":null,"o":"x"}]',
-    '[{"ev":"AM"}]',
-    "[1, 2, 3]",
-]
-
-
-def default_start_ms() -> int:
-    """Five minutes before the open of the sixth trading day: a week of news backlog, then live trading."""
-    return ds.trading_days()[5] - 5 * ds.MINUTE_MS
-
-
-class Clock:
-    """Dataset time as a function of wall time; pausable, re-anchored on every change (never jumps)."""
-
-    def __init__(self, start_ms: int, speed: float, end_ms: int = ds.END_MS) -> None:
-        wall = time.time() * 1000
-        self.shift_ms = int((wall - start_ms) // ds.MINUTE_MS * ds.MINUTE_MS)
-        self.end_ms = end_ms
-        self._anchor_sim, self._anchor_wall, self.speed = float(start_ms), wall, speed
-
-    def now(self) -> int:
-        sim = self._anchor_sim + (time.time() * 1000 - self._anchor_wall) * self.speed
-        return int(min(sim, self.end_ms))
-
-    def set(self, speed: float | None = None, sim_ms: int | None = None, end_ms: int | None = None) -> None:
-        self._anchor_sim, self._anchor_wall = (
-            float(self.now() if sim_ms is None else sim_ms),
-            time.time() * 1000,
-        )
-        if speed is not None:
-            self.speed = speed
-        if end_ms is not None:
-            self.end_ms = end_ms
-
-    @property
-    def finished(self) -> bool:
-        return self.now() >= self.end_ms
-
-
-@dataclass
-class Faults:
-    burst_429: int = 0
-    http_5xx: int = 0
-    malformed_frames: int = 0
-    malformed_articles: int = 0
-    latency_s: float = 0.0  # added to every news response
-    auth_fail: bool = False
-    max_connections: bool = False
-    retry_after: float = 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(eq=False)
-class Conn:
-    ws: web.WebSocketResponse
-    subs: set[str] = field(default_factory=set)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    sender: asyncio.Task[None] | None = None
-
-
-class Market:
-    """Server state: clock, dataset index, faults, connections and the emitted report."""
-
-    def __init__(
-        self, speed: float, start_ms: int | None = None, end_ms: int = ds.END_MS, rate_limit: float = 0.0
-    ) -> None:
-        self.clock = Clock(default_start_ms() if start_ms is None else start_ms, speed, end_ms)
-        self.articles = ds.news()
-        self.times = [ds.parse_ms(str(a["published_utc"])) for a in self.articles]
-        self.symbols = {t.symbol for t in ds.tickers()}
-        self.faults = Faults()
-        self.rate_limit = rate_limit
-        self._bucket, self._bucket_at = max(1.0, rate_limit), time.monotonic()
-        self.conns: set[Conn] = set()
-        self.frames: dict[tuple[int, int, frozenset[str]], list[tuple[str, list[str]]]] = {}
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults = Faults()
-        self.emitted_articles: dict[str, None] = {}
-        self.emitted_bars: dict[str, None] = {}
-        self.malformed_articles: list[str] = []
-        self.counters = {
-            "requests": 0,
-            "rate_limited": 0,
-            "bars_sent": 0,
-            "frames": 0,
-            "malformed_sent": 0,
-            "connections": 0,
-        }
-
-    # -- time helpers ------------------------------------------------------------------------------
-    def shown(self, ms: int) -> int:
-        return ms + self.clock.shift_ms
-
-    def article(self, i: int) -> dict[str, Any]:
-        art = {k: v for k, v in self.articles[i].items() if k != "label"}
-        art["published_utc"] = ds.iso(self.shown(self.times[i]))
-        label = str(self.articles[i]["label"])
-        art["insights"] = [
-            {"ticker": t, "sentiment": label, "sentiment_reasoning": "replay dataset label"}
-            for t in art["tickers"]
-        ]
-        return art
-
-    # -- rate limiting -----------------------------------------------------------------------------
-    def take_token(self) -> bool:
-        if self.rate_limit <= 0:
-            return True
-        now = time.monotonic()
-        self._bucket = min(
-            max(1.0, self.rate_limit), self._bucket + (now - self._bucket_at) * self.rate_limit
-        )
-        self._bucket_at = now
-        if self._bucket >= 1:
-            self._bucket -= 1
-            return True
-        return False
-
-
-MARKET = web.AppKey("market", Market)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -180,7 +54,10 @@ def _bound(value: str, name: str) -> int:
         ) from None
 
 
-async def news_handler(request: web.Request) -> web.Response:
+# -- news REST ---------------------------------------------------------------------------------------
+async def gate(request: web.Request) -> web.Response | None:
+    """What every REST request meets first: latency, the API key, rate limiting and the 429/5xx faults;
+    the refusal to send, or None to go on."""
     m: Market = request.app[MARKET]
     m.counters["requests"] += 1
     if m.faults.latency_s > 0:
@@ -201,25 +78,37 @@ async def news_handler(request: web.Request) -> web.Response:
     if m.faults.http_5xx > 0:
         m.faults.http_5xx -= 1
         return _error(503, "Service temporarily unavailable")
+    return None
 
-    params: dict[str, str] = dict(request.query)
-    after: list[Any] | None = None
+
+class _Refused(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _news_query(query: dict[str, str]) -> tuple[dict[str, str], list[Any] | None, int, str]:
+    """(params, position after which the page starts, limit, order) of a request or its cursor."""
+    params, after = query, None
     if "cursor" in params:
         try:
             state = json.loads(base64.urlsafe_b64decode(params["cursor"].encode()))
             params, after = state["q"], state["after"]
         except (ValueError, KeyError, TypeError):
-            return _error(400, "invalid cursor")
+            raise _Refused("invalid cursor") from None
     try:
         limit = max(1, min(1000, int(params.get("limit", "10"))))
     except ValueError:
-        return _error(400, "limit must be an integer between 1 and 1000")
+        raise _Refused("limit must be an integer between 1 and 1000") from None
     order = params.get("order", "desc")
     if order not in ("asc", "desc") or params.get("sort", "published_utc") != "published_utc":
-        return _error(400, "order must be asc|desc and sort must be published_utc")
+        raise _Refused("order must be asc|desc and sort must be published_utc")
+    return params, after, limit, order
 
+
+def _window(m: Market, params: dict[str, str]) -> tuple[int, int]:
+    """The index range of visible articles (dataset time has passed) within the published_utc bounds."""
     shift = m.clock.shift_ms
-    lo, hi = 0, bisect.bisect_right(m.times, m.clock.now())  # visible: dataset time has passed
+    lo, hi = 0, bisect.bisect_right(m.times, m.clock.now())
     for suffix, op in (("", "eq"), (".gte", "gte"), (".gt", "gt"), (".lte", "lte"), (".lt", "lt")):
         if (raw := params.get("published_utc" + suffix)) is not None:
             t = _bound(raw, "published_utc" + suffix) - shift
@@ -231,10 +120,17 @@ async def news_handler(request: web.Request) -> web.Response:
                 hi = min(hi, bisect.bisect_right(m.times, t))
             if op == "lt":
                 hi = min(hi, bisect.bisect_left(m.times, t))
+    return lo, hi
+
+
+def _page(
+    m: Market, params: dict[str, str], after: list[Any] | None, limit: int, order: str
+) -> tuple[list[int], bool]:
+    """The article indexes of one page, and whether more follow."""
+    lo, hi = _window(m, params)
     idx = range(lo, hi) if order == "asc" else range(hi - 1, lo - 1, -1)
     ticker = params.get("ticker")
     page: list[int] = []
-    more = False
     for i in idx:
         if ticker and ticker not in m.articles[i]["tickers"]:
             continue
@@ -242,9 +138,13 @@ async def news_handler(request: web.Request) -> web.Response:
         if after is not None and (pos <= after if order == "asc" else pos >= after):
             continue
         if len(page) == limit:
-            more = True
-            break
+            return page, True
         page.append(i)
+    return page, False
+
+
+def _served(m: Market, page: list[int]) -> list[dict[str, Any]]:
+    """The page's articles as served (recorded as emitted; the malformed-articles fault applied)."""
     results = [m.article(i) for i in page]
     for art in results:
         m.emitted_articles[art["id"]] = None
@@ -252,6 +152,20 @@ async def news_handler(request: web.Request) -> web.Response:
             m.faults.malformed_articles -= 1
             art["published_utc"] = "yesterday-ish"
             m.malformed_articles.append(art["id"])
+    return results
+
+
+async def news_handler(request: web.Request) -> web.Response:
+    """``GET /v2/reference/news``: one page of visible articles, with ``next_url`` when more follow."""
+    if (refused := await gate(request)) is not None:
+        return refused
+    m: Market = request.app[MARKET]
+    try:
+        params, after, limit, order = _news_query(dict(request.query))
+    except _Refused as exc:
+        return _error(400, exc.message)
+    page, more = _page(m, params, after, limit, order)
+    results = _served(m, page)
     body: dict[str, Any] = {
         "results": results,
         "status": "OK",
@@ -266,147 +180,6 @@ async def news_handler(request: web.Request) -> web.Response:
             f"{base}/v2/reference/news?cursor={base64.urlsafe_b64encode(cursor.encode()).decode()}"
         )
     return web.json_response(body)
-
-
-# -- WebSocket --------------------------------------------------------------------------------------
-async def _send(conn: Conn, payload: str) -> None:
-    async with conn.lock:
-        await conn.ws.send_str(payload)
-
-
-def _status(status: str, message: str) -> str:
-    return json.dumps([{"ev": "status", "status": status, "message": message}])
-
-
-async def stocks_handler(request: web.Request) -> web.WebSocketResponse:
-    m: Market = request.app[MARKET]
-    ws = web.WebSocketResponse(max_msg_size=1 << 20, compress=False)  # localhost: CPU matters, not bytes
-    await ws.prepare(request)
-    conn = Conn(ws)
-    m.conns.add(conn)
-    m.counters["connections"] += 1
-    authed = False
-    try:
-        await _send(conn, _status("connected", "Connected Successfully"))
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            try:
-                req = json.loads(msg.data)
-                action, params = req.get("action"), str(req.get("params", ""))
-            except (ValueError, AttributeError):
-                await _send(conn, _status("error", "invalid JSON message"))
-                continue
-            if action == "auth":
-                if m.faults.auth_fail or not params:
-                    await _send(conn, _status("auth_failed", "authentication failed"))
-                    await ws.close()
-                    break
-                if m.faults.max_connections:
-                    await _send(
-                        conn, _status("max_connections", "Maximum number of websocket connections exceeded.")
-                    )
-                    await ws.close()
-                    break
-                authed = True
-                await _send(conn, _status("auth_success", "authenticated"))
-            elif action in ("subscribe", "unsubscribe"):
-                if not authed:
-                    await _send(conn, _status("error", "not authorized"))
-                    continue
-                for item in filter(None, (p.strip() for p in params.split(","))):
-                    ev, _, sym = item.partition(".")
-                    if ev not in ("AM", "A") or not sym:
-                        await _send(conn, _status("error", f"invalid subscription: {item}"))
-                        continue
-                    (conn.subs.add if action == "subscribe" else conn.subs.discard)(item)
-                    verb = "subscribed to" if action == "subscribe" else "unsubscribed from"
-                    await _send(conn, _status("success", f"{verb}: {item}"))
-                if conn.subs and conn.sender is None:
-                    conn.sender = asyncio.create_task(_stream(m, conn))
-            else:
-                await _send(conn, _status("error", f"unknown action: {action}"))
-    finally:
-        m.conns.discard(conn)
-        if conn.sender is not None:
-            conn.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.sender
-    return ws
-
-
-def _wanted(subs: set[str], ev: str, sym: str) -> bool:
-    return f"{ev}.*" in subs or f"{ev}.{sym}" in subs
-
-
-async def _stream(m: Market, conn: Conn) -> None:
-    """Send every bar that ends after the subscription, as the replay clock passes its end."""
-    step = 1000 if any(s.startswith("A.") for s in conn.subs) else ds.MINUTE_MS
-    t = m.clock.now() // step * step  # the next bar to send starts at t
-    while not conn.ws.closed:
-        now = m.clock.now()
-        while t + step <= now and not conn.ws.closed:
-            if step == ds.MINUTE_MS or t % ds.MINUTE_MS == 0:
-                nxt = ds.next_session_minute(t)
-                if nxt is None:
-                    t = ds.END_MS
-                    break
-                if nxt > t:
-                    t = nxt
-                    continue
-            try:
-                await _emit(m, conn, t, step)
-            except ConnectionError:  # the client went away mid-send
-                return
-            t += step
-        if m.clock.speed <= 0 or t >= ds.END_MS:
-            wait = 0.2
-        else:
-            wait = min(0.2, max(0.001, (t + step - m.clock.now()) / m.clock.speed / 1000))
-        await asyncio.sleep(wait)
-
-
-def _frames(m: Market, subs: set[str], t: int, step: int) -> list[tuple[str, list[str]]]:
-    """The frames (JSON text, emitted keys) for the bars ending at t + step; cached, as every connection
-    with the same subscriptions gets the same frames."""
-    cache_key = (t, step, frozenset(subs))
-    frames = m.frames.get(cache_key)
-    if frames is not None:
-        return frames
-    frames = []
-    pos = ds.session_index(t - t % ds.MINUTE_MS)
-    if pos is not None:
-        events: list[dict[str, Any]] = []
-        for bar in ds.day_bars(pos[0])[pos[1]]:
-            sym = bar["sym"]
-            if step == 1000 and _wanted(subs, "A", sym):
-                events.append(ds.second_aggs(bar)[(t % ds.MINUTE_MS) // 1000])
-            if (t + step) % ds.MINUTE_MS == 0 and _wanted(subs, "AM", sym):
-                events.append(bar)
-        shift = m.clock.shift_ms
-        for start in range(0, len(events), FRAME_EVENTS):
-            chunk = [
-                {**e, "s": e["s"] + shift, "e": e["e"] + shift} for e in events[start : start + FRAME_EVENTS]
-            ]
-            frames.append(
-                (json.dumps(chunk, separators=(",", ":")), [f"{e['ev']}|{e['sym']}|{e['s']}" for e in chunk])
-            )
-    if len(m.frames) > 20_000:
-        m.frames.clear()
-    m.frames[cache_key] = frames
-    return frames
-
-
-async def _emit(m: Market, conn: Conn, t: int, step: int) -> None:
-    for text, keys in _frames(m, conn.subs, t, step):
-        if m.faults.malformed_frames > 0:
-            m.faults.malformed_frames -= 1
-            await _send(conn, MALFORMED[m.counters["malformed_sent"] % len(MALFORMED)])
-            m.counters["malformed_sent"] += 1
-        await _send(conn, text)
-        m.counters["frames"] += 1
-        m.counters["bars_sent"] += len(keys)
-        m.emitted_bars.update(dict.fromkeys(keys))
 
 
 # -- control ----------------------------------------------------------------------------------------

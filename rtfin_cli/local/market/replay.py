@@ -1,0 +1,135 @@
+"""The replay server's state: the replay clock, the injected faults, the open WebSocket connections.
+
+:class:`Market` holds the dataset index (articles by time), the clock that maps wall time to dataset time,
+the fault switches of ``/_control/faults`` and what was served (``/_control/emitted``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from rtfin_cli.local.market import dataset as ds
+
+
+def default_start_ms() -> int:
+    """Five minutes before the open of the sixth trading day: a week of news backlog, then live trading."""
+    return ds.trading_days()[5] - 5 * ds.MINUTE_MS
+
+
+class Clock:
+    """Dataset time as a function of wall time; pausable, re-anchored on every change (never jumps)."""
+
+    def __init__(self, start_ms: int, speed: float, end_ms: int = ds.END_MS) -> None:
+        wall = time.time() * 1000
+        self.shift_ms = int((wall - start_ms) // ds.MINUTE_MS * ds.MINUTE_MS)
+        self.end_ms = end_ms
+        self._anchor_sim, self._anchor_wall, self.speed = float(start_ms), wall, speed
+
+    def now(self) -> int:
+        sim = self._anchor_sim + (time.time() * 1000 - self._anchor_wall) * self.speed
+        return int(min(sim, self.end_ms))
+
+    def set(self, speed: float | None = None, sim_ms: int | None = None, end_ms: int | None = None) -> None:
+        self._anchor_sim, self._anchor_wall = (
+            float(self.now() if sim_ms is None else sim_ms),
+            time.time() * 1000,
+        )
+        if speed is not None:
+            self.speed = speed
+        if end_ms is not None:
+            self.end_ms = end_ms
+
+    @property
+    def finished(self) -> bool:
+        return self.now() >= self.end_ms
+
+
+@dataclass
+class Faults:
+    burst_429: int = 0
+    http_5xx: int = 0
+    malformed_frames: int = 0
+    malformed_articles: int = 0
+    latency_s: float = 0.0  # added to every news response
+    auth_fail: bool = False
+    max_connections: bool = False
+    retry_after: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(eq=False)
+class Conn:
+    ws: web.WebSocketResponse
+    subs: set[str] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    sender: asyncio.Task[None] | None = None
+
+
+class Market:
+    """Server state: clock, dataset index, faults, connections and the emitted report."""
+
+    def __init__(
+        self, speed: float, start_ms: int | None = None, end_ms: int = ds.END_MS, rate_limit: float = 0.0
+    ) -> None:
+        self.clock = Clock(default_start_ms() if start_ms is None else start_ms, speed, end_ms)
+        self.articles = ds.news()
+        self.times = [ds.parse_ms(str(a["published_utc"])) for a in self.articles]
+        self.symbols = {t.symbol for t in ds.tickers()}
+        self.faults = Faults()
+        self.rate_limit = rate_limit
+        self._bucket, self._bucket_at = max(1.0, rate_limit), time.monotonic()
+        self.conns: set[Conn] = set()
+        self.frames: dict[tuple[int, int, frozenset[str]], list[tuple[str, list[str]]]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.faults = Faults()
+        self.emitted_articles: dict[str, None] = {}
+        self.emitted_bars: dict[str, None] = {}
+        self.malformed_articles: list[str] = []
+        self.counters = {
+            "requests": 0,
+            "rate_limited": 0,
+            "bars_sent": 0,
+            "frames": 0,
+            "malformed_sent": 0,
+            "connections": 0,
+        }
+
+    # -- time helpers ------------------------------------------------------------------------------
+    def shown(self, ms: int) -> int:
+        return ms + self.clock.shift_ms
+
+    def article(self, i: int) -> dict[str, Any]:
+        art = {k: v for k, v in self.articles[i].items() if k != "label"}
+        art["published_utc"] = ds.iso(self.shown(self.times[i]))
+        label = str(self.articles[i]["label"])
+        art["insights"] = [
+            {"ticker": t, "sentiment": label, "sentiment_reasoning": "replay dataset label"}
+            for t in art["tickers"]
+        ]
+        return art
+
+    # -- rate limiting -----------------------------------------------------------------------------
+    def take_token(self) -> bool:
+        if self.rate_limit <= 0:
+            return True
+        now = time.monotonic()
+        self._bucket = min(
+            max(1.0, self.rate_limit), self._bucket + (now - self._bucket_at) * self.rate_limit
+        )
+        self._bucket_at = now
+        if self._bucket >= 1:
+            self._bucket -= 1
+            return True
+        return False
+
+
+MARKET = web.AppKey("market", Market)
