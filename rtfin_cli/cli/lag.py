@@ -18,6 +18,8 @@ from rtfin_cli.errors import ServiceUnavailable, ThresholdExceeded
 
 if TYPE_CHECKING:
     from rtfin_cli.lag.model import GroupLag, PartitionLag, Snapshot, Stage
+    from rtfin_cli.lag.snapshot import Options
+    from rtfin_cli.settings import LagSettings
 
 COLOURS = {
     "OK": "green",
@@ -176,25 +178,15 @@ def lag(
     pipeline: Annotated[bool, typer.Option(help="Show the pipeline stages and warehouse data age.")] = True,
 ) -> None:
     """Live view of consumer lag, time lag and end-to-end data age (OK / LAGGING / STALLED / EMPTY)."""
-    from rtfin_cli.lag.model import Thresholds, parse_duration
+    from rtfin_cli.lag.model import parse_duration
     from rtfin_cli.lag.snapshot import Monitor, Options
 
     s = settings()
     every = parse_duration(interval if interval is not None else s.lag.interval_s, "--interval")
-    age = parse_duration(max_age, "--max-age") if max_age is not None else None
-    if max_lag is not None and max_lag < 0:
-        from rtfin_cli.errors import UsageError
-
-        raise UsageError(f"--max-lag must be >= 0 (got {max_lag})")
     opts = Options(
-        groups=list(group or []),
-        topics=list(topic or []),
-        only_lagging=only_lagging,
-        pipeline=pipeline,
-        window_s=parse_duration(window if window is not None else s.lag.window_s, "--window"),
-        thresholds=Thresholds(max_lag if max_lag is not None else s.lag.max_lag, age or s.lag.max_age_s),
-        check=Thresholds(max_lag, age),
+        groups=list(group or []), topics=list(topic or []), only_lagging=only_lagging, pipeline=pipeline
     )
+    _thresholds(opts, s.lag, window, max_lag, max_age)
     monitor = Monitor(s, opts)
     try:
         if once:
@@ -203,6 +195,22 @@ def lag(
             _live(monitor, every, as_json, wide)
     finally:
         monitor.close()
+
+
+def _thresholds(
+    opts: Options, cfg: LagSettings, window: str | None, max_lag: int | None, max_age: str | None
+) -> None:
+    """The window and the view's thresholds (options over settings); explicit ones also set the exit code."""
+    from rtfin_cli.lag.model import Thresholds, parse_duration
+
+    age = parse_duration(max_age, "--max-age") if max_age is not None else None
+    if max_lag is not None and max_lag < 0:
+        from rtfin_cli.errors import UsageError
+
+        raise UsageError(f"--max-lag must be >= 0 (got {max_lag})")
+    opts.window_s = parse_duration(window if window is not None else cfg.window_s, "--window")
+    opts.thresholds = Thresholds(max_lag if max_lag is not None else cfg.max_lag, age or cfg.max_age_s)
+    opts.check = Thresholds(max_lag, age)
 
 
 def _once(monitor: Any, as_json: bool, wide: bool) -> None:

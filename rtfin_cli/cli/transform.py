@@ -1,4 +1,4 @@
-"""`rtfin transform run|ddl|load|status|docs|pipes` (issue #7): thin commands over the stage packages."""
+"""`rtfin transform run|ddl|load|status|docs|pipes`: thin commands over the stage packages."""
 
 from __future__ import annotations
 

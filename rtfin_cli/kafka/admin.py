@@ -81,8 +81,6 @@ def describe_topics(
     kafka: KafkaSettings, names: list[str] | None = None, internal: bool = False
 ) -> list[TopicInfo]:
     """Partitions, replication, end offsets and config of topics (default: every non-internal topic)."""
-    from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
-
     meta = check_reachable(kafka)
     if names:
         missing = [n for n in names if n not in meta.topics]
@@ -92,20 +90,7 @@ def describe_topics(
             )
     else:
         names = sorted(n for n in meta.topics if internal or not n.startswith("__"))
-    client = admin(kafka)
-    configs: dict[str, dict[str, str]] = {}
-    if names:
-        futures = client.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
-        for res, fut in futures.items():
-            try:
-                entries = fut.result(timeout=kafka.timeout_s)
-            except Exception as exc:  # noqa: BLE001
-                raise ServiceUnavailable(f"cannot describe topic {res.name}: {exc}") from None
-            configs[res.name] = {
-                k: v.value
-                for k, v in entries.items()
-                if k in ("retention.ms", "cleanup.policy", "min.insync.replicas", "compression.type")
-            }
+    configs = _topic_configs(kafka, names)
     out = []
     for name in names:
         tmeta = meta.topics[name]
@@ -123,3 +108,24 @@ def describe_topics(
             )
         )
     return out
+
+
+def _topic_configs(kafka: KafkaSettings, names: list[str]) -> dict[str, dict[str, str]]:
+    """The settings of each topic that `rtfin topics` shows (retention, cleanup, ISR, compression)."""
+    from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]
+
+    configs: dict[str, dict[str, str]] = {}
+    if not names:
+        return configs
+    futures = admin(kafka).describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+    for res, fut in futures.items():
+        try:
+            entries = fut.result(timeout=kafka.timeout_s)
+        except Exception as exc:  # noqa: BLE001
+            raise ServiceUnavailable(f"cannot describe topic {res.name}: {exc}") from None
+        configs[res.name] = {
+            k: v.value
+            for k, v in entries.items()
+            if k in ("retention.ms", "cleanup.policy", "min.insync.replicas", "compression.type")
+        }
+    return configs

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from rtfin_cli.errors import ConfigError, RtfinError, UsageError
-from rtfin_cli.settings import RtfinSettings, resolve_path
+from rtfin_cli.settings import RtfinSettings
 
 PASSWORD_ENV = "RTFIN_CLICKHOUSE_PASSWORD"
 PROFILE = "rtfin"
@@ -75,7 +75,7 @@ def project_dir(settings: RtfinSettings) -> Path:
 
 def work_dir(settings: RtfinSettings) -> Path:
     """Where profiles, target and logs go: <local.data_dir>/dbt (ignored by git)."""
-    path = resolve_path(settings.local.data_dir, "dbt")
+    path = settings.local.dbt_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -163,12 +163,31 @@ def invoke(
 
     from rtfin_cli.warehouse.client import password
 
+    args = _args(settings, command, target or settings_profile_name(settings))
+    if select:
+        args += ["--select", *check_selectors(select)]
+    if full_refresh:
+        args.append("--full-refresh")
+    args += extra or []
+
+    def callback(event: Any) -> None:
+        if progress is not None and event.info.name == "NodeFinished":
+            node = event.data.node_info
+            progress(f"{node.resource_type} {node.node_name}: {node.node_status}")
+
+    t0 = time.monotonic()
+    with _password_env(password(settings)):
+        res = dbtRunner(callbacks=[callback]).invoke(args)
+    return _outcome(command, res, time.monotonic() - t0)
+
+
+def _args(settings: RtfinSettings, command: str, target: str) -> list[str]:
+    """dbt's command line: the project, a generated profile, paths under the work dir, a silent console."""
     proj = project_dir(settings)
-    target = target or settings_profile_name(settings)
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", target):
         raise UsageError(f"invalid dbt target name {target!r}", "Use letters, digits, '-' and '_'.")
     work = work_dir(settings)
-    args = command.split() + [
+    return command.split() + [
         "--project-dir", str(proj),
         "--profiles-dir", str(write_profile(settings, target)),
         "--target", target,
@@ -180,24 +199,10 @@ def invoke(
         "--no-send-anonymous-usage-stats",
         "--no-partial-parse",
     ]  # fmt: skip
-    if select:
-        args += ["--select", *check_selectors(select)]
-    if full_refresh:
-        args.append("--full-refresh")
-    args += extra or []
 
-    def callback(event: Any) -> None:
-        if progress is None:
-            return
-        name = event.info.name
-        if name == "NodeFinished":
-            node = event.data.node_info
-            progress(f"{node.resource_type} {node.node_name}: {node.node_status}")
 
-    t0 = time.monotonic()
-    with _password_env(password(settings)):
-        res = dbtRunner(callbacks=[callback]).invoke(args)
-    elapsed = time.monotonic() - t0
+def _outcome(command: str, res: Any, elapsed: float) -> DbtOutcome:
+    """A dbtRunner result as a DbtOutcome: one NodeResult per node, an exception as a one-line error."""
     outcome = DbtOutcome(command, bool(res.success), elapsed)
     results = getattr(res.result, "results", None)
     if results:

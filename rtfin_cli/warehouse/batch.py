@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rtfin_cli.settings import RtfinSettings
+from rtfin_cli.warehouse.records import Column, columns
 
 
 @dataclass
@@ -33,6 +34,11 @@ class LoaderStats:
 def topic_tables(settings: RtfinSettings) -> dict[str, str]:
     """{topic: raw table} of the three data topics."""
     return {topic: table for table, topic in settings.kafka.topics.by_table().items()}
+
+
+def empty_columns(table: str) -> list[Column]:
+    """One empty list per column of ``table``: the buffer of rows waiting for an insert."""
+    return [[] for _ in columns(table)]
 
 
 Rejected = list[tuple[int, int, str]]  # (partition, offset, reason) of rows ClickHouse refused

@@ -145,8 +145,6 @@ def apply(ch: ClickHouseSettings, client: Client | None = None, dry_run: bool = 
         from rtfin_cli.warehouse.client import get_client
 
         client = get_client(ch)
-    from clickhouse_connect.driver.exceptions import ClickHouseError
-
     with errors(ch, "preparing the migrations table"):
         _bootstrap(client, ch)
         done = applied_migrations(client, ch)
@@ -160,27 +158,36 @@ def apply(ch: ClickHouseSettings, client: Client | None = None, dry_run: bool = 
                 )
             result.already.append(label)
             continue
-        for stmt in m.statements(ch):
-            try:
-                client.command(stmt)
-            except ClickHouseError as exc:
-                err = translate(exc, ch, f"applying migration {label}")
-                raise type(err)(
-                    err.message, err.hint or "Fix the SQL file; nothing after it was applied."
-                ) from exc
-            result.statements.append(stmt)
-        with errors(ch, f"recording migration {label}"):
-            client.insert(
-                f"{ident(ch.raw_database)}.{MIGRATIONS_TABLE}",
-                [[m.version, m.name, m.checksum]],
-                column_names=["version", "name", "checksum"],
-            )
+        result.statements += _apply_migration(client, ch, m, label)
         result.applied.append(label)
     with errors(ch, "reconciling TTL"):
         for stmt in _ttl_changes(client, ch):
             client.command(stmt, settings={"materialize_ttl_after_modify": 0})
             result.altered.append(stmt)
     return result
+
+
+def _apply_migration(client: Client, ch: ClickHouseSettings, m: Migration, label: str) -> list[str]:
+    """Run one migration's statements, then record it; returns the statements run."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    done = []
+    for stmt in m.statements(ch):
+        try:
+            client.command(stmt)
+        except ClickHouseError as exc:
+            err = translate(exc, ch, f"applying migration {label}")
+            raise type(err)(
+                err.message, err.hint or "Fix the SQL file; nothing after it was applied."
+            ) from exc
+        done.append(stmt)
+    with errors(ch, f"recording migration {label}"):
+        client.insert(
+            f"{ident(ch.raw_database)}.{MIGRATIONS_TABLE}",
+            [[m.version, m.name, m.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
+    return done
 
 
 def status(ch: ClickHouseSettings, client: Client) -> dict[str, Any]:

@@ -160,8 +160,6 @@ def _quote(value: str) -> str:
 def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = False) -> list[str]:
     """The statements that set up Kafka-engine ingestion (secrets masked unless asked otherwise)."""
     raw = ident(settings.clickhouse.raw_database)
-    k = settings.kafka
-    topics = k.topics.by_table()
     ttl = (
         f" TTL toDateTime(at) + INTERVAL {settings.clickhouse.ttl_days} DAY"
         if settings.clickhouse.ttl_days
@@ -172,47 +170,60 @@ def render(settings: RtfinSettings, mask_secrets: bool = True, replace: bool = F
         "offset UInt64, error String, raw_message String, at DateTime64(3, 'UTC') DEFAULT now64(3)) "
         f"ENGINE = MergeTree ORDER BY (topic, at){ttl}"
     ]
-    for table, (cols, _exprs, _valid) in SPECS.items():
-        queue, mv, err_mv = (
-            f"{raw}.kafka_{table}_queue",
-            f"{raw}.kafka_{table}_mv",
-            f"{raw}.kafka_{table}_errors_mv",
-        )
-        if replace:
-            out += [
-                f"DROP VIEW IF EXISTS {mv}",
-                f"DROP VIEW IF EXISTS {err_mv}",
-                f"DROP TABLE IF EXISTS {queue}",
-            ]
-        opts = {
-            "kafka_broker_list": k.bootstrap,
-            "kafka_topic_list": topics[table],
-            "kafka_group_name": settings.clickhouse.kafka_engine_group,
-            "kafka_client_id": f"{k.client_id}-clickhouse",
-            "kafka_format": "JSONEachRow",
-            "kafka_handle_error_mode": "stream",
-            "kafka_num_consumers": "1",
-            "kafka_thread_per_consumer": "0",
-            "kafka_security_protocol": k.security_protocol.lower(),
-        }
-        if k.security_protocol.startswith("SASL"):
-            opts["kafka_sasl_mechanism"] = k.sasl_mechanism
-            opts["kafka_sasl_username"] = k.sasl_username or ""
-            opts["kafka_sasl_password"] = MASK if mask_secrets else secret(k.sasl_password)
-        settings_sql = ", ".join(f"{key} = {_quote(v)}" for key, v in opts.items())
-        out.append(
-            f"CREATE TABLE IF NOT EXISTS {queue} ({', '.join(cols)}) ENGINE = Kafka "
-            f"SETTINGS {settings_sql}, input_format_skip_unknown_fields = 1, "
-            "input_format_json_read_numbers_as_strings = 1"
-        )
-        out.append(
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {mv} TO {raw}.{table} AS {select_valid(table, queue)}"
-        )
-        out.append(
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {err_mv} TO {raw}.kafka_errors AS "
-            + select_errors(table, queue)
-        )
+    for table, topic in settings.kafka.topics.by_table().items():
+        out += _table_statements(settings, raw, table, topic, mask_secrets, replace)
     return out
+
+
+def _table_statements(
+    settings: RtfinSettings, raw: str, table: str, topic: str, mask_secrets: bool, replace: bool
+) -> list[str]:
+    """One topic's Kafka engine table and its two materialized views (dropped first with ``replace``)."""
+    cols = SPECS[table][0]
+    queue, mv, err_mv = (
+        f"{raw}.kafka_{table}_queue",
+        f"{raw}.kafka_{table}_mv",
+        f"{raw}.kafka_{table}_errors_mv",
+    )
+    out = [f"DROP VIEW IF EXISTS {mv}", f"DROP VIEW IF EXISTS {err_mv}", f"DROP TABLE IF EXISTS {queue}"]
+    out = out if replace else []
+    settings_sql = ", ".join(
+        f"{key} = {_quote(v)}" for key, v in _engine_options(settings, topic, mask_secrets).items()
+    )
+    out.append(
+        f"CREATE TABLE IF NOT EXISTS {queue} ({', '.join(cols)}) ENGINE = Kafka "
+        f"SETTINGS {settings_sql}, input_format_skip_unknown_fields = 1, "
+        "input_format_json_read_numbers_as_strings = 1"
+    )
+    out.append(
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {mv} TO {raw}.{table} AS {select_valid(table, queue)}"
+    )
+    out.append(
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {err_mv} TO {raw}.kafka_errors AS "
+        + select_errors(table, queue)
+    )
+    return out
+
+
+def _engine_options(settings: RtfinSettings, topic: str, mask_secrets: bool) -> dict[str, str]:
+    """The Kafka engine's SETTINGS for one topic: brokers, the consumer group, format, security."""
+    k = settings.kafka
+    opts = {
+        "kafka_broker_list": k.bootstrap,
+        "kafka_topic_list": topic,
+        "kafka_group_name": settings.clickhouse.kafka_engine_group,
+        "kafka_client_id": f"{k.client_id}-clickhouse",
+        "kafka_format": "JSONEachRow",
+        "kafka_handle_error_mode": "stream",
+        "kafka_num_consumers": "1",
+        "kafka_thread_per_consumer": "0",
+        "kafka_security_protocol": k.security_protocol.lower(),
+    }
+    if k.security_protocol.startswith("SASL"):
+        opts["kafka_sasl_mechanism"] = k.sasl_mechanism
+        opts["kafka_sasl_username"] = k.sasl_username or ""
+        opts["kafka_sasl_password"] = MASK if mask_secrets else secret(k.sasl_password)
+    return opts
 
 
 def apply(settings: RtfinSettings, client: Client, replace: bool = False) -> list[str]:

@@ -1,13 +1,11 @@
 """rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``), at least once.
 
-The consumer group ``clickhouse.loader_group`` reads the three data topics. Each batch ``consume()``
-returns is converted column by column (records.to_columns; bad records are dead-lettered with the field
-named) and buffered per table; inserts (column-oriented, at most ``insert_rows`` rows each) run on one
-background thread while the next records are consumed. A full or old batch is sealed and the next one
-starts at once; a sealed batch is committed only when all its inserts are done, its rejected rows
-(found by bisecting) dead-lettered and those records delivered, so a crash or an outage loses nothing
-(the raw tables deduplicate on identity). While ClickHouse is down inserts are retried with backoff and
-consumption pauses (at most one sealed batch and two inserts wait).
+The group ``clickhouse.loader_group`` reads the three data topics; each ``consume()`` batch is converted
+column by column (records.to_columns; bad records are dead-lettered) and buffered per table, and one
+background thread inserts (column-oriented) while the next records are consumed. A full or old batch is
+sealed and the next starts at once; a sealed batch is committed only when its inserts are done, its
+rejected rows (found by bisecting) dead-lettered and delivered, so a crash or outage loses nothing (raw
+tables deduplicate on identity). While ClickHouse is down inserts retry with backoff and consumption waits.
 """
 
 from __future__ import annotations
@@ -20,8 +18,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
+from rtfin_cli.kafka.deadletter import dead_letter_message
 from rtfin_cli.settings import RtfinSettings
-from rtfin_cli.warehouse.batch import Batch, LoaderStats, Rejected, topic_tables
+from rtfin_cli.warehouse.batch import Batch, LoaderStats, Rejected, empty_columns, topic_tables
 from rtfin_cli.warehouse.client import translate
 from rtfin_cli.warehouse.records import Column, columns, to_columns
 
@@ -62,7 +61,7 @@ class Loader:
         self.tables = topic_tables(settings)
         self.stop_event = threading.Event()
         self.stats = LoaderStats()
-        self._cols: dict[str, list[Column]] = {t: self._empty(t) for t in self.tables.values()}
+        self._cols: dict[str, list[Column]] = {t: empty_columns(t) for t in self.tables.values()}
         self._batch = self._new_batch()  # the batch records are taken into
         self._sealed: Batch | None = None  # the batch whose inserts run (committed once they are done)
         self._busy_from = 0.0
@@ -74,10 +73,6 @@ class Loader:
         self._abandoned = False  # an insert was given up (stopped while ClickHouse was down)
         self._worker: threading.Thread | None = None
         self._contexts: dict[str, InsertContext] = {}
-
-    @staticmethod
-    def _empty(table: str) -> list[Column]:
-        return [[] for _ in columns(table)]
 
     def _new_batch(self) -> Batch:
         return Batch({t: [] for t in self.tables.values()})
@@ -166,7 +161,7 @@ class Loader:
         cols = self._cols[table]
         if not cols[0]:
             return
-        self._cols[table] = self._empty(table)
+        self._cols[table] = empty_columns(table)
         self._batch.submitted += 1
         self._inserts.put((self._batch, table, cols))
         if self._worker is None:
@@ -185,13 +180,7 @@ class Loader:
 
     # -- Kafka -------------------------------------------------------------------------------------
     def _dead_letter(self, producer: Any, msg: Message, reason: str) -> None:
-        headers = [
-            ("rtfin-error", reason[:1000]),
-            ("rtfin-source", msg.topic() or ""),
-            ("rtfin-stage", STAGE),
-        ]
-        producer.produce(self.settings.kafka.topics.dlq, value=msg.value(), key=msg.key(), headers=headers)
-        producer.poll(0)
+        dead_letter_message(producer, self.settings.kafka.topics.dlq, msg, reason, STAGE)
         self.stats.dead_lettered += 1
 
     def _seal(self, consumer: Any, producer: Any) -> bool:
@@ -224,14 +213,7 @@ class Loader:
             self._abandoned = True
             return False
         self._sealed = None
-        for result in batch.results:
-            assert result is not None
-            table, n, rejected = result
-            self.stats.inserted[table] += n - len(rejected)
-            if rejected:
-                by_pos = {(m.partition(), m.offset()): m for m in batch.msgs[table]}
-                for part, off, reason in rejected:
-                    self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
+        self._count_inserted(batch, producer)
         if producer.flush(self.settings.kafka.timeout_s * 3) > 0:
             raise ServiceUnavailable(
                 f"cannot deliver dead-letter records to {self.settings.kafka.bootstrap}",
@@ -249,6 +231,17 @@ class Loader:
         if self.progress:
             self.progress(self.stats)
         return True
+
+    def _count_inserted(self, batch: Batch, producer: Any) -> None:
+        """Add a done batch's rows to the totals; dead-letter the rows ClickHouse rejected."""
+        for result in batch.results:
+            assert result is not None
+            table, n, rejected = result
+            self.stats.inserted[table] += n - len(rejected)
+            if rejected:
+                by_pos = {(m.partition(), m.offset()): m for m in batch.msgs[table]}
+                for part, off, reason in rejected:
+                    self._dead_letter(producer, by_pos[(part, off)], f"rejected by ClickHouse: {reason}")
 
     def _flush(self, consumer: Any, producer: Any) -> bool:
         """Insert and commit everything taken so far, waiting for it. False (nothing more committed) if
