@@ -6,19 +6,23 @@ Secrets are ``SecretStr``: they never appear in ``repr``, logs or ``rtfin config
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from rtfin_cli.errors import ConfigError
 from rtfin_cli.locate import local_clickhouse_password
+from rtfin_cli.settings_sources import (
+    DEFAULT_PROFILE,
+    ENV_PREFIX,
+    config_error,
+    config_file,
+    deep_merge,
+    env_overrides,
+)
+from rtfin_cli.settings_sources import flatten as flatten
 
-ENV_PREFIX = "RTFIN__"
-DEFAULT_CONFIG = "rtfin.toml"
-DEFAULT_PROFILE = "local"
 DEFAULT_CHECKPOINT_DIR = ".rtfin/checkpoints/sentiment"
 
 
@@ -271,69 +275,6 @@ class LoadedSettings(BaseModel):
     sources: dict[str, str]
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
-    for part in path[:-1]:
-        data = data.setdefault(part, {})
-        if not isinstance(data, dict):
-            raise ConfigError(f"environment key {'.'.join(path)} conflicts with a scalar setting")
-    data[path[-1]] = value
-
-
-def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """``RTFIN__KAFKA__BOOTSTRAP=x`` → ``{"kafka": {"bootstrap": "x"}}``.
-
-    An empty variable counts as unset: CI and compose pass a secret that an environment lacks as "".
-    """
-    environ = dict(os.environ) if environ is None else environ
-    out: dict[str, Any] = {}
-    for name, value in environ.items():
-        if name.upper().startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX) and value != "":
-            path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
-            _set_path(out, path, value)
-    return out
-
-
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_profile(path: Path, profile: str) -> dict[str, Any]:
-    """The profile's table of a rtfin.toml file; raises ConfigError naming the file."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML ({exc})", "Fix the syntax at the position shown.") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
-    table = doc.get(profile)
-    if table is None:
-        known = ", ".join(sorted(k for k, v in doc.items() if isinstance(v, dict))) or "none"
-        raise ConfigError(
-            f"unknown profile '{profile}' in {path}",
-            f"Profiles defined there: {known}. Choose one with --profile or RTFIN_PROFILE.",
-        )
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{profile}] must be a table")
-    return table
-
-
 def load_settings(
     config: str | Path | None = None,
     profile: str | None = None,
@@ -342,27 +283,30 @@ def load_settings(
     """Resolve settings for a profile from rtfin.toml (if any) and the environment."""
     env = dict(os.environ) if environ is None else environ
     profile = profile or env.get("RTFIN_PROFILE") or DEFAULT_PROFILE
-    path: Path | None = Path(config) if config else Path(env.get("RTFIN_CONFIG", DEFAULT_CONFIG))
-    explicit = bool(config or env.get("RTFIN_CONFIG"))
-    file_values: dict[str, Any] = {}
-    if path is not None and path.exists():
-        file_values = read_profile(path, profile)
-    elif explicit:
-        raise ConfigError(f"config file {path} not found", "Pass an existing file with --config.")
-    else:
-        if profile != DEFAULT_PROFILE:
-            raise ConfigError(
-                f"unknown profile '{profile}': no {DEFAULT_CONFIG} in {Path.cwd()}",
-                "Copy rtfin.example.toml to rtfin.toml, or use the built-in 'local' profile.",
-            )
-        path = None
+    path, file_values = config_file(config, profile, env)
     env_values = env_overrides(env)
     builtin = BUILTIN_PROFILES.get(profile, {})
-    merged = _deep_merge(_deep_merge(builtin, file_values), env_values)
+    merged = deep_merge(deep_merge(builtin, file_values), env_values)
     try:
         settings = RtfinSettings(**merged)
     except ValidationError as exc:
-        raise _config_error(exc, path, profile, env_values) from None
+        raise config_error(exc, path, profile, env_values) from None
+    sources = _sources(settings, profile, builtin, file_values, env_values)
+    generated = local_clickhouse_password(settings)
+    if generated:
+        settings.clickhouse.password = SecretStr(generated)
+        sources["clickhouse.password"] = "generated"
+    return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
+
+
+def _sources(
+    settings: RtfinSettings,
+    profile: str,
+    builtin: dict[str, Any],
+    file_values: dict[str, Any],
+    env_values: dict[str, Any],
+) -> dict[str, str]:
+    """Where each leaf key's value came from: env, file, the built-in profile, or the default."""
     flat_file, flat_env, flat_builtin = flatten(file_values), flatten(env_values), flatten(builtin)
     sources = {}
     for key in flatten(settings.model_dump()):
@@ -372,28 +316,7 @@ def load_settings(
             sources[key] = "file"
         else:
             sources[key] = f"profile:{profile}" if key in flat_builtin else "default"
-    generated = local_clickhouse_password(settings)
-    if generated:
-        settings.clickhouse.password = SecretStr(generated)
-        sources["clickhouse.password"] = "generated"
-    return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
-
-
-def _config_error(
-    exc: ValidationError, path: Path | None, profile: str, env_values: dict[str, Any]
-) -> ConfigError:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    flat_env = flatten(env_values)
-    if key in flat_env or any(key.startswith(k + ".") for k in flat_env):
-        where = f"environment variable {ENV_PREFIX}{key.upper().replace('.', '__')}"
-    else:
-        where = f"{path} [{profile}]" if path else f"profile '{profile}'"
-    got = err.get("input")
-    got_text = "" if isinstance(got, dict) or err["type"] == "extra_forbidden" else f" (got {got!r})"
-    if err["type"] == "extra_forbidden":
-        return ConfigError(f"{where}: unknown key '{key}'", "Check the spelling against rtfin.example.toml.")
-    return ConfigError(f"{where}: invalid value for '{key}': {err['msg']}{got_text}")
+    return sources
 
 
 def masked_dump(settings: RtfinSettings) -> dict[str, Any]:
