@@ -13,7 +13,6 @@ import base64
 import hmac
 import io
 import logging
-import re
 import secrets
 import threading
 import time
@@ -21,29 +20,23 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rtfin_cli.local.clickhouse import codecs, sqltext
 from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
 from rtfin_cli.local.clickhouse.errors import CHError
+from rtfin_cli.local.clickhouse.request import (
+    Options,
+    Statement,
+    chain,
+    form_fields,
+    options,
+    read_all,
+    statement,
+)
 
 log = logging.getLogger("rtfin.clickhouse")
-T = TypeVar("T", bytes, bytes | memoryview)
-
-# URL parameters the HTTP handler consumes; every other parameter is a setting.
-RESERVED = {
-    "query", "database", "default_format", "user", "password", "quota_key", "query_id", "session_id",
-    "session_timeout", "session_check", "compress", "decompress", "wait_end_of_query", "buffer_size",
-    "client_protocol_version", "stacktrace", "role",
-    "http_native_compression_disable_checksumming_on_decompress",
-}  # fmt: skip
-# Settings that only steer the HTTP layer; the engine does not know them.
-HTTP_ONLY = {"enable_http_compression", "send_progress_in_http_headers", "http_headers_progress_interval_ms",
-             "cancel_http_readonly_queries_on_client_close", "http_zlib_compression_level",
-             "http_response_buffer_size", "http_wait_end_of_query", "add_http_cors_header"}  # fmt: skip
-_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-HEAD_BYTES = 1 << 20  # how much of a body we look at to find an INSERT's FORMAT clause
 CONTENT_TYPES = {
     "TabSeparated": "text/tab-separated-values; charset=UTF-8",
     "TSV": "text/tab-separated-values; charset=UTF-8",
@@ -52,7 +45,6 @@ CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8", "JSONCompact": "application/json; charset=UTF-8",
     "JSONEachRow": "application/x-ndjson; charset=UTF-8",
 }  # fmt: skip
-_TRUE = {"1", "true", "True"}
 
 
 class Server(ThreadingHTTPServer):
@@ -137,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
             chunks = self._body()
             ctype = self.headers.get("Content-Type", "")
             if ctype.startswith("multipart/form-data"):  # (urlencoded bodies are SQL, as `curl -d` sends it)
-                params.update(form_fields(_read_all(chunks, self.server.max_query_bytes), ctype))
+                params.update(form_fields(read_all(chunks, self.server.max_query_bytes), ctype))
                 chunks = iter(())
             with self.server.active():
                 body_done = self._query(params, chunks, readonly, query_id, t0)
@@ -199,91 +191,39 @@ class Handler(BaseHTTPRequestHandler):
         self, params: dict[str, str], chunks: Iterator[bytes], readonly: bool, query_id: str, t0: float
     ) -> bool:
         """Run the request's statement and send its response; True once the body was consumed."""
-        if params.get("decompress") in _TRUE or params.get("compress") in _TRUE:
-            raise CHError(
-                "UNKNOWN_COMPRESSION_METHOD",
-                "ClickHouse native block compression (compress/decompress=1) is not supported here; "
-                "use HTTP compression (Content-Encoding / enable_http_compression=1)",
-            )
-        settings, query_params = {}, {}
-        for name, value in params.items():
-            if name.startswith("param_"):
-                query_params[name[6:]] = value
-            elif name not in RESERVED:
-                if not _SETTING_NAME.match(name):
-                    raise CHError("UNKNOWN_SETTING", f"Unknown setting '{name}'", status=400)
-                settings[name] = value
-        database = self.headers.get("X-ClickHouse-Database") or params.get("database")
-        session_id = params.get("session_id") or None
-        wait_end = params.get("wait_end_of_query") in _TRUE
-        compress = settings.get("enable_http_compression") in _TRUE
-        engine_settings = {k: v for k, v in settings.items() if k not in HTTP_ONLY}
-        limit = self.server.max_query_bytes
-
-        # The statement: the `query` parameter, then the body (an INSERT's data, or more SQL).
-        query = params.get("query", "").encode()
-        split = sqltext.split_insert(query) if query else None
-        data: Iterator[bytes] | None = None
-        text = b""
-        body_done = True
-        if split is not None and not query[split.data_offset :].strip():
-            data, body_done = chunks, False  # INSERT ... FORMAT X in the URL, the data in the body
-        elif query:
-            body = _read_all(chunks, limit - len(query))
-            text = query + b"\n" + body if body else query
-        else:
-            head = _read_upto(chunks, HEAD_BYTES)
-            split = sqltext.split_insert(head)
-            if split is not None:
-                data, body_done = _chain(head[split.data_offset :], chunks), False
-            else:
-                text = head + _read_all(chunks, limit - len(head))
-        if data is None:
-            split = sqltext.split_insert(text)  # INSERT ... VALUES (...) / FORMAT X with inline data
-            if split is not None:
-                data = _chain(text[split.data_offset :], iter(()))
-        if data is None and not text.strip():
-            raise CHError("SYNTAX_ERROR", "Empty query", status=400)
-        if readonly and (data is not None or sqltext.kind(text) not in sqltext.READ_ONLY):
-            raise CHError(
-                "READONLY",
-                "Cannot execute query in readonly mode. For queries over HTTP, method GET implies readonly. "
-                "You should use method POST for modifying queries",
-            )
-
-        stats = Stats()
+        opts = options(params, self.headers.get("X-ClickHouse-Database"))
+        stmt = statement(params.get("query", "").encode(), chunks, self.server.max_query_bytes)
+        stmt.check(readonly)
         engine = self.server.engine
-        try:
-            timeout = float(params.get("session_timeout") or 60)
-        except ValueError:
-            raise CHError(
-                "BAD_REQUEST_PARAMETER", "session_timeout must be a number of seconds", status=400
-            ) from None
-        check = params.get("session_check") in _TRUE
-        with engine.connection(session_id, database, engine_settings, timeout, check) as conn:
-            if data is not None and split is not None:
-                insert(conn, split, data, stats)
+        with engine.connection(
+            opts.session_id, opts.database, opts.engine_settings, opts.session_timeout, opts.session_check
+        ) as conn:
+            if stmt.data is not None and stmt.split is not None:
+                stats = Stats()
+                insert(conn, stmt.split, stmt.data, stats)
                 self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)
                 _log_query(query_id, "INSERT", stats.written_rows, stats.written_bytes, time.monotonic() - t0)
                 return True
-            sql = text
-            kind = sqltext.kind(sql)
-            fmt = sqltext.output_format(sql) or params.get("default_format") or "TabSeparated"
-            stream = kind in sqltext.STREAMABLE and fmt.lower() in sqltext.STREAMABLE_FORMATS
-            bare = (
-                sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
-            )
-            output = run(conn, sql.decode("utf-8", "replace"), fmt, query_params, stream, stats, bare)
-            first = next(output, b"")  # errors before any output become a proper error response
-            if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
-                if session_id:
-                    conn.settings.clear()
-                    conn.database = engine_scalar(conn, "SELECT currentDatabase()")
-                else:
-                    engine.forget(conn)
-            self._respond(_chain(first, output), stats, query_id, fmt, compress, buffered=wait_end)
-            _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)
-        return body_done
+            self._select(conn, stmt, opts, query_id, t0)
+        return stmt.body_done
+
+    def _select(self, conn: Any, stmt: Statement, opts: Options, query_id: str, t0: float) -> None:
+        """Run a statement that returns output (or none: DDL, SET) and send its result."""
+        sql, stats = stmt.text, Stats()
+        kind = sqltext.kind(sql)
+        fmt = sqltext.output_format(sql) or opts.default_format or "TabSeparated"
+        stream = kind in sqltext.STREAMABLE and fmt.lower() in sqltext.STREAMABLE_FORMATS
+        bare = sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
+        output = run(conn, sql.decode("utf-8", "replace"), fmt, opts.query_params, stream, stats, bare)
+        first = next(output, b"")  # errors before any output become a proper error response
+        if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
+            if opts.session_id:
+                conn.settings.clear()
+                conn.database = engine_scalar(conn, "SELECT currentDatabase()")
+            else:
+                self.server.engine.forget(conn)
+        self._respond(chain(first, output), stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
+        _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)
 
     # -- response ----------------------------------------------------------------------------------
     def _common_headers(self, query_id: str, fmt: str | None) -> None:
@@ -310,29 +250,54 @@ class Handler(BaseHTTPRequestHandler):
         encoding = codecs.choose_encoding(self.headers.get("Accept-Encoding", "")) if compress else None
         encoder = codecs.Encoder(encoding) if encoding else None
         if buffered:  # the whole result first: errors anywhere still become an error response
-            spool = io.BytesIO()
-            for chunk in output:
-                spool.write(encoder.compress(chunk) if encoder else chunk)
-            if encoder:
-                spool.write(encoder.flush())
-            body = spool.getvalue()
-            self.send_response(200)
-            self._common_headers(query_id, fmt)
-            self.send_header("X-ClickHouse-Summary", stats.header())
-            if encoding:
-                self.send_header("Content-Encoding", encoding)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self._headers_sent = True
-            self.wfile.write(body)
-            return
-        tag = secrets.token_hex(8)
+            self._respond_whole(output, encoder, encoding, stats, query_id, fmt)
+        else:
+            self._respond_chunked(output, encoder, encoding, stats, query_id, fmt)
+
+    def _start_response(
+        self, stats: Stats, query_id: str, fmt: str | None, encoding: str | None, headers: dict[str, str]
+    ) -> None:
         self.send_response(200)
         self._common_headers(query_id, fmt)
         self.send_header("X-ClickHouse-Summary", stats.header())
-        self.send_header("X-ClickHouse-Exception-Tag", tag)
+        for name, value in headers.items():
+            self.send_header(name, value)
         if encoding:
             self.send_header("Content-Encoding", encoding)
+
+    def _respond_whole(
+        self,
+        output: Iterator[bytes | memoryview],
+        encoder: codecs.Encoder | None,
+        encoding: str | None,
+        stats: Stats,
+        query_id: str,
+        fmt: str | None,
+    ) -> None:
+        spool = io.BytesIO()
+        for chunk in output:
+            spool.write(encoder.compress(chunk) if encoder else chunk)
+        if encoder:
+            spool.write(encoder.flush())
+        body = spool.getvalue()
+        self._start_response(stats, query_id, fmt, encoding, {})
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._headers_sent = True
+        self.wfile.write(body)
+
+    def _respond_chunked(
+        self,
+        output: Iterator[bytes | memoryview],
+        encoder: codecs.Encoder | None,
+        encoding: str | None,
+        stats: Stats,
+        query_id: str,
+        fmt: str | None,
+    ) -> None:
+        """Stream the result in HTTP chunks; an error mid-stream ends it with ClickHouse's tagged block."""
+        tag = secrets.token_hex(8)
+        self._start_response(stats, query_id, fmt, encoding, {"X-ClickHouse-Exception-Tag": tag})
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self._headers_sent = True
@@ -397,53 +362,5 @@ def _log_query(query_id: str, kind: str, rows: int, nbytes: int, elapsed: float)
     log.log(level, "query %s: %s %s rows, %s bytes in %.3fs", query_id, kind, rows, nbytes, elapsed)
 
 
-def form_fields(body: bytes, ctype: str) -> dict[str, str]:
-    """The text fields of a multipart form (clickhouse-connect sends large query parameters so)."""
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
-    fields = {}
-    for part in msg.iter_parts():  # type: ignore[attr-defined]
-        if part.get_filename():
-            raise CHError("NOT_IMPLEMENTED", "External data tables (file parts of a form) are not supported")
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if name and isinstance(payload, bytes):
-            fields[str(name)] = payload.decode("utf-8", "replace")
-    return fields
-
-
 def engine_scalar(conn: Any, sql: str) -> str:
     return bytes(conn.raw.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().strip()
-
-
-def _read_upto(chunks: Iterator[bytes], n: int) -> bytes:
-    """At least n bytes from a chunk stream (whole chunks), or all of it if shorter."""
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) >= n:
-            break
-    return bytes(buf)
-
-
-def _read_all(chunks: Iterator[bytes], limit: int) -> bytes:
-    """The rest of a body that is SQL text; 'Max query size exceeded' beyond limit."""
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > limit:
-            raise CHError(
-                "SYNTAX_ERROR",
-                "Max query size exceeded: the query text is larger than the server limit "
-                "(send large data as INSERT ... FORMAT <format> with the data in the body)",
-                status=413,
-            )
-    return bytes(buf)
-
-
-def _chain(first: T, rest: Iterator[T]) -> Iterator[T]:
-    if first:
-        yield first
-    yield from rest
