@@ -117,8 +117,15 @@ class Service:
                 start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "started_at": time.time(), "cmd": list(cmd)}))
+        if ready is not None:
+            self._await_ready(proc, ready, timeout)
+        return proc.pid
+
+    def _await_ready(self, proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float) -> None:
+        """Poll ``ready()`` until true; ProcessError (with the log tail) when the process exits first or
+        ``timeout`` passes (it is then stopped)."""
         deadline = time.monotonic() + timeout
-        while ready is not None:
+        while True:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise ProcessError(
@@ -127,7 +134,7 @@ class Service:
                 )
             try:
                 if ready():
-                    break
+                    return
             except Exception:  # noqa: BLE001 - not ready yet
                 pass
             if time.monotonic() > deadline:
@@ -137,7 +144,6 @@ class Service:
                     f"Full log: {self.log_file}",
                 )
             time.sleep(0.2)
-        return proc.pid
 
     def stop(self, timeout: float = 20.0) -> bool:
         """SIGTERM the process group, SIGKILL after ``timeout``. False when it was not running."""
