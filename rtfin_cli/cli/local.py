@@ -81,6 +81,12 @@ def up(
     stack.up(StageLines())
     rows = stack.status()
     console.print(f"[green]Local stack up[/] in {time.monotonic() - t0:.0f}s")
+    _notes(speed, no_model, rows)
+    _guide(stack, rows)
+
+
+def _notes(speed: float | None, no_model: bool, rows: list[dict[str, Any]]) -> None:
+    """What the options did not do (a reused market server keeps its speed; no labels without the model)."""
     if speed is not None and any(r["service"] == "market" and r["state"] == "running" for r in rows):
         console.print(
             "[dim]note: --speed applies when the market server starts; a reused one keeps its speed.[/]"
@@ -89,7 +95,6 @@ def up(
         console.print(
             "[dim]--no-model: the sentiment job is not run; news reaches ClickHouse without labels.[/]"
         )
-    _guide(stack, rows)
 
 
 def _guide(stack: Stack, rows: list[dict[str, Any]]) -> None:

@@ -11,12 +11,20 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtfin_cli.local.clickhouse import PASSWORD_ENV
 from rtfin_cli.local.clickhouse.credentials import ensure_password
 
+if TYPE_CHECKING:  # chDB is imported when the server starts, after the time zone is set
+    from rtfin_cli.local.clickhouse.engine import Engine
+    from rtfin_cli.local.clickhouse.protocol import Server
 
-def main(argv: list[str] | None = None) -> int:
+
+log = logging.getLogger("rtfin.clickhouse")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rtfin_cli.local.clickhouse", description=__doc__)
     parser.add_argument(
         "--data-dir", required=True, type=Path, help="local data dir; the database is <dir>/clickhouse/db"
@@ -29,11 +37,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="DEBUG logs every query; INFO only slow (>= 1 s) and failed ones")  # fmt: skip
     parser.add_argument("--timezone", default="UTC", help="server time zone (ClickHouse Cloud runs UTC)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _on_signals(server: Server, stop: threading.Event) -> None:
+    """SIGTERM/SIGINT: stop accepting (serve_forever returns) and end the session reaper."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down", signum)
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _serve(server: Server, engine: Engine) -> None:
+    """Serve until shut down; then let in-flight requests finish (20 s at most) and close chDB."""
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        if not server.drain(timeout=20):
+            log.warning("requests still running after 20 s; closing the engine anyway")
+        engine.close()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    log = logging.getLogger("rtfin.clickhouse")
     password = os.environ.pop(PASSWORD_ENV, None) or ensure_password(args.data_dir)
     os.environ["TZ"] = args.timezone  # read by the engine when it starts
     time.tzset()
@@ -47,14 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         max_body_bytes=args.max_body_mb << 20, max_query_bytes=args.max_query_mb << 20,
     )  # fmt: skip
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %s: shutting down", signum)
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _on_signals(server, stop)
 
     def reaper() -> None:
         while not stop.wait(10):
@@ -68,14 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         args.user,
     )
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        if not server.drain(timeout=20):
-            log.warning("requests still running after 20 s; closing the engine anyway")
-        engine.close()
-        log.info("stopped")
+    _serve(server, engine)
     return 0
 
 
