@@ -1,6 +1,7 @@
 """Read committed offsets, watermarks and message timestamps from Kafka in a few batched round trips.
 
-One snapshot costs: metadata, list/describe groups, one offset fetch per group (concurrent futures),
+One snapshot costs: metadata, list/describe groups, one offset fetch per group (concurrent, see
+:mod:`rtfin_cli.lag.committed` for why through a consumer per group),
 one ListOffsets per spec for every partition at once, and one fetch pass that reads the single message at
 each lagging partition's committed offset (cached by offset: an unchanged commit is never read twice).
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import ServiceUnavailable
 from rtfin_cli.kafka.clients import admin, consumer
+from rtfin_cli.lag.committed import CommittedOffsets
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
@@ -67,6 +69,7 @@ class KafkaProbe:
         self._retired: deque[AdminClient] = deque(maxlen=4)  # the oldest's requests timed out long ago
         self._reader: Consumer | None = None
         self._ts_cache: OrderedDict[tuple[str, int, int], int | None] = OrderedDict()
+        self.committed = CommittedOffsets(kafka, self.timeout)
 
     # -- clients ---------------------------------------------------------------------------------
     @property
@@ -105,6 +108,7 @@ class KafkaProbe:
             self._admin = None
 
     def close(self) -> None:
+        self.committed.close()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -124,7 +128,7 @@ class KafkaProbe:
 
         t0 = time.time()
         names, partitions = self._groups_and_topics(groups, include)
-        infos = self._group_infos(names)
+        infos = self._group_infos(names, partitions)
         wanted = _topics_of(infos) | set(topics) | set(newest)
         wanted &= set(partitions)
         all_tps = [(t, p) for t in sorted(wanted) for p in range(partitions[t])]
@@ -153,26 +157,21 @@ class KafkaProbe:
         partitions = {name: len(t.partitions) for name, t in meta.topics.items() if t.error is None}
         return list(dict.fromkeys([*names, *include])), partitions
 
-    def _group_infos(self, names: list[str]) -> dict[str, GroupInfo]:
-        """Members, state and committed offsets of each group, asked concurrently under one deadline."""
-        from confluent_kafka import ConsumerGroupTopicPartitions
-
+    def _group_infos(self, names: list[str], partitions: dict[str, int]) -> dict[str, GroupInfo]:
+        """Members and state of each group (admin, concurrent futures) and its committed offsets on every
+        topic (a consumer per group, see :mod:`rtfin_cli.lag.committed`), under one deadline."""
         infos = {g: GroupInfo(g) for g in names}
         if names:
-            client = self.admin
-            described = client.describe_consumer_groups(names, request_timeout=self.timeout)
-            offsets = {
-                g: client.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(g)], request_timeout=self.timeout
-                )[g]
-                for g in names
-            }
-            futures.wait([*described.values(), *offsets.values()], timeout=self.timeout)  # one deadline
-            timed_out = _fill_descriptions(infos, described) | _fill_offsets(infos, offsets)
-            if (
-                timed_out
-            ):  # after a broker restart a client can keep timing out: the next snapshot gets a new one
-                self._retire_admin()
+            described = self.admin.describe_consumer_groups(names, request_timeout=self.timeout)
+            user_topics = {t: n for t, n in partitions.items() if not t.startswith("__")}
+            for g, res in self.committed.fetch(names, user_topics).items():
+                if isinstance(res, str):
+                    infos[g].error = res
+                else:
+                    infos[g].committed.update(res)
+            futures.wait(list(described.values()), timeout=self.timeout)
+            if _fill_descriptions(infos, described):
+                self._retire_admin()  # after a broker restart a client can keep timing out: a new one next time
         for info in infos.values():
             info.exists = bool(info.committed or info.members) or info.state not in ("", "Dead", "Unknown")
             if info.state == "Dead" and not info.committed:
@@ -294,26 +293,6 @@ def _fill_descriptions(infos: dict[str, GroupInfo], described: dict[str, Any]) -
             assigned = {tp.topic for tp in (m.assignment.topic_partitions if m.assignment else [])}
             for topic in assigned:
                 infos[g].members_by_topic[topic] = infos[g].members_by_topic.get(topic, 0) + 1
-    return timed_out
-
-
-def _fill_offsets(infos: dict[str, GroupInfo], offsets: dict[str, Any]) -> bool:
-    """Committed offsets of each group; True if a request timed out."""
-    from confluent_kafka import KafkaException
-
-    timed_out = False
-    for g, fut in offsets.items():
-        try:
-            res = fut.result(timeout=0)
-        except (KafkaException, TimeoutError) as exc:
-            infos[g].error = infos[g].error or _err(exc)
-            timed_out = timed_out or isinstance(exc, TimeoutError)
-            continue
-        for tp in res.topic_partitions or []:
-            if tp.error is not None:
-                infos[g].error = infos[g].error or _err(KafkaException(tp.error))
-            elif tp.offset >= 0:
-                infos[g].committed[(tp.topic, tp.partition)] = tp.offset
     return timed_out
 
 
