@@ -14,6 +14,16 @@ if TYPE_CHECKING:  # pydantic is loaded only by commands that read settings: `rt
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 220  # tables printed to a file or pipe: no terminal width to fit, so no wrapping at 80
+
+
+def out_console() -> Console:
+    """The console, or a wide one when stdout is a file or pipe (unless COLUMNS says how wide)."""
+    import os
+
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_WIDTH, highlight=False)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from rtfin_cli.cli.common import console, print_json, settings
+from rtfin_cli.cli.common import console, out_console, print_json, settings
 from rtfin_cli.errors import ServiceUnavailable, ThresholdExceeded
 
 if TYPE_CHECKING:
@@ -22,20 +21,21 @@ if TYPE_CHECKING:
     from rtfin_cli.settings import LagSettings
 
 COLOURS = {
+    "IDLE": "cyan",
     "OK": "green",
     "LAGGING": "yellow",
     "STALLED": "bold red",
-    "EMPTY": "dim",
     "MISSING": "magenta",
-    "ERROR": "red",
     "UNREACHABLE": "bold red",
 }
 
 
 def fmt_age(seconds: float | None) -> str:
-    """12.3s, 4m05s, 2h13m, 3d04h; '-' when unknown."""
+    """12.3s, 4m05s, 2h13m, 3d04h; '-' when unknown; a leading '-' when the event lies ahead of the clock."""
     if seconds is None:
         return "-"
+    if seconds < 0:
+        return "-" + fmt_age(-seconds)
     if seconds < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
     m, s = divmod(int(seconds), 60)
@@ -64,71 +64,94 @@ def _header(snap: Snapshot) -> Text:
         head.append("UNREACHABLE", style="bold red")
         head.append(f" ({kafka['error']})", style="dim")
     else:
-        head.append(
-            f"· {t['groups']} groups · {t['rows']} rows · lag {t['lag']:,} msgs · "
-            f"max time lag {fmt_age(t['max_time_lag_s'])} · "
-        )
+        head.append(f"· lag {t['lag']:,} msgs · max time lag {fmt_age(t['max_time_lag_s'])} · ")
         for i, (state, n) in enumerate(sorted(t["states"].items())):
             head.append(("  " if i else "") + f"{state} {n}", style=COLOURS.get(state, ""))
     head.append(f"\nupdated {when} in {snap.took_s:.2f}s", style="dim")
+    clock = snap.clock
+    if clock.get("replay"):
+        replay = dt.datetime.fromtimestamp(clock["now"], dt.UTC).strftime("%a %H:%M:%S")
+        head.append(f" · replay ×{clock['speed']:g} at {replay}", style="dim")
     th = snap.thresholds
     head.append(f" · LAGGING above {th.max_lag} msgs or {fmt_age(th.max_age_s)}", style="dim")
     return head
 
 
-GROUP_COLUMNS = ["group", "topic", ">members", ">lag", ">time lag", ">consume/s", ">produce/s", "trend",
-                 ">drain ETA", "state", "~detail"]  # fmt: skip
-STAGE_COLUMNS = ["stage", "measured on", "state", ">lag", ">time lag", ">data age", "~detail"]
+# '>' right-justifies a column; '~' (the detail) takes the width left and ends in an ellipsis; '*' only --wide
+GROUP_COLUMNS = ["group", "topic", "*>members", ">lag", ">time lag", "*>consume/s", "*>produce/s", "*trend",
+                 "*>drain ETA", "state", "~detail"]  # fmt: skip
+STAGE_COLUMNS = ["stage", "*measured on", "state", "*>lag", "*>time lag", ">age", "~detail"]
 ARROWS = {"growing": "↑ growing", "shrinking": "↓ shrinking", "steady": "→ steady"}
+NAME_WIDTH = 18  # group and topic names in the default view (the rest behind an ellipsis)
 
 
-def _table(title: str, columns: list[str]) -> Table:
-    """'>' right-justifies a column; '~' (the detail) takes the width left and ends in an ellipsis."""
-    table = Table(title=title, title_justify="left", expand=True)
-    for spec in columns:
-        name = spec.lstrip(">~")
-        if spec[0] == "~":
-            table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+def _table(title: str, columns: list[str], wide: bool) -> tuple[Table, list[bool]]:
+    """The table with the columns the view shows, and for each spec whether it is shown."""
+    from rich import box
+
+    table = Table(title=title, title_justify="left", expand=True, box=box.SIMPLE_HEAD, pad_edge=False)
+    shown = [wide or not spec.startswith("*") for spec in columns]
+    for spec, show in zip(columns, shown, strict=True):
+        name = spec.lstrip("*>~")
+        if not show:
+            continue
+        if "~" in spec:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=1, min_width=6)
         else:
-            table.add_column(
-                name, justify="right" if spec[0] == ">" else "left", no_wrap=True, min_width=len(name)
-            )
-    return table
+            cap = None if wide or ">" in spec or name == "state" else NAME_WIDTH
+            table.add_column(name, justify="right" if ">" in spec else "left", no_wrap=True,
+                             overflow="ellipsis", min_width=len(name), max_width=cap)  # fmt: skip
+    return table, shown
+
+
+def _pick(cells: list[Any], shown: list[bool]) -> list[Any]:
+    return [c for c, show in zip(cells, shown, strict=True) if show]
 
 
 def _cells(x: GroupLag | PartitionLag) -> list[str]:
+    """members is filled in by the caller; then lag, time lag, consume/s, produce/s, trend, drain ETA."""
     eta = fmt_age(x.eta_s) if x.lag else "-"
     return [f"{x.lag:,}", fmt_age(x.time_lag_s), _rate(x.consume_rate), _rate(x.produce_rate),
             ARROWS.get(x.trend, "…"), eta]  # fmt: skip
 
 
 def groups_table(rows: list[GroupLag], wide: bool) -> Table:
-    table = _table("consumer groups", GROUP_COLUMNS)
+    table, shown = _table("consumer groups", GROUP_COLUMNS, wide)
     for r in rows:
         detail = Text(r.detail, style="dim")
-        table.add_row(r.group, r.topic, str(r.members), *_cells(r), _state(r.state), detail)
+        table.add_row(*_pick([r.group, r.topic, str(r.members), *_cells(r), _state(r.state), detail], shown))
         if wide:
             for p in r.partitions:
                 where = f"  [{p.partition}] {'-' if p.committed is None else p.committed}/{p.end}"
                 table.add_row("", where, "", *_cells(p), _state(p.state), "", style="dim")
     if not rows:
-        table.add_row("(no consumer groups)", *[""] * 10, style="dim")
+        table.add_row("(no consumer groups)", *[""] * (sum(shown) - 1), style="dim")
     return table
 
 
-def stages_table(stages: list[Stage]) -> Table:
-    table = _table("pipeline (end-to-end freshness)", STAGE_COLUMNS)
+def _short_name(s: Stage) -> str:
+    """A table stage by its table (raw.news, rpt_latest_news) when the 'measured on' column is hidden."""
+    if s.name in ("warehouse", "reporting") and s.source.count(".") >= 2:
+        table = s.source.split(".")[1]
+        return table if table.startswith("rpt_") else f"raw.{table}"
+    return s.name
+
+
+def stages_table(stages: list[Stage], wide: bool) -> Table:
+    table, shown = _table("pipeline (end-to-end freshness)", STAGE_COLUMNS, wide)
     for s in stages:
         lag = "-" if s.lag is None else f"{s.lag:,}"
-        table.add_row(s.name, s.source, _state(s.state), lag, fmt_age(s.time_lag_s), fmt_age(s.age_s),
-                      Text(s.detail, style="dim"))  # fmt: skip
+        age = s.age_s if s.age_s is not None or wide else s.time_lag_s  # default view: one age column
+        cells = [s.name if wide else _short_name(s), s.source, _state(s.state), lag, fmt_age(s.time_lag_s), fmt_age(age),
+                 Text(s.detail, style="dim")]  # fmt: skip
+        table.add_row(*_pick(cells, shown))
     return table
 
 
 def render(snap: Snapshot, wide: bool) -> Group:
     parts: list[Any] = [_header(snap), groups_table(snap.groups, wide)]
     if snap.stages:
-        parts.append(stages_table(snap.stages))
+        parts.append(stages_table(snap.stages, wide))
     if snap.exceeded:
         parts.append(Text("threshold exceeded: " + "; ".join(snap.exceeded), style="bold red"))
     return Group(*parts)
@@ -165,7 +188,10 @@ def lag(
         bool, typer.Option("--once", help="Print one snapshot and exit (exit codes apply).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON snapshots, one document per line.")] = False,
-    wide: Annotated[bool, typer.Option("--wide", help="One row per partition too.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Every column and one row per partition (default: fits 80 columns)."),
+    ] = False,
     only_lagging: Annotated[
         bool, typer.Option("--only-lagging", help="Hide rows that are caught up.")
     ] = False,
@@ -177,7 +203,7 @@ def lag(
     ] = None,
     pipeline: Annotated[bool, typer.Option(help="Show the pipeline stages and warehouse data age.")] = True,
 ) -> None:
-    """Live view of consumer lag, time lag and end-to-end data age (OK / LAGGING / STALLED / EMPTY)."""
+    """Live view of consumer lag, time lag and end-to-end data age (IDLE/OK/LAGGING/STALLED/MISSING)."""
     from rtfin_cli.lag.model import parse_duration
     from rtfin_cli.lag.snapshot import Monitor, Options
 
@@ -214,7 +240,7 @@ def _thresholds(
 
 
 def _once(monitor: Any, as_json: bool, wide: bool) -> None:
-    snap = monitor.snapshot()
+    snap = monitor.once()
     if as_json:
         print_json(snap.as_dict(wide))
     else:
@@ -231,10 +257,7 @@ def _once(monitor: Any, as_json: bool, wide: bool) -> None:
 
 
 def _out() -> Console:
-    """The console, or a wide one when stdout is a file or pipe (no terminal width to fit)."""
-    if console.is_terminal or "COLUMNS" in os.environ:
-        return console
-    return Console(width=220, highlight=False)
+    return out_console()
 
 
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:

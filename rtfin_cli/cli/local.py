@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rtfin_cli.cli.common import console, print_json, settings
+from rtfin_cli.cli.common import console, out_console, print_json, settings
 from rtfin_cli.cli.local_servers import APPS
 from rtfin_cli.errors import UsageError
 
@@ -131,18 +131,22 @@ def _fmt_uptime(seconds: float | None) -> str:
 
 
 def _lag_line(lag: dict[str, Any]) -> str:
-    """One line from `rtfin lag --once --json`: overall verdict and each pipeline stage's state."""
+    """One line from `rtfin lag --once --json`: the worst state of any stage, then each stage's state."""
+    from rtfin_cli.cli.lag import COLOURS as LAG_COLOURS
+    from rtfin_cli.lag.model import verdict
+
     if "error" in lag:
         return f"lag: [yellow]{lag['error']}[/]"
     snap = lag.get("snapshot") or {}
-    verdict = (
-        "[green]OK[/]"
-        if lag.get("exit_code") == 0
-        else f"[red]threshold exceeded (exit {lag.get('exit_code')})[/]"
-    )
-    stages = snap.get("stages") if isinstance(snap, dict) else None
+    if not isinstance(snap, dict):
+        return f"lag: [red]no snapshot (exit {lag.get('exit_code')})[/]"
+    state = verdict(snap)
+    summary = f"[{LAG_COLOURS.get(state, 'white')}]{state}[/]"
+    if lag.get("exit_code") not in (0, None):
+        summary += f" [red](rtfin lag exit {lag.get('exit_code')})[/]"
+    stages = snap.get("stages")
     if not isinstance(stages, list):
-        return f"lag: {verdict}"
+        return f"lag: {summary}"
     parts = []
     for st in stages:
         age = st.get("age_s") if st.get("age_s") is not None else st.get("time_lag_s")
@@ -153,7 +157,7 @@ def _lag_line(lag: dict[str, Any]) -> str:
         )
         label = f"{st.get('name')}{f' {where}' if where else ''}"
         parts.append(f"{label} {st.get('state')}" + (f" {age:.0f}s" if isinstance(age, int | float) else ""))
-    return f"lag: {verdict} — " + "; ".join(parts) + "  (details: rtfin lag)"
+    return f"lag: {summary} — " + "; ".join(parts) + "  (details: rtfin lag)"
 
 
 @app.command()
@@ -181,9 +185,10 @@ def status(
             r["service"], f"[{colour}]{r['state']}[/]", str(r["pid"] or ""), str(r["port"] or ""),
             _fmt_uptime(r["uptime_s"]), str(r["restarts"] or ""), detail,
         )  # fmt: skip
-    console.print(table)
+    out = out_console()
+    out.print(table)
     if lag_doc is not None:
-        console.print(_lag_line(lag_doc), soft_wrap=True)
+        out.print(_lag_line(lag_doc), soft_wrap=True)
 
 
 @app.command()

@@ -3,15 +3,24 @@
 Nothing here talks to a service: :mod:`rtfin_cli.lag.offsets` and :mod:`rtfin_cli.lag.warehouse` collect
 raw numbers, :mod:`rtfin_cli.lag.snapshot` feeds them through :class:`Window` and :func:`row_state`.
 
-State rules (per consumer group × topic row; README documents them):
+State rules (README documents them). Ages and time lags are wall-clock seconds measured on the event
+clock (:mod:`rtfin_cli.lag.source`: the replay's clock in the demo), never clamped: negative means the
+event time lies ahead of that clock.
 
-* ``EMPTY``   – the group has no active member on the topic and its committed offsets did not move within
-  the window (a group that commits without membership, e.g. Spark, is judged by its progress instead).
-* ``STALLED`` – some partition has had messages waiting (lag > 0) with its committed offset unchanged for at
-  least the whole window. A caught-up group on an idle topic never stalls: lag is 0 there.
+Per consumer group × topic row:
+
+* ``STALLED`` – some partition has had messages waiting (lag > 0) with its committed offset unchanged for
+  the whole window, or unchanged for the ``settle`` seconds it was watched while its oldest waiting message
+  is older than the window. Membership does not matter: a job that commits through Kafka transactions
+  without joining the group (the sentiment job) is judged by the progress of its committed offsets. A
+  caught-up group on a quiet topic never stalls: its lag is 0.
 * ``LAGGING`` – not stalled, but total lag > max_lag or the oldest unconsumed message is older than max_age.
 * ``OK``      – caught up, or behind by less than both thresholds and still moving.
-* ``MISSING`` – a requested group or topic does not exist; ``ERROR`` – the broker refused the request.
+* ``MISSING`` – a requested group or topic does not exist; ``UNREACHABLE`` – it could not be read.
+
+Pipeline stages add ``IDLE``: a producer whose source is quiet (market closed, no news) or a table with no
+rows yet — nothing is wrong, nothing is coming. The severity order (worst last) is IDLE, OK, LAGGING,
+STALLED, MISSING, UNREACHABLE; a summary reports the worst state of any stage.
 """
 
 from __future__ import annotations
@@ -29,19 +38,18 @@ from rtfin_cli.errors import UsageError
 class LagState(StrEnum):
     """The state of a row, a partition, a pipeline stage or a table (rules in the module docstring)."""
 
+    IDLE = "IDLE"  # the source is quiet: nothing is wrong, nothing is coming
     OK = "OK"
     LAGGING = "LAGGING"
     STALLED = "STALLED"
-    EMPTY = "EMPTY"
     MISSING = "MISSING"
-    ERROR = "ERROR"
-    UNREACHABLE = "UNREACHABLE"  # a stage whose service could not be asked
+    UNREACHABLE = "UNREACHABLE"  # the service, or the group's offsets, could not be read
 
 
-OK, LAGGING, STALLED, EMPTY = LagState.OK, LagState.LAGGING, LagState.STALLED, LagState.EMPTY
-MISSING, ERROR, UNREACHABLE = LagState.MISSING, LagState.ERROR, LagState.UNREACHABLE
-STATES = (OK, LAGGING, STALLED, EMPTY, MISSING, ERROR)
-_SEVERITY = {OK: 0, EMPTY: 1, LAGGING: 2, STALLED: 3, MISSING: 4, ERROR: 5}
+IDLE, OK, LAGGING, STALLED = LagState.IDLE, LagState.OK, LagState.LAGGING, LagState.STALLED
+MISSING, UNREACHABLE = LagState.MISSING, LagState.UNREACHABLE
+STATES = tuple(LagState)  # in order of severity
+_SEVERITY = {state: i for i, state in enumerate(STATES)}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -83,7 +91,7 @@ class PartitionLag:
     committed: int | None  # None: the group has no committed offset here
     end: int  # high watermark (next offset to be written)
     lag: int
-    time_lag_s: float  # now − timestamp of the message at the committed offset; 0 when caught up
+    time_lag_s: float  # clock − event time of the message at the committed offset; 0 when caught up
     consume_rate: float | None = None  # messages/s over the window (None until two samples)
     produce_rate: float | None = None
     trend: str = ""  # growing | shrinking | steady | '' (unknown yet)
@@ -120,7 +128,7 @@ class Stage:
     state: LagState
     lag: int | None = None
     time_lag_s: float | None = None
-    age_s: float | None = None  # now − newest event time
+    age_s: float | None = None  # clock − newest event time (negative: ahead of the clock)
     newest: float | None = None  # epoch seconds of the newest event
     detail: str = ""
 
@@ -130,7 +138,7 @@ class TableAge:
     database: str
     table: str
     column: str
-    state: LagState  # OK | EMPTY (no rows) | MISSING | ERROR
+    state: LagState  # OK | IDLE (no rows) | MISSING | UNREACHABLE (the query failed)
     rows: int | None = None
     newest: float | None = None
     age_s: float | None = None
@@ -153,6 +161,7 @@ class Snapshot:
     took_s: float
     kafka: dict[str, Any]  # bootstrap, status (ok | unreachable), error
     groups: list[GroupLag]
+    clock: dict[str, Any] = field(default_factory=dict)  # the event clock (SourceClock.as_dict())
     stages: list[Stage] = field(default_factory=list)
     warehouse: Freshness | None = None  # None: the pipeline view is off
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -182,6 +191,15 @@ class Snapshot:
 
 def worst(states: list[LagState]) -> LagState:
     return max(states, key=_SEVERITY.__getitem__, default=OK)
+
+
+def verdict(doc: dict[str, Any]) -> LagState:
+    """The worst state of a snapshot's stages and rows (its ``as_dict()`` form, as `--json` prints it):
+    UNREACHABLE when Kafka is; never OK while any stage is MISSING or STALLED."""
+    if (doc.get("kafka") or {}).get("status", "ok") != "ok":
+        return UNREACHABLE
+    states = [s.get("state") for s in [*doc.get("stages", []), *doc.get("groups", [])]]
+    return worst([LagState(s) if s in _SEVERITY else UNREACHABLE for s in states])
 
 
 @dataclass
@@ -245,10 +263,16 @@ def rates(dt: float, consumed: int, produced: int, lag: int) -> tuple[float, flo
     return consume, produce, trend, eta
 
 
-def partition_state(p: PartitionLag, window_s: float, th: Thresholds) -> LagState:
+def partition_state(
+    p: PartitionLag, window_s: float, th: Thresholds, settle_s: float | None = None
+) -> LagState:
+    """STALLED after a whole window without progress, or after ``settle_s`` watched without progress when
+    the oldest waiting message is older than the window (a consumer that was stuck before the view began)."""
     if p.lag <= 0:
         return OK
     if p.stalled_s >= window_s:
+        return STALLED
+    if settle_s is not None and p.stalled_s >= settle_s and p.time_lag_s >= window_s:
         return STALLED
     if th.exceeded(p.lag, p.time_lag_s):
         return LAGGING
@@ -257,9 +281,6 @@ def partition_state(p: PartitionLag, window_s: float, th: Thresholds) -> LagStat
 
 def row_state(row: GroupLag, window_s: float, th: Thresholds) -> LagState:
     """The state rules of the module docstring, applied to a row whose partitions are filled in."""
-    moved = bool(row.consume_rate)
-    if row.members == 0 and not moved:
-        return EMPTY
     if any(p.state == STALLED for p in row.partitions):
         return STALLED
     if th.exceeded(row.lag, row.time_lag_s):

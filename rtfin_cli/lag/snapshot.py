@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import ServiceUnavailable
 from rtfin_cli.lag.model import (
-    EMPTY,
-    ERROR,
+    IDLE,
     LAGGING,
     MISSING,
     OK,
@@ -28,6 +27,8 @@ from rtfin_cli.lag.model import (
     worst,
 )
 from rtfin_cli.lag.offsets import NO_MESSAGE, GroupInfo, KafkaProbe, KafkaReading
+from rtfin_cli.lag.producers import age_s, news_state, stocks_state
+from rtfin_cli.lag.source import SourceClock, SourceProbe
 
 if TYPE_CHECKING:
     from rtfin_cli.lag.warehouse import FreshnessProbe
@@ -41,6 +42,7 @@ class Options:
     only_lagging: bool = False
     pipeline: bool = True  # the pipeline's stages and the warehouse
     window_s: float = 30.0
+    settle_s: float = 2.0  # watched this long without progress, a long-waiting partition is STALLED
     thresholds: Thresholds = field(default_factory=Thresholds)  # LAGGING thresholds of the view
     check: Thresholds = field(default_factory=Thresholds)  # explicit --max-lag/--max-age: the exit code
 
@@ -59,6 +61,8 @@ class Monitor:
         self.opts = opts
         self.kafka = kafka or KafkaProbe(settings.kafka)
         self.window = Window(opts.window_s)
+        self.source = SourceProbe(settings.polygon)
+        self.clock = SourceClock(time.time())
         self.freshness = freshness
         if freshness is None and opts.pipeline:
             from rtfin_cli.lag.warehouse import FreshnessProbe
@@ -75,8 +79,15 @@ class Monitor:
         if self.freshness is not None:
             self.freshness.close()
 
+    def once(self) -> Snapshot:
+        """A snapshot with rates and progress: two readings ``settle_s`` apart (what `--once` shows)."""
+        self.snapshot()
+        time.sleep(self.opts.settle_s)  # the whole settle time between the two readings
+        return self.snapshot()
+
     def snapshot(self) -> Snapshot:
         t0 = time.time()
+        self.clock = self.source.read()
         o, topics = self.opts, self.s.kafka.topics
         include = self.pipeline_groups if o.pipeline else []
         produced = [topics.news_raw, topics.stocks_aggs] if o.pipeline else []
@@ -91,12 +102,12 @@ class Monitor:
         if reading:
             rows += self._missing(reading, rows)
         if o.only_lagging:
-            rows = [r for r in rows if r.lag > 0 or r.state not in (OK, EMPTY)]
-        snap = Snapshot(t0, 0.0, kafka, rows, thresholds=o.thresholds)
+            rows = [r for r in rows if r.lag > 0 or r.state != OK]
+        snap = Snapshot(t0, 0.0, kafka, rows, clock=self.clock.as_dict(), thresholds=o.thresholds)
         if o.pipeline:
             snap.stages = self._stages(reading, all_rows)
             if self.freshness is not None:
-                wh = self.freshness.read(time.time())
+                wh = self.freshness.read(self.clock.now, self.clock.speed)
                 snap.warehouse = wh
                 snap.stages += [_table_stage(t) for t in wh.tables]
                 if wh.status != "ok":
@@ -116,7 +127,7 @@ class Monitor:
         for info in r.groups.values():
             if info.error and not info.committed:
                 if not self.opts.groups:  # requested groups are reported by _missing
-                    rows.append(GroupLag(info.group, "-", state=ERROR, detail=info.error))
+                    rows.append(GroupLag(info.group, "-", state=UNREACHABLE, detail=info.error))
                 continue
             for topic in sorted({t for t, _ in info.committed} | set(info.members_by_topic)):
                 if topic in r.partitions:
@@ -160,7 +171,7 @@ class Monitor:
         ts = r.head_ms.get((topic, p, base)) if lag else None
         if ts == NO_MESSAGE:  # what is left is transaction markers: nothing to consume
             lag, ts = 0, None
-        time_lag = max(0.0, now - ts / 1000.0) if ts is not None else 0.0
+        time_lag = (self.clock.now - ts / 1000.0) / self.clock.speed if ts is not None else 0.0
         self.window.observe(key, r.taken_at, base, end)
         part = PartitionLag(
             p, committed, end, lag, round(time_lag, 3), stalled_s=self.window.stalled_s(key, now)
@@ -168,18 +179,16 @@ class Monitor:
         delta = self.window.delta(key)
         if delta is not None:
             part.consume_rate, part.produce_rate, part.trend, part.eta_s = rates(*delta, lag)
-        part.state = partition_state(part, self.opts.window_s, self.opts.thresholds)
+        part.state = partition_state(part, self.opts.window_s, self.opts.thresholds, self.opts.settle_s)
         return part, delta
 
     def _detail(self, row: GroupLag) -> str:
         """Why a row is not OK, in a few words ('' when it is)."""
         stalled = [p for p in row.partitions if p.state == STALLED]
-        if row.state == EMPTY:
-            return "no active members"
         if stalled:
-            return (
-                f"{len(stalled)} partition(s) without progress for {max(p.stalled_s for p in stalled):.0f}s"
-            )
+            waited = max(max(p.stalled_s, p.time_lag_s) for p in stalled)
+            who = "" if row.members else " (no active members)"
+            return f"{len(stalled)} partition(s) without progress for {waited:.0f}s{who}"
         if row.state == LAGGING:
             return "; ".join(self.opts.thresholds.exceeded(row.lag, row.time_lag_s))
         return ""
@@ -189,7 +198,7 @@ class Monitor:
         for g in self.opts.groups:
             info = r.groups.get(g)
             if info is not None and info.error and not any(row.group == g for row in rows):
-                out.append(GroupLag(g, "-", state=ERROR, detail=f"group {g}: {info.error}"))
+                out.append(GroupLag(g, "-", state=UNREACHABLE, detail=f"group {g}: {info.error}"))
             elif info is None or not info.exists:
                 out.append(GroupLag(g, "-", state=MISSING, detail=f"consumer group {g} not found"))
             elif not any(row.group == g for row in rows):
@@ -208,7 +217,7 @@ class Monitor:
             return []
         out = []
         for row in rows:
-            if row.state in (MISSING, ERROR):
+            if row.state in (MISSING, UNREACHABLE):
                 out.append(f"{row.group}/{row.topic}: {row.detail}")
             elif why := check.exceeded(row.lag, row.time_lag_s):
                 out.append(f"{row.group}/{row.topic}: {', '.join(why)}")
@@ -244,16 +253,21 @@ class Monitor:
         end = sum(r.ends.get((topic, p), 0) for p in range(r.partitions[topic]))
         key = ("", topic, -1)
         self.window.observe(key, r.taken_at, end, end)
-        stage = Stage(name, topic, OK, lag=None)
-        newest = r.newest_ms.get(topic)
-        if newest is None:
-            stage.state, stage.detail = EMPTY, "no messages yet"
-            return stage
-        stage.newest = newest / 1000.0
-        stage.age_s = round(max(0.0, time.time() - stage.newest), 3)
         delta = self.window.delta(key)
         rate = f"{delta[2] / delta[0]:.1f} msg/s" if delta else "rate: measuring"
-        stage.detail = f"{end} messages, {rate}"
+        newest = r.newest_ms.get(topic)
+        if newest is None:
+            return Stage(name, topic, IDLE, detail="no messages yet")
+        stage = Stage(name, topic, OK, newest=newest / 1000.0)
+        stage.age_s = round(age_s(stage.newest, self.clock), 3)  # type: ignore[arg-type]
+        moved = bool(delta and delta[2] > 0)
+        if topic == self.s.kafka.topics.stocks_aggs:
+            stage.state, why = stocks_state(newest / 1000.0, self.clock, self.opts.window_s, moved)
+        else:
+            poll = self.s.polygon.poll_interval_s
+            stage.state, why = news_state(newest / 1000.0, self.clock, self.opts.window_s, moved, poll)
+        ahead = f"newest event {-stage.age_s:.0f}s ahead of the clock; " if stage.age_s < 0 else ""
+        stage.detail = f"{ahead}{why + '; ' if why else ''}{end} messages, {rate}"
         return stage
 
     def _consumer(

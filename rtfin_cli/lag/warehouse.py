@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from rtfin_cli.lag.model import EMPTY, ERROR, MISSING, OK, Freshness, TableAge
+from rtfin_cli.lag.model import IDLE, MISSING, OK, UNREACHABLE, Freshness, TableAge
 
 if TYPE_CHECKING:
     from rtfin_cli.settings import ClickHouseSettings
@@ -68,8 +68,9 @@ class FreshnessProbe:
             )
         return self._client
 
-    def read(self, now: float) -> Freshness:
-        """The data age of every table, or why the warehouse could not be asked."""
+    def read(self, now: float, speed: float = 1.0) -> Freshness:
+        """The data age of every table, or why the warehouse could not be asked. ``now`` is the event clock
+        and ``speed`` its event seconds per wall second: ages are wall seconds, negative ahead of it."""
         dbs = {"raw": self.ch.raw_database, "models": self.ch.database}
         specs = [(dbs[which], table, cols) for which, table, cols in RAW_TABLES + MODELS]
         try:
@@ -84,7 +85,7 @@ class FreshnessProbe:
         columns: dict[tuple[str, str], set[str]] = {}
         for db, table, name in rows:
             columns.setdefault((db, table), set()).add(name)
-        tables = [self._age(client, db, table, cols, columns, now) for db, table, cols in specs]
+        tables = [self._age(client, db, table, cols, columns, now, speed) for db, table, cols in specs]
         return Freshness("ok", self.endpoint, tables=tables)
 
     def _age(
@@ -95,6 +96,7 @@ class FreshnessProbe:
         candidates: tuple[str, ...],
         columns: dict[tuple[str, str], set[str]],
         now: float,
+        speed: float,
     ) -> TableAge:
         have = columns.get((db, table))
         if have is None:
@@ -107,11 +109,12 @@ class FreshnessProbe:
                 f"SELECT max(`{column}`), count() FROM `{db}`.`{table}`"
             ).result_rows[0]
         except Exception as exc:  # noqa: BLE001
-            return TableAge(db, table, column, ERROR, detail=_first_line(exc))
+            return TableAge(db, table, column, UNREACHABLE, detail=_first_line(exc))
         newest = to_epoch(newest_raw) if count else None
         if newest is None:
-            return TableAge(db, table, column, EMPTY, rows=int(count), detail="no rows yet")
-        return TableAge(db, table, column, OK, rows=int(count), newest=newest, age_s=max(0.0, now - newest))
+            return TableAge(db, table, column, IDLE, rows=int(count), detail="no rows yet")
+        age = round((now - newest) / speed, 3)
+        return TableAge(db, table, column, OK, rows=int(count), newest=newest, age_s=age)
 
     def close(self) -> None:
         if self._client is not None:

@@ -8,7 +8,6 @@ import pytest
 
 from rtfin_cli.errors import UsageError
 from rtfin_cli.lag.model import (
-    EMPTY,
     LAGGING,
     OK,
     STALLED,
@@ -115,10 +114,21 @@ def test_state_rules() -> None:
     assert _row(1, [(500, 5, 2)], consume=10).state == LAGGING  # over max_lag, moving
     assert _row(1, [(5, 120, 2)], consume=10).state == LAGGING  # over max_age, moving
     assert _row(1, [(5, 1, 0), (5, 1, 12)], consume=1).state == STALLED  # one partition stuck for > window
-    assert _row(0, [(5, 1, 0)]).state == EMPTY  # nobody consuming
-    assert _row(0, [(0, 0, 0)]).state == EMPTY
-    # a group that commits without membership (Spark) is judged by its progress
-    assert _row(0, [(5, 1, 0)], consume=3.0).state == OK
+    # no members is not a state: a job that commits through transactions (Spark) is judged by its progress
+    assert _row(0, [(0, 0, 0)]).state == OK  # caught up
+    assert _row(0, [(5, 1, 0)], consume=3.0).state == OK  # moving
+    assert _row(0, [(5, 1, 12)]).state == STALLED  # messages waiting, no progress for > window
+
+
+def test_a_consumer_stuck_before_the_view_began_stalls_after_the_settle_time() -> None:
+    th, window, settle = Thresholds(max_lag=100, max_age_s=600), 10.0, 2.0
+    waited_long = PartitionLag(0, 0, 5, 5, time_lag_s=300.0, stalled_s=2.5)  # watched 2.5 s, no progress
+    assert partition_state(waited_long, window, th, settle) == STALLED
+    just_arrived = PartitionLag(0, 0, 5, 5, time_lag_s=3.0, stalled_s=2.5)  # head younger than the window
+    assert partition_state(just_arrived, window, th, settle) == OK
+    too_soon = PartitionLag(0, 0, 5, 5, time_lag_s=300.0, stalled_s=1.0)  # not watched long enough
+    assert partition_state(too_soon, window, th, settle) == OK
+    assert partition_state(waited_long, window, th) == OK  # without a settle time: the whole window
 
 
 def test_thresholds_exceeded_messages() -> None:
@@ -161,6 +171,7 @@ def test_render_shows_states_rows_and_partitions() -> None:
     console.print(render(snap, wide=True))
     text = console.export_text()
     assert "LAGGING" in text and "b:9092" in text and "lag 500 msgs" in text and "[1] 0/0" in text
+    assert fmt_age(-125) == "-2m05s"  # ahead of the clock: shown, never clamped
     assert (
         fmt_age(None) == "-"
         and fmt_age(4.25) == "4.2s"

@@ -177,11 +177,12 @@ def live_lag(rtfin_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
 
 
 def lag_env(base: dict[str, str]) -> dict[str, str]:
-    """The CLI env with ClickHouse pointed at a closed port, so tests without it stay fast."""
+    """The CLI env with ClickHouse and the market replay pointed at closed ports, so tests without them stay
+    fast and a developer's running stack never lends its replay clock."""
     from rtfin_cli.local.supervisor import free_port
 
     return {**base, "RTFIN__CLICKHOUSE__PORT": str(free_port()), "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1",
-            **_no_color()}  # fmt: skip
+            "RTFIN__POLYGON__REST_URL": f"http://127.0.0.1:{free_port()}", **_no_color()}  # fmt: skip
 
 
 def _no_color() -> dict[str, str]:

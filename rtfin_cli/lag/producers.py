@@ -1,0 +1,64 @@
+"""The state of a producer stage from its topic's newest event time and what the source says (pure rules).
+
+* ``OK``      – the newest event is fresh: younger than the window plus one source period (a minute bar's
+  length for stocks), or new messages arrived within the window.
+* ``IDLE``    – not fresh, but the source is quiet: the market is closed (the detail names the next open),
+  or the source has no article newer than the topic's newest. Without the replay, whether a news feed is
+  quiet cannot be seen from Kafka: a news topic with nothing new is IDLE and the detail says so.
+* ``STALLED`` – not fresh while the source has something: the market is open (and was open for longer than
+  the window), or the replay has published an article newer than the topic's for longer than the window
+  plus the poll interval.
+
+Ages are wall-clock seconds on the event clock: (clock − event time) / speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rtfin_cli.lag.model import IDLE, OK, STALLED, LagState
+from rtfin_cli.lag.source import SourceClock
+
+BAR_S = 60.0  # event seconds between two minute bars
+
+
+def _when(epoch: float, clock: SourceClock) -> str:
+    text = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%a %H:%M UTC")
+    return f"{text} (replay time)" if clock.replay else text
+
+
+def age_s(newest: float, clock: SourceClock) -> float:
+    """Wall-clock seconds since the event at ``newest`` on the event clock (negative: ahead of it)."""
+    return (clock.now - newest) / clock.speed
+
+
+def stocks_state(newest: float, clock: SourceClock, window_s: float, moved: bool) -> tuple[LagState, str]:
+    """(state, why) of the stocks producer whose newest bar ends at ``newest`` (epoch s, event time)."""
+    fresh = window_s + BAR_S / clock.speed
+    if moved or age_s(newest, clock) <= fresh:
+        return OK, ""
+    if clock.market_open and clock.opened is not None and age_s(clock.opened, clock) <= fresh:
+        return OK, "market just opened"
+    if clock.market_open is False:
+        nxt = f", next open {_when(clock.next_open, clock)}" if clock.next_open else ""
+        return IDLE, f"market closed{nxt}"
+    if clock.market_open is None:
+        return IDLE, "no new bar; market hours unknown"
+    return STALLED, f"no bar for {age_s(newest, clock):.0f}s while the market is open"
+
+
+def news_state(
+    newest: float, clock: SourceClock, window_s: float, moved: bool, poll_s: float
+) -> tuple[LagState, str]:
+    """(state, why) of the news producer whose newest article was published at ``newest``."""
+    if moved or age_s(newest, clock) <= window_s:
+        return OK, ""
+    if clock.newest_article is None:
+        return IDLE, "no new article (a quiet feed and a stopped producer look alike from Kafka)"
+    if clock.newest_article <= newest + 1.0:
+        return IDLE, "no news: the source has nothing newer"
+    waited = age_s(clock.newest_article, clock)
+    if waited > window_s + poll_s:
+        source = dt.datetime.fromtimestamp(clock.newest_article, dt.UTC).strftime("%H:%M:%S")
+        return STALLED, f"the source has articles up to {source}, not produced for {waited:.0f}s"
+    return OK, ""
