@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from rtfin_cli.local.market import dataset as ds
 from rtfin_cli.local.market.server import Market, serve
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--end", help="dataset time at which the replay stops (default: end of the dataset)")
     p.add_argument("--rate-limit", type=float, default=0.0, help="REST requests/s before 429 (0 = unlimited)")
+    p.add_argument("--timeline", type=Path, help="file that keeps the replay clock across restarts")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     market = Market(
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         start_ms=ds.parse_ms(args.start) if args.start else None,
         end_ms=ds.parse_ms(args.end) if args.end else ds.END_MS,
         rate_limit=args.rate_limit,
+        timeline=args.timeline,
     )
     serve(args.host, args.port, market)
 

@@ -7,8 +7,10 @@ the fault switches of ``/_control/faults`` and what was served (``/_control/emit
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,13 +24,50 @@ def default_start_ms() -> int:
 
 
 class Clock:
-    """Dataset time as a function of wall time; pausable, re-anchored on every change (never jumps)."""
+    """Dataset time as a function of wall time; pausable, re-anchored on every change (never jumps).
 
-    def __init__(self, start_ms: int, speed: float, end_ms: int = ds.END_MS) -> None:
+    With a ``timeline`` file the clock outlives the server: a restarted replay continues the same timeline
+    (the same shift, the dataset time it would have reached had it kept running), so an article id keeps
+    its publish time and a producer resuming from its topic's newest article finds the replay past it.
+    A new timeline (``resume=False``: an explicit start; no file yet, or an unreadable one) is saved there.
+    """
+
+    def __init__(
+        self,
+        start_ms: int,
+        speed: float,
+        end_ms: int = ds.END_MS,
+        timeline: Path | None = None,
+        resume: bool = True,
+    ) -> None:
         wall = time.time() * 1000
         self.shift_ms = int((wall - start_ms) // ds.MINUTE_MS * ds.MINUTE_MS)
         self.end_ms = end_ms
         self._anchor_sim, self._anchor_wall, self.speed = float(start_ms), wall, speed
+        self.timeline = timeline
+        if timeline is not None and resume and self._restore(timeline):
+            self.set(speed=speed)  # the saved timeline, continued at this run's speed
+        else:
+            self._save()
+
+    def _restore(self, path: Path) -> bool:
+        try:
+            saved = json.loads(path.read_text())
+            shift, sim, wall, speed = (saved[k] for k in ("shift_ms", "anchor_sim", "anchor_wall", "speed"))
+            self.shift_ms, self._anchor_sim, self._anchor_wall, self.speed = int(shift), sim, wall, speed
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
+    def _save(self) -> None:
+        if self.timeline is None:
+            return
+        doc = {"shift_ms": self.shift_ms, "anchor_sim": self._anchor_sim, "anchor_wall": self._anchor_wall,
+               "speed": self.speed}  # fmt: skip
+        self.timeline.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.timeline.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.timeline)
 
     def now(self) -> int:
         sim = self._anchor_sim + (time.time() * 1000 - self._anchor_wall) * self.speed
@@ -43,6 +82,7 @@ class Clock:
             self.speed = speed
         if end_ms is not None:
             self.end_ms = end_ms
+        self._save()
 
     @property
     def finished(self) -> bool:
@@ -76,9 +116,15 @@ class Market:
     """Server state: clock, dataset index, faults, connections and the emitted report."""
 
     def __init__(
-        self, speed: float, start_ms: int | None = None, end_ms: int = ds.END_MS, rate_limit: float = 0.0
+        self,
+        speed: float,
+        start_ms: int | None = None,
+        end_ms: int = ds.END_MS,
+        rate_limit: float = 0.0,
+        timeline: Path | None = None,
     ) -> None:
-        self.clock = Clock(default_start_ms() if start_ms is None else start_ms, speed, end_ms)
+        start = default_start_ms() if start_ms is None else start_ms
+        self.clock = Clock(start, speed, end_ms, timeline, resume=start_ms is None)
         self.articles = ds.news()
         self.times = [ds.parse_ms(str(a["published_utc"])) for a in self.articles]
         self.symbols = {t.symbol for t in ds.tickers()}

@@ -183,16 +183,34 @@ async def news_handler(request: web.Request) -> web.Response:
 
 
 # -- control ----------------------------------------------------------------------------------------
+def _session(m: Market, now: int) -> dict[str, Any]:
+    """Whether the replayed market is open, since when or until which next open (shown times)."""
+    pos = ds.session_index(now - now % ds.MINUTE_MS)
+    if pos is not None:
+        return {
+            "market_open": True,
+            "session_open": ds.iso(m.shown(ds.trading_days()[pos[0]])),
+            "next_open": None,
+        }
+    nxt = ds.next_session_minute(now)
+    return {"market_open": False, "session_open": None, "next_open": ds.iso(m.shown(nxt)) if nxt else None}
+
+
 def status_doc(m: Market) -> dict[str, Any]:
+    """The replay's clock and counters; ``now``, the session and the newest article are what `rtfin lag`
+    measures data age and quiet sources on."""
     now = m.clock.now()
+    visible = bisect.bisect_right(m.times, now)
     return {
         "now": ds.iso(m.shown(now)),
+        **_session(m, now),
+        "newest_article": ds.iso(m.shown(m.times[visible - 1])) if visible else None,
         "dataset_now": ds.iso(now),
         "speed": m.clock.speed,
         "finished": m.clock.finished,
         "end": ds.iso(m.shown(m.clock.end_ms)),
         "shift_ms": m.clock.shift_ms,
-        "articles_visible": bisect.bisect_right(m.times, now),
+        "articles_visible": visible,
         "articles_total": len(m.times),
         "connections": len(m.conns),
         "subscriptions": sorted({s for c in m.conns for s in c.subs}),

@@ -31,6 +31,11 @@ class MarketServer:
         self.service = Service(self.name, self.data_dir, self.port)
 
     @property
+    def timeline_file(self) -> Path:
+        """Where the replay keeps its clock, so a restart continues the same timeline."""
+        return self.data_dir / "market" / "timeline.json"
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
@@ -56,6 +61,7 @@ class MarketServer:
             cmd += ["--start", self.start_at]
         if self.end_at:
             cmd += ["--end", self.end_at]
+        cmd += ["--timeline", str(self.timeline_file)]  # continued across restarts; --start makes a new one
         return self.service.start(cmd, ready=self.ready, timeout=timeout)
 
     def ready(self) -> bool:
