@@ -50,6 +50,23 @@ def local_admin_password(settings: RtfinSettings) -> str | None:
     return read_secret(settings.local.superset_password_file())
 
 
+def generated_secrets(settings: RtfinSettings) -> dict[str, tuple[str, Path]]:
+    """Secrets the local stack generated that this profile uses, by setting key: (value, the file it is
+    read from). Only where the setting is empty and its service is on this machine."""
+    from urllib.parse import urlsplit
+
+    out: dict[str, tuple[str, Path]] = {}
+    clickhouse = local_clickhouse_password(settings)
+    if clickhouse:
+        out["clickhouse.password"] = (clickhouse, settings.local.clickhouse_password_file())
+    d = settings.dashboard
+    if not (d.password and d.password.get_secret_value()) and urlsplit(d.url).hostname in LOOPBACK_HOSTS:
+        admin = local_admin_password(settings)
+        if admin:
+            out["dashboard.password"] = (admin, settings.local.superset_password_file())
+    return out
+
+
 def bundle_dir(cache_dir: str | Path, name: str) -> Path:
     """Where ``make setup`` puts the jars of one Maven bundle."""
     return Path(cache_dir).resolve() / "jars" / name

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from rtfin_cli.locate import local_clickhouse_password
+from rtfin_cli.locate import generated_secrets
 from rtfin_cli.settings_sources import (
     DEFAULT_PROFILE,
     ENV_PREFIX,
@@ -273,6 +273,7 @@ class LoadedSettings(BaseModel):
     profile: str
     config_path: Path | None
     sources: dict[str, str]
+    generated: dict[str, str] = {}  # setting key → the file a generated secret was read from
 
 
 def load_settings(
@@ -292,11 +293,14 @@ def load_settings(
     except ValidationError as exc:
         raise config_error(exc, path, profile, env_values) from None
     sources = _sources(settings, profile, builtin, file_values, env_values)
-    generated = local_clickhouse_password(settings)
-    if generated:
-        settings.clickhouse.password = SecretStr(generated)
-        sources["clickhouse.password"] = "generated"
-    return LoadedSettings(settings=settings, profile=profile, config_path=path, sources=sources)
+    generated: dict[str, str] = {}
+    for key, (value, secret_file) in generated_secrets(settings).items():
+        section, name = key.split(".")
+        setattr(getattr(settings, section), name, SecretStr(value))
+        sources[key], generated[key] = "generated", str(secret_file)
+    return LoadedSettings(
+        settings=settings, profile=profile, config_path=path, sources=sources, generated=generated
+    )
 
 
 def _sources(
