@@ -64,7 +64,7 @@ def _header(snap: Snapshot) -> Text:
         head.append("UNREACHABLE", style="bold red")
         head.append(f" ({kafka['error']})", style="dim")
     else:
-        head.append(f"· lag {t['lag']:,} msgs · max time lag {fmt_age(t['max_time_lag_s'])} · ")
+        head.append(f"· lag {t['lag']:,} msgs · oldest {fmt_age(t['max_time_lag_s'])} · ")
         for i, (state, n) in enumerate(sorted(t["states"].items())):
             head.append(("  " if i else "") + f"{state} {n}", style=COLOURS.get(state, ""))
     head.append(f"\nupdated {when} in {snap.took_s:.2f}s", style="dim")
@@ -131,7 +131,7 @@ def groups_table(rows: list[GroupLag], wide: bool) -> Table:
 
 def _short_name(s: Stage) -> str:
     """A table stage by its table (raw.news, rpt_latest_news) when the 'measured on' column is hidden."""
-    if s.name in ("warehouse", "reporting") and s.source.count(".") >= 2:
+    if s.name in ("warehouse", "reporting") and "://" not in s.source and s.source.count(".") >= 2:
         table = s.source.split(".")[1]
         return table if table.startswith("rpt_") else f"raw.{table}"
     return s.name
