@@ -18,7 +18,7 @@ from rtfin_cli.settings import RtfinSettings, secret
 from rtfin_cli.warehouse.records import KAFKA_COLUMNS, SCHEMAS
 
 # Kafka virtual columns ClickPipes can map into our bookkeeping columns.
-VIRTUAL = {"_kafka_partition": "_partition", "_kafka_offset": "_offset"}
+VIRTUAL = {"_topic": "_topic", "_partition": "_partition", "_offset": "_offset"}
 
 
 @dataclass

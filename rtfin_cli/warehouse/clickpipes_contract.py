@@ -20,8 +20,8 @@ from rtfin_cli.errors import ConfigError, RtfinError
 from rtfin_cli.settings import RtfinSettings, secret
 from rtfin_cli.warehouse.records import KAFKA_COLUMNS, SCHEMAS
 
-# Kafka virtual columns ClickPipes can map into our bookkeeping columns.
-VIRTUAL = {"_kafka_partition": "_partition", "_kafka_offset": "_offset"}
+# ClickPipes' Kafka virtual columns mapped into the source-position columns (same names).
+VIRTUAL = {"_topic": "_topic", "_partition": "_partition", "_offset": "_offset"}
 # SASL mechanisms each source type accepts that rtfin's Kafka settings can express (IAM and mutual TLS
 # are ClickPipes options rtfin's own clients do not use).
 AUTH_BY_TYPE: dict[str, tuple[str, ...]] = {

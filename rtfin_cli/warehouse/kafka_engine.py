@@ -135,7 +135,7 @@ def select_valid(table: str, source: str) -> str:
     """The SELECT moving valid rows of a Kafka queue table into the raw table."""
     _, exprs, valid = SPECS[table]
     return (
-        f"SELECT {', '.join(exprs)}, q._partition AS _kafka_partition, q._offset AS _kafka_offset "
+        f"SELECT {', '.join(exprs)}, q._topic AS _topic, q._partition AS _partition, q._offset AS _offset "
         f"FROM {source} AS q WHERE length(q._error) = 0 AND {valid}"
     )
 

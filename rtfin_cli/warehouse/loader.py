@@ -276,7 +276,7 @@ class Loader:
             for part, off in dict(zip(parts, offs, strict=True)).items():  # the last offset of each
                 batch.offsets[(topic, part)] = off
                 self._eof.discard((topic, part))
-            cols, bad = to_columns(table, list(map(cls.value, group)), parts, offs)
+            cols, bad = to_columns(table, list(map(cls.value, group)), parts, offs, topic)
             for i, reason in bad:
                 self._dead_letter(producer, group[i], reason)
             for dst, src in zip(self._cols[table], cols, strict=True):

@@ -143,7 +143,7 @@ def _bool(v: Any) -> bool:
     return v
 
 
-# table -> [(column, converter)]; columns in insert order (Kafka partition/offset appended).
+# table -> [(column, converter)]; columns in insert order (the source position, KAFKA_COLUMNS, appended).
 SCHEMAS: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {
     "news": [
         ("id", _req_str),
@@ -188,16 +188,17 @@ SCHEMAS: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {
         ("scored_at", _time_ms),
     ],
 }
-KAFKA_COLUMNS = ["_kafka_partition", "_kafka_offset"]
+KAFKA_COLUMNS = ["_topic", "_partition", "_offset"]  # the source record's position
 
 
 def columns(table: str) -> list[str]:
     return [name for name, _ in SCHEMAS[table]] + KAFKA_COLUMNS
 
 
-def to_row(
-    table: str, value: bytes | str | dict[str, Any] | None, partition: int = -1, offset: int = -1
-) -> list[Any]:
+Value = bytes | str | dict[str, Any] | None  # a record value as consumed, or already decoded
+
+
+def to_row(table: str, value: Value, partition: int = -1, offset: int = -1, topic: str = "") -> list[Any]:
     """One raw-table row from a record value; BadRecord names the offending field."""
     if isinstance(value, dict):
         doc = value
@@ -220,8 +221,7 @@ def to_row(
             except BadRecord as exc:
                 raise BadRecord(f"field '{name}': {exc}") from None
         raise
-    row.append(partition)
-    row.append(offset)
+    row += (topic, partition, offset)
     return row
 
 
@@ -345,7 +345,11 @@ def _decode_or_none(decode: Callable[[Any], Any], value: bytes | None) -> Any:
 
 
 def to_columns(
-    table: str, values: Sequence[bytes | None], partitions: Sequence[int], offsets: Sequence[int]
+    table: str,
+    values: Sequence[bytes | None],
+    partitions: Sequence[int],
+    offsets: Sequence[int],
+    topic: str = "",
 ) -> tuple[list[Column], list[tuple[int, str]]]:
     """Records → (columns in ``columns(table)`` order of those that fit, [(index, reason)] of the others).
 
@@ -363,7 +367,7 @@ def to_columns(
     def one_by_one(lo: int, hi: int) -> None:
         for i in range(lo, hi):
             try:
-                row = to_row(table, values[i], partitions[i], offsets[i])
+                row = to_row(table, values[i], partitions[i], offsets[i], topic)
             except BadRecord as exc:
                 bad.append((i, str(exc)))
                 continue
@@ -381,6 +385,7 @@ def to_columns(
         else:
             for dst, src in zip(out, cols, strict=False):
                 dst.extend(src)
+            out[-3].extend([topic] * (hi - lo))
             out[-2].extend(partitions[lo:hi])
             out[-1].extend(offsets[lo:hi])
 

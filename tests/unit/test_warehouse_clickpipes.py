@@ -118,7 +118,7 @@ def _settings(cloud: FakeCloud, secret: str = SECRET, **kafka: Any) -> RtfinSett
 
 
 def _types() -> dict[str, dict[str, str]]:
-    return {t: {c: "String" for c, _ in cols} | {"_kafka_partition": "Int32", "_kafka_offset": "Int64"}
+    return {t: {c: "String" for c, _ in cols} | {"_topic": "LowCardinality(String)", "_partition": "Int32", "_offset": "Int64"}
             for t, cols in SCHEMAS.items()}  # fmt: skip
 
 
@@ -138,7 +138,7 @@ def test_sync_creates_three_pipes_then_is_idempotent(cloud: FakeCloud) -> None:
     assert news["source"]["kafka"]["brokers"] == "broker.example:9092"
     assert news["destination"] == {**news["destination"], "database": "rtfin_raw", "table": "news",
                                    "managedTable": False}  # fmt: skip
-    assert {"sourceField": "_offset", "destinationField": "_kafka_offset"} in news["fieldMappings"]
+    assert {"sourceField": "_offset", "destinationField": "_offset"} in news["fieldMappings"]
     starts = [r for r in cloud.requests if r[1].endswith("/state")]
     assert [r[2] for r in starts] == [{"command": "start"}] * 3
 

@@ -29,7 +29,7 @@ def test_news_row_in_column_order() -> None:
     assert doc["published_utc"] == 1717416000000 and doc["ingested_at"] == 1717416001250
     assert doc["publisher"] == ("Wire", "h", "", "")
     assert doc["tickers"] == ["AAPL", "MSFT"]
-    assert (doc["_kafka_partition"], doc["_kafka_offset"]) == (2, 7)
+    assert (doc["_topic"], doc["_partition"], doc["_offset"]) == ("", 2, 7)
 
 
 def test_bar_and_sentiment_rows() -> None:

@@ -43,8 +43,10 @@ def test_replay_reaches_reporting_exactly_once(space: Space) -> None:
     produce(space.settings.kafka.bootstrap, space.topics, BAD_RECORDS)
 
     # The raw tables first (DDL), then the loader drains the topics.
+    from rtfin_cli.warehouse.ddl import migrations
+
     first = _cli_json(space, "transform", "ddl")
-    assert len(first["applied"]) == 4
+    assert len(first["applied"]) == len(migrations())
     stats = _cli_json(space, "transform", "load", "--once", "--timeout", "240")
     assert stats["inserted"] == {
         "news": 400,
@@ -52,10 +54,15 @@ def test_replay_reaches_reporting_exactly_once(space: Space) -> None:
         "news_sentiment": len(data.sentiment),
     }
     assert stats["dead_lettered"] == sum(len(v) for v in BAD_RECORDS.values())
+    # Every row names the record it came from.
+    topics = space.client().query(
+        f"SELECT DISTINCT _topic, min(_offset) >= 0 FROM {raw}.news GROUP BY _topic"
+    )
+    assert topics.result_rows == [(space.topics["news_raw"], True)]
 
     run = _cli_json(space, "transform", "run")
     assert run["success"], run["build"]
-    assert run["ddl"]["applied"] == [] and len(run["ddl"]["already"]) == 4
+    assert run["ddl"]["applied"] == [] and len(run["ddl"]["already"]) == len(migrations())
     counts = run["build"]["counts"]
     assert counts.get("model:success") == 10 and counts.get("test:pass", 0) >= 30, counts
 

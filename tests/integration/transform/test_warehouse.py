@@ -30,6 +30,12 @@ def test_ddl_is_idempotent_and_recorded(space: Space) -> None:
         client.query(f"SELECT name, engine FROM system.tables WHERE database = '{raw}'").result_rows
     )
     assert {engines[t] for t in ("news", "stock_aggs", "news_sentiment")} == {"ReplacingMergeTree"}
+    for table in ("news", "stock_aggs", "news_sentiment"):  # the source position, renamed by 005
+        names = client.query(
+            f"SELECT name FROM system.columns WHERE database = '{raw}' AND table = '{table}'"
+        )
+        assert {"_topic", "_partition", "_offset"} <= {r[0] for r in names.result_rows}
+        assert not {"_kafka_partition", "_kafka_offset"} & {r[0] for r in names.result_rows}
 
     space.settings.clickhouse.ttl_days = 90
     third = ddl.apply(space.settings.clickhouse, client)
@@ -72,8 +78,10 @@ def test_kafka_engine_sql_parses_and_moves_rows(space: Space) -> None:
     )
     client.command(f"INSERT INTO {raw}.kafka_errors (topic, partition, offset, error, raw_message) "
                    f"{kafka_engine.select_errors('news_sentiment', fake)}")  # fmt: skip
-    rows = client.query(f"SELECT id, toUnixTimestamp64Milli(scored_at) FROM {raw}.news_sentiment").result_rows
-    assert rows == [("a1", 1717416005000)]
+    rows = client.query(
+        f"SELECT id, toUnixTimestamp64Milli(scored_at), _topic, _offset FROM {raw}.news_sentiment"
+    ).result_rows
+    assert rows == [("a1", 1717416005000, "t", 1)]
     errors = client.query(f"SELECT offset, error FROM {raw}.kafka_errors ORDER BY offset").result_rows
     assert errors == [(2, "invalid record for news_sentiment"), (3, "Cannot parse")]
 
