@@ -89,7 +89,7 @@ class ClickPipesSettings(_Section):
     key_id: str | None = None
     key_secret: SecretStr | None = None
     source_type: Literal["kafka", "confluent", "msk", "redpanda", "warpstream", "azureeventhub"] = "kafka"
-    replicas: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=1, le=10)  # the ClickPipes API allows 1..10 replicas per pipe
     group_prefix: str = "rtfin-clickpipes"  # each pipe's consumer group is <group_prefix>-<table>
 
     def group(self, table: str) -> str:

@@ -52,12 +52,26 @@ def run(
         bool,
         typer.Option("--freshness/--no-freshness", help="Also check source freshness (not with --select)."),
     ] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the DDL and the ingestion requests it would send (credentials masked); "
+            "change nothing, run no dbt.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Apply the DDL, set up ingestion for clickhouse.ingest, then dbt build (models + tests)."""
     from rtfin_cli.cli.reporting import reporter_for
+    from rtfin_cli.transform.run import plan
     from rtfin_cli.transform.run import run as run_
 
+    if dry_run:
+        with reporter_for("transform", as_json=as_json) as reporter:
+            planned = plan(settings(), reporter=reporter)
+        _render_plan(planned, as_json)
+        return
     with reporter_for("transform", as_json=as_json) as reporter:
         outcome = run_(
             settings(),
@@ -76,6 +90,23 @@ def run(
             console.print(f"source freshness: {fresh or outcome.freshness.error}")
     if not outcome.success:
         raise typer.Exit(1)
+
+
+def _render_plan(planned: dict[str, Any], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print_json(planned)
+        return
+    for stmt in planned["ddl"]["statements"]:
+        _line(stmt + ";")
+    ingest = planned["ingest"]
+    for line in ingest["actions"]:
+        _line(f"ingest ({ingest['mode']}): {line}")
+    for stmt in ingest.get("statements", []):
+        _line(stmt + ";")
+    for req in ingest.get("requests", []):
+        _line(json.dumps(req, indent=2))
 
 
 @app.command()

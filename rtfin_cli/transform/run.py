@@ -54,6 +54,7 @@ def run(
 
     if select:
         check_selectors(select)  # bad input fails before anything touches the server
+    ingest.check(settings)
     client = get_client(settings)
     rep = reporter or NullReporter()
 
@@ -62,7 +63,7 @@ def run(
 
     ddl_result = ddl.apply(settings.clickhouse, client)
     say(f"ddl: {len(ddl_result.applied)} applied, {len(ddl_result.already)} already there")
-    ingest_result = ingest.setup(settings, client)
+    ingest_result = ingest.setup(settings, client, reporter=rep)
     say(f"ingest ({ingest_result['mode']}): ready")
     # With --select, run only the tests whose models are all selected (dbt's default would also run a
     # test that reads an unselected model, e.g. the replay test over every mart and reporting view).
@@ -79,3 +80,16 @@ def run(
     if freshness and not select and build.success:
         fresh = invoke(settings, "source freshness", target=target)
     return RunOutcome(ddl_result, ingest_result, build, fresh)
+
+
+def plan(settings: RtfinSettings, reporter: Reporter | None = None) -> dict[str, Any]:
+    """What `rtfin transform run` would do, changing nothing and running no dbt: the DDL statements and
+    the ingestion requests (ClickPipes: the exact bodies, credentials masked, after reading the pipes)."""
+    from rtfin_cli.warehouse import ddl, ingest
+
+    ingest.check(settings)
+    return {
+        "dry_run": True,
+        "ddl": ddl.apply(settings.clickhouse, dry_run=True).as_dict(),
+        "ingest": ingest.setup(settings, None, reporter=reporter, dry_run=True),
+    }

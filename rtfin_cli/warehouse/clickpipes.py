@@ -1,24 +1,32 @@
 """Ingest mode ``clickpipes`` (ClickHouse Cloud): the three ClickPipes through the Cloud API.
 
-``/v1/organizations/{org}/services/{svc}/clickpipes`` with key id/secret (HTTP basic auth):
-GET lists, POST creates, PATCH ``/{id}`` updates, PATCH ``/{id}/state`` ``{"command": "start"|"stop"}``.
-Pipes are matched by name (``rtfin-<table>``): an existing pipe is updated, never duplicated.
+``/v1/organizations/{org}/services/{svc}/clickpipes`` with key id/secret (HTTP basic auth): GET lists,
+POST creates, PATCH ``/{id}`` updates, PATCH ``/{id}/scaling`` scales, PATCH ``/{id}/state`` starts or
+stops. Pipes are matched by name (``rtfin-<table>``): an existing pipe is updated, never duplicated, and
+an unchanged one is left alone (no request beyond the list). The calls behave as the official Terraform
+provider's client (ClickHouse/terraform-provider-clickhouse, ``pkg/internal/api``): 429 waits for
+``X-RateLimit-Reset``, 5xx is retried with a doubling wait, and a 424 "Current state: idle" wakes the
+service (PATCH ``/services/{svc}/state`` ``awake``), waits for it to run and retries the request once.
+The bodies and the settings they come from are in :mod:`rtfin_cli.warehouse.clickpipes_contract`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from rtfin_cli.errors import AuthError, ConfigError, RtfinError, ServiceUnavailable
+from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
+from rtfin_cli.report import NullReporter, Reporter, message
 from rtfin_cli.settings import RtfinSettings, secret
-from rtfin_cli.warehouse.records import KAFKA_COLUMNS, SCHEMAS
+from rtfin_cli.warehouse import clickpipes_contract as contract
+from rtfin_cli.warehouse.clickpipes_contract import desired, pipe_name
 
-# Kafka virtual columns ClickPipes can map into our bookkeeping columns.
-VIRTUAL = {"_topic": "_topic", "_partition": "_partition", "_offset": "_offset"}
+__all__ = ["ClickPipesApi", "PipeState", "desired", "pipe_name", "set_all", "states", "sync"]
+STAGE = "clickpipes"
+IDLE = "Current state: idle"
 
 
 @dataclass
@@ -26,33 +34,40 @@ class PipeState:
     name: str
     id: str
     state: str
-    action: str  # created | updated | unchanged | started | stopped | listed
+    action: str  # created | updated | unchanged | started | stopped | listed | would-create | would-update
+    requests: list[dict[str, Any]] = field(default_factory=list)  # dry run: what would be sent (masked)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "id": self.id, "state": self.state, "action": self.action}
-
-
-def pipe_name(table: str) -> str:
-    return f"rtfin-{table}"
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "id": self.id, "state": self.state, "action": self.action}
+        if self.requests:
+            out["requests"] = self.requests
+        return out
 
 
 class ClickPipesApi:
-    """A small client of the ClickHouse Cloud ClickPipes API."""
+    """A small client of the ClickHouse Cloud ClickPipes API (and the service state it depends on)."""
 
-    def __init__(self, settings: RtfinSettings, transport: httpx.BaseTransport | None = None) -> None:
+    retries = 5
+    wake_poll_s = 5.0  # the provider polls the service state every 5 s ...
+    wake_timeout_s = 600.0  # ... for at most 10 minutes
+
+    def __init__(
+        self,
+        settings: RtfinSettings,
+        transport: httpx.BaseTransport | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        contract.check_settings(settings)
         cp = settings.clickhouse.clickpipes
-        missing = [k for k in ("organization_id", "service_id", "key_id") if not getattr(cp, k)]
-        if not secret(cp.key_secret):
-            missing.append("key_secret")
-        if missing:
-            raise ConfigError(
-                f"clickhouse.ingest = 'clickpipes' needs clickhouse.clickpipes.{', '.join(missing)}",
-                "Set them in rtfin.toml or as RTFIN__CLICKHOUSE__CLICKPIPES__<KEY> (the secret via env).",
-            )
         self.settings = settings
-        self.base = f"/v1/organizations/{cp.organization_id}/services/{cp.service_id}/clickpipes"
+        self.service = f"/v1/organizations/{cp.organization_id}/services/{cp.service_id}"
+        self.base = self.service + "/clickpipes"
         self.api_url = cp.api_url.rstrip("/")
         self.key_id = cp.key_id or ""
+        self.reporter = reporter or NullReporter()
+        self.marks = contract.CredentialMarks(
+            settings.local.path("clickpipes", f"{cp.organization_id}-{cp.service_id}.json")
+        )
         self.http = httpx.Client(
             base_url=self.api_url,
             auth=(self.key_id, secret(cp.key_secret)),
@@ -64,13 +79,15 @@ class ClickPipesApi:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str = "", body: dict[str, Any] | None = None) -> Any:
-        delay = 0.5
-        for attempt in range(5):
+    def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        """One request, retried on network errors, 429 and 5xx; returns the final response."""
+        delay = 1.0
+        for attempt in range(self.retries):
+            last = attempt == self.retries - 1
             try:
-                resp = self.http.request(method, self.base + path, json=body)
+                resp = self.http.request(method, path, json=body)
             except httpx.HTTPError as exc:
-                if attempt == 4:
+                if last:
                     raise ServiceUnavailable(
                         f"ClickHouse Cloud API at {self.api_url} is unreachable ({type(exc).__name__})",
                         "Check clickhouse.clickpipes.api_url and the network.",
@@ -78,116 +95,139 @@ class ClickPipesApi:
                 time.sleep(delay)
                 delay *= 2
                 continue
-            if resp.status_code in (429, 502, 503, 504) and attempt < 4:
-                time.sleep(float(resp.headers.get("Retry-After", delay)))
+            if resp.status_code == 429 and not last:
+                reset = resp.headers.get("X-RateLimit-Reset") or resp.headers.get("Retry-After")
+                time.sleep(float(reset) + 1 if reset else delay)
                 delay *= 2
                 continue
-            if resp.status_code in (401, 403):
-                raise AuthError(
-                    f"ClickHouse Cloud API at {self.api_url} refused key '{self.key_id}' "
-                    f"(HTTP {resp.status_code})",
-                    "Check clickhouse.clickpipes.key_id / key_secret and the key's role.",
+            if resp.status_code >= 500 and not last:
+                time.sleep(delay)
+                delay *= 2
+                continue
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, method: str, path: str, resp: httpx.Response) -> RtfinError:
+        if resp.status_code in (401, 403):
+            return AuthError(
+                f"ClickHouse Cloud API at {self.api_url} refused key '{self.key_id}' (HTTP {resp.status_code})",
+                "Check clickhouse.clickpipes.key_id / key_secret, the key's role and that it is not revoked.",
+            )
+        try:
+            detail = str(resp.json().get("error", ""))
+        except ValueError:
+            detail = resp.text[:200]
+        if resp.status_code == 424:
+            return ServiceUnavailable(
+                f"ClickHouse Cloud service {self.settings.clickhouse.clickpipes.service_id} cannot take "
+                f"ClickPipes requests: {detail}",
+                "A stopped service is not started by rtfin: start it in the ClickHouse Cloud console.",
+            )
+        where = path.removeprefix(self.base) or "/"
+        return RtfinError(f"ClickPipes API {method} {where} failed: HTTP {resp.status_code} {detail}")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A request to an API path; a ClickPipes request refused because the service idles is retried
+        once after waking it (as the provider's ``doClickPipeRequest``)."""
+        resp = self._send(method, path, body)
+        if resp.status_code == 424 and IDLE in resp.text and path.startswith(self.base):
+            self._wake()
+            resp = self._send(method, path, body)
+        if resp.status_code >= 400:
+            raise self._error(method, path, resp)
+        return resp.json().get("result") if resp.content else None
+
+    def _wake(self) -> None:
+        """Wake an idle service and wait until it runs (the only state ClickPipes accepts requests in)."""
+        message(self.reporter, STAGE, "ClickHouse Cloud service is idle: waking it up")
+        self._call("PATCH", self.service + "/state", {"command": "awake"})
+        deadline, last = time.monotonic() + self.wake_timeout_s, ""
+        while True:
+            state = str((self._call("GET", self.service) or {}).get("state", ""))
+            if state != last:
+                message(self.reporter, STAGE, f"service state: {state}")
+                last = state
+            if state == "running":
+                return
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"ClickHouse Cloud service did not reach 'running' within {self.wake_timeout_s:.0f}s "
+                    f"after waking (state: {state})",
+                    "Check the service in the ClickHouse Cloud console, then run the command again.",
                 )
-            if resp.status_code >= 400:
-                try:
-                    detail = str(resp.json().get("error", ""))
-                except ValueError:
-                    detail = resp.text[:200]
-                raise RtfinError(
-                    f"ClickPipes API {method} {path or '/'} failed: HTTP {resp.status_code} {detail}"
-                )
-            return resp.json().get("result") if resp.content else None
-        raise ServiceUnavailable(f"ClickHouse Cloud API at {self.api_url} keeps failing")  # pragma: no cover
+            time.sleep(self.wake_poll_s)
 
     def list(self) -> list[dict[str, Any]]:
-        return list(self._call("GET") or [])
+        return list(self._call("GET", self.base) or [])
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("POST", "", body))
+        return dict(self._call("POST", self.base, body))
 
     def update(self, pipe_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/{pipe_id}", body))
+        return dict(self._call("PATCH", f"{self.base}/{pipe_id}", body))
+
+    def scale(self, pipe_id: str, replicas: int) -> dict[str, Any]:
+        return dict(self._call("PATCH", f"{self.base}/{pipe_id}/scaling", {"replicas": replicas}))
 
     def set_state(self, pipe_id: str, command: str) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/{pipe_id}/state", {"command": command}))
+        return dict(self._call("PATCH", f"{self.base}/{pipe_id}/state", {"command": command}))
 
 
-def desired(settings: RtfinSettings, column_types: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
-    """The POST bodies of the three pipes; ``column_types`` = {table: {column: ClickHouse type}}."""
-    k, ch = settings.kafka, settings.clickhouse
-    out = []
-    for table, topic in k.topics.by_table().items():
-        types = column_types[table]
-        fields = [c for c, _ in SCHEMAS[table]]
-        mappings = [{"sourceField": c, "destinationField": c} for c in fields]
-        mappings += [{"sourceField": VIRTUAL[c], "destinationField": c} for c in KAFKA_COLUMNS]
-        source: dict[str, Any] = {
-            "type": settings.clickhouse.clickpipes.source_type,
-            "format": "JSONEachRow",
-            "brokers": k.bootstrap,
-            "topics": topic,
-            "consumerGroup": ch.clickpipes.group(table),
-            "offset": {"strategy": "from_beginning"},
-        }
-        if k.security_protocol.startswith("SASL"):
-            source["authentication"] = k.sasl_mechanism
-            source["credentials"] = {"username": k.sasl_username or "", "password": secret(k.sasl_password)}
-        out.append(
-            {
-                "name": pipe_name(table),
-                "description": f"rtfin: {topic} -> {ch.raw_database}.{table}",
-                "scaling": {"replicas": ch.clickpipes.replicas},
-                "source": {"kafka": source},
-                "destination": {
-                    "database": ch.raw_database,
-                    "table": table,
-                    "managedTable": False,
-                    "columns": [{"name": c, "type": types[c]} for c in fields + KAFKA_COLUMNS],
-                },
-                "fieldMappings": mappings,
-            }
+def _sync_one(
+    api: ClickPipesApi, have: dict[str, Any] | None, want: dict[str, Any], start: bool, dry_run: bool
+) -> PipeState:
+    name, creds = want["name"], want["source"]["kafka"]["credentials"]
+    if have is None:
+        if dry_run:
+            return PipeState(
+                name, "", "", "would-create", [{"POST": api.base, "body": contract.masked(want)}]
+            )
+        pipe = api.create(want)
+        api.marks.record(str(pipe["id"]), creds)
+        return PipeState(name, str(pipe["id"]), str(pipe.get("state", "")), "created")
+    pid = str(have["id"])
+    fixed = contract.fixed_changes(have, want)
+    if fixed:
+        raise RtfinError(
+            f"pipe {name} differs in {', '.join(fixed)}, which ClickPipes cannot change in place",
+            f"Delete the pipe in the ClickHouse Cloud console (id {pid}); the next run recreates it.",
         )
-    return out
+    body = contract.update_body(have, want, send_credentials=not api.marks.current(pid, creds))
+    replicas = want["scaling"]["replicas"]
+    scale = ((have.get("scaling") or {}).get("replicas") or 1) != replicas
+    state = str(have.get("state", ""))
+    needs_start = start and state == "Stopped"
+    if dry_run:
+        reqs = [{"PATCH": f"{api.base}/{pid}", "body": contract.masked(body)}] if body else []
+        reqs += [{"PATCH": f"{api.base}/{pid}/scaling", "body": {"replicas": replicas}}] if scale else []
+        reqs += [{"PATCH": f"{api.base}/{pid}/state", "body": {"command": "start"}}] if needs_start else []
+        return PipeState(name, pid, state, "would-update" if reqs else "unchanged", reqs)
+    action = "unchanged"
+    if body:
+        state = str(api.update(pid, body).get("state", state))
+        if "credentials" in (body.get("source") or {}).get("kafka", {}):
+            api.marks.record(pid, creds)
+        action = "updated"
+    if scale:
+        state = str(api.scale(pid, replicas).get("state", state))
+        action = "updated"
+    if needs_start:
+        state = str(api.set_state(pid, "start").get("state", state))
+        action = "started" if action == "unchanged" else action
+    return PipeState(name, pid, state, action)
 
 
-def _patch_body(want: dict[str, Any]) -> dict[str, Any]:
-    """The updatable part of a pipe: description, credentials, columns and field mappings."""
-    body: dict[str, Any] = {
-        "description": want["description"],
-        "destination": {"columns": want["destination"]["columns"]},
-        "fieldMappings": want["fieldMappings"],
-    }
-    creds = want["source"]["kafka"].get("credentials")
-    if creds:
-        body["source"] = {"kafka": {"credentials": creds}}
-    return body
+def sync(
+    api: ClickPipesApi, bodies: list[dict[str, Any]], start: bool = True, dry_run: bool = False
+) -> list[PipeState]:
+    """Create missing pipes, update changed ones, start stopped ones; idempotent by pipe name.
 
-
-def _differs(have: dict[str, Any], want: dict[str, Any]) -> bool:
-    return bool(
-        have.get("description") != want["description"]
-        or have.get("fieldMappings") != want["fieldMappings"]
-        or (have.get("destination") or {}).get("columns") != want["destination"]["columns"]
-        or want["source"]["kafka"].get("credentials")  # secrets are never read back: always refresh them
-    )
-
-
-def sync(api: ClickPipesApi, bodies: list[dict[str, Any]], start: bool = True) -> list[PipeState]:
-    """Create missing pipes, update changed ones, start them; idempotent by pipe name."""
+    A new pipe starts by itself (whatever state the create answer reports, e.g. ``Unknown``); an
+    existing one is started only when it is ``Stopped``. ``dry_run`` only lists the pipes and returns
+    the requests it would send (credentials masked).
+    """
     existing = {p.get("name"): p for p in api.list()}
-    out = []
-    for want in bodies:
-        have = existing.get(want["name"])
-        if have is None:
-            pipe, action = api.create(want), "created"
-        elif _differs(have, want):
-            pipe, action = api.update(str(have["id"]), _patch_body(want)), "updated"
-        else:
-            pipe, action = have, "unchanged"
-        if start and str(pipe.get("state", "")).lower() not in ("running", "provisioning"):
-            pipe = api.set_state(str(pipe["id"]), "start")
-        out.append(PipeState(want["name"], str(pipe["id"]), str(pipe.get("state", "")), action))
-    return out
+    return [_sync_one(api, existing.get(want["name"]), want, start, dry_run) for want in bodies]
 
 
 def set_all(api: ClickPipesApi, command: str) -> list[PipeState]:

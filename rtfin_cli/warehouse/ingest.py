@@ -11,6 +11,23 @@ from rtfin_cli.warehouse.ddl import ident
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+    from rtfin_cli.report import Reporter
+
+
+def check(settings: RtfinSettings) -> None:
+    """Settings the mode cannot work with, as a ConfigError before any network call (ClickPipes: the
+    Cloud API's credentials and the Kafka authentication its source type accepts)."""
+    if settings.clickhouse.ingest == "clickpipes":
+        from rtfin_cli.warehouse.clickpipes_contract import check_settings
+
+        check_settings(settings)
+
+
+def _client(settings: RtfinSettings) -> Client:
+    from rtfin_cli.warehouse.client import get_client
+
+    return get_client(settings)
+
 
 def _column_types(settings: RtfinSettings, client: Client) -> dict[str, dict[str, str]]:
     from rtfin_cli.warehouse.client import errors
@@ -26,8 +43,14 @@ def _column_types(settings: RtfinSettings, client: Client) -> dict[str, dict[str
     return out
 
 
-def setup(settings: RtfinSettings, client: Client) -> dict[str, Any]:
-    """Make ingestion run for the mode: pipes (clickpipes), engine tables (kafka-engine), nothing (loader)."""
+def setup(
+    settings: RtfinSettings, client: Client | None, reporter: Reporter | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Make ingestion run for the mode: pipes (clickpipes), engine tables (kafka-engine), nothing (loader).
+
+    ``dry_run`` changes nothing: ClickPipes lists the pipes and returns the requests it would send
+    (``requests``, credentials masked); the Kafka engine returns its statements (secrets masked).
+    """
     mode = settings.clickhouse.ingest
     if mode == "loader":
         return {
@@ -39,16 +62,24 @@ def setup(settings: RtfinSettings, client: Client) -> dict[str, Any]:
     if mode == "kafka-engine":
         from rtfin_cli.warehouse import kafka_engine
 
+        if dry_run:
+            return {"mode": mode, "actions": [], "statements": kafka_engine.render(settings)}
+        if client is None:
+            client = _client(settings)
         stmts = kafka_engine.apply(settings, client)
         return {"mode": mode, "actions": [s.split(" AS SELECT")[0][:120] for s in stmts]}
     from rtfin_cli.warehouse import clickpipes
 
-    api = clickpipes.ClickPipesApi(settings)
+    api = clickpipes.ClickPipesApi(settings, reporter=reporter)
     try:
-        pipes = clickpipes.sync(api, clickpipes.desired(settings, _column_types(settings, client)))
+        bodies = clickpipes.desired(settings, _column_types(settings, client or _client(settings)))
+        pipes = clickpipes.sync(api, bodies, dry_run=dry_run)
     finally:
         api.close()
-    return {"mode": mode, "actions": [f"{p.name}: {p.action} ({p.state})" for p in pipes]}
+    out: dict[str, Any] = {"mode": mode, "actions": [f"{p.name}: {p.action} ({p.state})" for p in pipes]}
+    if dry_run:
+        out["requests"] = [r for p in pipes for r in p.requests]
+    return out
 
 
 def pipes(settings: RtfinSettings, command: str) -> list[dict[str, str]]:
