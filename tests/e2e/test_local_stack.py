@@ -137,6 +137,7 @@ def test_dashboard_chart_queries_return_rows(stack: StackRun) -> None:
 
 def test_lag_health_check_passes(stack: StackRun) -> None:
     stack.require(*PIPELINE)
+
     def healthy() -> bool:
         return stack.cli("lag", "--once", "--max-age", "60s", timeout=120).returncode == 0
 
