@@ -48,6 +48,17 @@ def _librdkafka_conf(opts: Any) -> dict[str, Any]:
     return conf
 
 
+def login_module(mechanism: str, shaded: bool) -> str:
+    """The JAAS login module class for a SASL mechanism. Databricks runtimes relocate the Kafka client
+    under ``kafkashaded.``: there the unshaded class names do not exist and the login fails."""
+    name = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule"
+        if mechanism == "PLAIN"
+        else "org.apache.kafka.common.security.scram.ScramLoginModule"
+    )
+    return "kafkashaded." + name if shaded else name
+
+
 def source_options(opts: Any, starting_offsets: str) -> dict[str, str]:
     """Options of Spark's Kafka source (the JVM client), SASL included when the profile has it."""
     out = {
@@ -59,11 +70,7 @@ def source_options(opts: Any, starting_offsets: str) -> dict[str, str]:
         "kafka.security.protocol": opts.security_protocol,
     }
     if opts.security_protocol.startswith("SASL"):
-        module = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule"
-            if opts.sasl_mechanism == "PLAIN"
-            else "org.apache.kafka.common.security.scram.ScramLoginModule"
-        )
+        module = login_module(opts.sasl_mechanism, bool(getattr(opts, "shaded_kafka", False)))
         user, password = json.dumps(opts.sasl_username), json.dumps(_sasl_password(opts))
         out["kafka.sasl.mechanism"] = opts.sasl_mechanism
         out["kafka.sasl.jaas.config"] = f"{module} required username={user} password={password};"

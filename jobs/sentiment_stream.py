@@ -62,6 +62,7 @@ class Options:
     secret_scope: str = ""
     scoring_module: str = ""  # path of rtfin_scoring.py when rtfin is not installed (Databricks)
     kafka_module: str = ""  # path of sentiment_kafka.py (default: beside this file)
+    shaded_kafka: bool = False  # Databricks: the Kafka client's classes are relocated under kafkashaded.
     master: str = ""  # empty: the cluster's (Databricks); local[*] for `rtfin sentiment run`
     jars: str = ""  # comma-separated jar paths (the Kafka connector in local mode)
     driver_memory: str = ""

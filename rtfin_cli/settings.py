@@ -127,6 +127,9 @@ class DatabricksSettings(_Section):
     workspace_dir: str = "/Shared/rtfin"
     job_name: str = "rtfin-sentiment"
     secret_scope: str = "rtfin"
+    # The streaming checkpoint on Databricks: durable storage (dbfs:/, /Volumes/..., an object-store URI),
+    # so a new job cluster or a retry resumes the stream's state instead of starting over.
+    checkpoint_dir: str = "dbfs:/rtfin/checkpoints/sentiment"
     libraries: list[str] = ["transformers>=4.44", "torch>=2.3", "confluent-kafka>=2.5"]
 
 

@@ -51,7 +51,7 @@ def _clickhouse() -> Server:
 
 
 def _clickhouse_info(server: Server, st: Any) -> dict[str, Any]:
-    answering = st.running and server.ping()
+    answering = st.running and server.healthy()
     return {"service": "clickhouse", "running": st.running, "answering": answering, "pid": st.pid,
             "url": server.url, "uptime_s": uptime(st), "data_dir": str(server.home), "log": str(st.log)}  # fmt: skip
 
@@ -74,7 +74,7 @@ CLICKHOUSE = ServerView(
     starting=lambda c: f"starting ClickHouse endpoint on {c.url} ...",
     start_doc="Start the endpoint and wait until it answers queries (generates its password on first start).",
     stop_doc="Stop the endpoint (SIGTERM: finishes in-flight requests, closes chDB cleanly).",
-    status_doc="Whether the endpoint runs, its pid, URL, uptime and whether it answers /ping.",
+    status_doc="Whether the endpoint runs, its pid, URL, uptime and whether it answers a query (SELECT 1).",
     start_timeout=60.0,
 )  # fmt: skip
 

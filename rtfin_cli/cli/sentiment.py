@@ -112,8 +112,8 @@ def submit(
     from rtfin_cli.sentiment import databricks as dbx
 
     s, profile = _target_settings(target)
+    spec = dbx.job_spec(s, profile)  # every setting the job needs is checked before any network call
     if dry_run:
-        spec = dbx.job_spec(s, profile)
         if is_tty() and not as_json:
             console.print_json(json.dumps(spec))
         else:

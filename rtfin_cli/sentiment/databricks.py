@@ -30,6 +30,33 @@ TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
 STAGE = "databricks"
 
 
+# Durable storage a Databricks job can keep its streaming checkpoint in (DBFS and Unity Catalog volumes
+# besides): the object stores' URI schemes.
+OBJECT_STORES = ("s3", "s3a", "s3n", "gs", "abfss", "abfs", "wasbs", "wasb", "r2")
+
+
+def durable(location: str) -> bool:
+    """Whether a checkpoint location survives the job cluster: ``dbfs:/...``, a Unity Catalog volume
+    ``/Volumes/<catalog>/<schema>/<volume>/...`` or an object-store URI (``s3://bucket/...``)."""
+    if location.startswith("dbfs:/"):
+        return bool(location.removeprefix("dbfs:/").strip("/"))
+    if location.startswith("/Volumes/"):
+        return len([p for p in location.split("/") if p]) >= 4
+    scheme, sep, rest = location.partition("://")
+    return bool(sep) and scheme.lower() in OBJECT_STORES and bool(rest.split("/")[0])
+
+
+def check_checkpoint(s: RtfinSettings) -> None:
+    """A ConfigError for a checkpoint that would land on the driver's ephemeral disk."""
+    ckpt = s.databricks.checkpoint_dir
+    if not durable(ckpt):
+        raise ConfigError(
+            f"databricks.checkpoint_dir = '{ckpt}' is not durable storage (allowed: dbfs:/..., "
+            f"/Volumes/<catalog>/<schema>/<volume>/..., or {', '.join(x + '://' for x in OBJECT_STORES)})",
+            "A local path is the driver's disk: a new job cluster or a retry would lose the stream's state.",
+        )
+
+
 def _paths(s: RtfinSettings) -> dict[str, str]:
     d = s.databricks.workspace_dir.rstrip("/")
     return {
@@ -48,6 +75,7 @@ def job_spec(s: RtfinSettings, profile: str) -> dict[str, Any]:
     """The Jobs API JobSettings for this profile (plain data; no credential in it)."""
     db, k = s.databricks, s.kafka
     paths = _paths(s)
+    check_checkpoint(s)
     params: list[str] = []
     for key, value in job_options(s, profile=profile, databricks=True).items():
         params += [

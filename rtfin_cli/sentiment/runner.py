@@ -41,7 +41,10 @@ def job_options(s: RtfinSettings, *, profile: str = "local", databricks: bool = 
         "fail_on_data_loss": se.fail_on_data_loss, "security_protocol": k.security_protocol,
         "sasl_mechanism": k.sasl_mechanism, "sasl_username": k.sasl_username or "",
     }  # fmt: skip
-    if not databricks:
+    if databricks:
+        opts["checkpoint"] = s.databricks.checkpoint_dir  # durable: a new cluster or a retry resumes from it
+        opts["shaded_kafka"] = True  # Databricks runtimes ship the Kafka client relocated (kafkashaded.*)
+    else:
         opts["checkpoint"] = str(resolve_path(se.checkpoint_dir))
     return opts
 

@@ -1,6 +1,7 @@
 """`rtfin sentiment submit|status|cancel` with the real databricks-sdk against a local server that speaks
 the Jobs (2.1/2.2) and Workspace 2.0 REST APIs: it keeps jobs, runs and files in memory, enforces the
-bearer token, and records every request so the tests assert what the SDK sent."""
+bearer token, refuses a job spec that does not fit databricks-sdk's ``JobSettings`` dataclasses
+(tests/fakes/databricks_jobs.py), and records every request so the tests assert what the SDK sent."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from rtfin_cli.sentiment import JOB_FILE, JOB_KAFKA_FILE
 from tests.conftest import run_cli
+from tests.fakes.databricks_jobs import job_settings_problem
 
 TOKEN = "dapi-test-token-0123456789"
 SASL_SECRET = "sasl-password-must-never-leak"
@@ -74,6 +76,9 @@ class FakeWorkspace:
     def post_jobs_create(self, q: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         if not body.get("name") or not body.get("tasks"):
             return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "name and tasks are required"}
+        problem = job_settings_problem(body)
+        if problem:
+            return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": problem}
         job_id = 100 + len(self.jobs)
         self.jobs[job_id] = body
         return 200, {"job_id": job_id}
@@ -81,6 +86,9 @@ class FakeWorkspace:
     def post_jobs_reset(self, q: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         if body.get("job_id") not in self.jobs:
             return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "job does not exist"}
+        problem = set(body) - {"job_id", "new_settings"} or job_settings_problem(body.get("new_settings"))
+        if problem:
+            return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": str(problem)}
         self.jobs[body["job_id"]] = body["new_settings"]
         return 200, {}
 
@@ -182,7 +190,7 @@ def _env(ws: FakeWorkspace, tmp_path: Path, **extra: str) -> dict[str, str]:
         DATABRICKS_HOST=ws.base, DATABRICKS_TOKEN=TOKEN, HOME=str(tmp_path),
         RTFIN__KAFKA__SECURITY_PROTOCOL="SASL_SSL", RTFIN__KAFKA__SASL_USERNAME="svc-user",
         RTFIN__KAFKA__SASL_PASSWORD=SASL_SECRET, RTFIN__SENTIMENT__MODEL="ProsusAI/finbert",
-        RTFIN__SENTIMENT__CHECKPOINT_DIR="/Volumes/rtfin/dev/checkpoints/sentiment",
+        RTFIN__DATABRICKS__CHECKPOINT_DIR="/Volumes/rtfin/dev/checkpoints/sentiment",
     )  # fmt: skip
     env.update(extra)
     return env
@@ -214,6 +222,7 @@ def test_submit_uploads_creates_then_resets_and_runs(workspace: FakeWorkspace, t
     assert params[params.index("--group") + 1] == "rtfin-sentiment"
     assert params[params.index("--security-protocol") + 1] == "SASL_SSL"
     assert params[params.index("--kafka-module") + 1] == "/Workspace/Shared/rtfin/sentiment_kafka.py"
+    assert params[params.index("--shaded-kafka") + 1] == "true"
     assert task["new_cluster"]["spark_version"] == "17.3.x-scala2.13"
     assert task["new_cluster"]["spark_env_vars"] == {
         "RTFIN__KAFKA__SASL_PASSWORD": "{{secrets/rtfin/kafka-sasl-password}}"
@@ -307,3 +316,79 @@ def test_missing_host_is_a_config_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RTFIN", "DATABRICKS"))}
     out = run_cli("sentiment", "status", env=env, cwd=tmp_path)
     assert out.returncode == 3 and "databricks.host is not set" in out.stderr
+
+
+def test_the_strict_fake_refuses_what_the_sdk_dataclasses_do_not_have(tmp_path: Path) -> None:
+    from rtfin_cli.sentiment import databricks as dbx
+    from rtfin_cli.settings import RtfinSettings
+
+    for settings in (RtfinSettings(), RtfinSettings(databricks={"cluster_id": "0101-abc"})):
+        assert job_settings_problem(dbx.job_spec(settings, "dev")) is None
+    spec = dbx.job_spec(RtfinSettings(), "dev")
+    spec["tasks"][0]["spark_python_task"]["args"] = ["--x"]  # not a SparkPythonTask field
+    assert job_settings_problem(spec) == "body.tasks[0].spark_python_task.args: unknown field"
+    spec = dbx.job_spec(RtfinSettings(), "dev")
+    spec["tasks"][0]["existing_cluster_id"] = "0101-abc"  # and a new_cluster
+    assert "exactly one of existing_cluster_id" in str(job_settings_problem(spec))
+    spec = dbx.job_spec(RtfinSettings(), "dev")
+    spec["tasks"][0]["spark_python_task"]["source"] = "DBFS"
+    assert (
+        job_settings_problem(spec) == "body.tasks[0].spark_python_task.source: must be one of GIT, WORKSPACE"
+    )
+    del spec["tasks"][0]["task_key"]
+    assert job_settings_problem(spec) == "body.tasks[0].task_key: required"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "dbfs:/rtfin/ckpt",
+        "/Volumes/main/rtfin/state/sentiment",
+        "s3://bucket/rtfin/ckpt",
+        "abfss://c@acct.dfs.core.windows.net/ckpt",
+        "gs://bucket/ckpt",
+    ],  # fmt: skip
+)
+def test_durable_checkpoints_are_accepted(location: str) -> None:
+    from rtfin_cli.sentiment import databricks as dbx
+
+    assert dbx.durable(location)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        ".rtfin/checkpoints/sentiment",
+        "/tmp/ckpt",
+        "file:///tmp/ckpt",
+        "dbfs:/",
+        "/Volumes/main/rtfin",
+        "s3:///no-bucket",
+        "hdfs://nn/ckpt",
+    ],  # fmt: skip
+)
+def test_a_checkpoint_on_the_driver_disk_is_refused_before_any_request(
+    workspace: FakeWorkspace, tmp_path: Path, location: str
+) -> None:
+    env = _env(workspace, tmp_path, RTFIN__DATABRICKS__CHECKPOINT_DIR=location)
+    out = run_cli("sentiment", "submit", env=env, cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    first = out.stderr.splitlines()[0]
+    assert f"databricks.checkpoint_dir = '{location}' is not durable storage" in first and "dbfs:/" in first
+    assert workspace.requests == []
+
+
+def test_the_job_logs_in_with_the_shaded_module_on_databricks_only() -> None:
+    from rtfin_cli.sentiment.runner import job_options, load_job
+    from rtfin_cli.settings import RtfinSettings
+
+    job = load_job()
+    kafka = job.kafka_module(job.Options())
+    for mechanism, cls in (("PLAIN", "plain.PlainLoginModule"), ("SCRAM-SHA-512", "scram.ScramLoginModule")):
+        s = RtfinSettings(kafka={"security_protocol": "SASL_SSL", "sasl_mechanism": mechanism})
+        for databricks, prefix in ((True, "kafkashaded."), (False, "")):
+            argv = [x for k, v in job_options(s, databricks=databricks).items()
+                    for x in (f"--{k.replace('_', '-')}", str(v).lower() if isinstance(v, bool) else str(v))]  # fmt: skip
+            opts = job.parse_args(argv)
+            jaas = kafka.source_options(opts, "earliest")["kafka.sasl.jaas.config"]
+            assert jaas.startswith(f"{prefix}org.apache.kafka.common.security.{cls} required ")

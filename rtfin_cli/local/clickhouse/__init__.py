@@ -75,6 +75,13 @@ class ClickHouseServer:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our own local URL
             return str(resp.read().decode())
 
+    def healthy(self, timeout: float = 5.0) -> bool:
+        """True when the engine answers a real query (``/ping`` answers even when every query fails)."""
+        try:
+            return self.query("SELECT 1", timeout=timeout).strip() == "1"
+        except (OSError, ValueError):  # refused, timed out, or an HTTP error status
+            return False
+
     def ping(self, timeout: float = 2.0) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/ping", timeout=timeout) as resp:  # noqa: S310

@@ -1,5 +1,6 @@
 """``python -m rtfin_cli.local.clickhouse``: the server process (started by ClickHouseServer / `rtfin local
-clickhouse start`). Exits 0 on SIGTERM/SIGINT after finishing in-flight requests and closing chDB."""
+clickhouse start`). Exits 0 on SIGTERM/SIGINT after finishing in-flight requests and closing chDB; exits
+``FATAL_EXIT`` when the engine reports a fatal state (every later query would fail: only a restart helps)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from rtfin_cli.local.clickhouse.credentials import ensure_password
 
 if TYPE_CHECKING:  # chDB is imported when the server starts, after the time zone is set
     from rtfin_cli.local.clickhouse.engine import Engine
-    from rtfin_cli.local.clickhouse.protocol import Server
+    from rtfin_cli.local.clickhouse.server import Server
 
 
 log = logging.getLogger("rtfin.clickhouse")
+FATAL_EXIT = 70  # EX_SOFTWARE: the engine is unusable; the supervisor restarts the process
+PROBE_S = 10.0  # how often the engine is probed with a real query (and sessions expired)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,16 +55,34 @@ def _on_signals(server: Server, stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
-def _serve(server: Server, engine: Engine) -> None:
-    """Serve until shut down; then let in-flight requests finish (20 s at most) and close chDB."""
+def _serve(server: Server, engine: Engine) -> int:
+    """Serve until shut down; then let in-flight requests finish (20 s at most) and close chDB. The exit
+    code: 0, or FATAL_EXIT when the engine reported a fatal state (it is then not closed: that can hang)."""
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        if not server.drain(timeout=20):
-            log.warning("requests still running after 20 s; closing the engine anyway")
-        engine.close()
+        if not server.drain(timeout=5 if server.fatal else 20):
+            log.warning("requests still running at shutdown; closing anyway")
+        if server.fatal is None:
+            engine.close()
         log.info("stopped")
+    return 0 if server.fatal is None else FATAL_EXIT
+
+
+def _probe(server: Server, engine: Engine, stop: threading.Event) -> None:
+    """Every PROBE_S: expire idle sessions and run ``SELECT 1``; a fatal answer stops the server."""
+    from rtfin_cli.local.clickhouse.errors import CHError, is_fatal
+
+    while not stop.wait(PROBE_S):
+        engine.expire_sessions()
+        try:
+            engine.probe()
+        except CHError as exc:
+            if is_fatal(exc):
+                server.engine_failed(exc)
+                return
+            log.warning("engine probe failed: %s", exc.message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,21 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     time.tzset()
 
     from rtfin_cli.local.clickhouse.engine import Engine
-    from rtfin_cli.local.clickhouse.protocol import Server
+    from rtfin_cli.local.clickhouse.protocol import make_server
 
     engine = Engine(Path(args.data_dir).resolve() / "clickhouse" / "db")
-    server = Server(
+    server = make_server(
         (args.host, args.port), engine, args.user, password,
         max_body_bytes=args.max_body_mb << 20, max_query_bytes=args.max_query_mb << 20,
     )  # fmt: skip
     stop = threading.Event()
     _on_signals(server, stop)
 
-    def reaper() -> None:
-        while not stop.wait(10):
-            engine.expire_sessions()
-
-    threading.Thread(target=reaper, daemon=True, name="session-reaper").start()
+    threading.Thread(target=_probe, args=(server, engine, stop), daemon=True, name="engine-probe").start()
     log.info(
         "ClickHouse %s (chDB) listening on http://%s:%s, user %s",
         engine.version,
@@ -96,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         args.user,
     )
-    _serve(server, engine)
-    return 0
+    code = _serve(server, engine)
+    if code:  # skip the interpreter's teardown: the engine's own exit handlers may hang in a fatal state
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +62,16 @@ class Engine:
 
     def scalar(self, sql: str) -> str:
         return bytes(self._main.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().rstrip("\n")
+
+    def probe(self) -> None:
+        """A real query on a pooled connection (what a client would get); CHError when the engine fails it."""
+        try:
+            with self.connection(None, None, {}) as conn:
+                conn.raw.query("SELECT 1", "TabSeparated", params={})
+        except CHError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - chDB raises plain RuntimeErrors with the ClickHouse text
+            raise from_engine(exc) from None
 
     # -- connections -----------------------------------------------------------------------------
     @contextmanager
@@ -210,10 +220,11 @@ def run(
     stream: bool,
     stats: Stats,
     bare_sql: str | None = None,
-) -> Iterator[bytes | memoryview]:
+) -> Generator[bytes | memoryview, None, None]:
     """Execute one statement; yields the output in ``fmt`` chunk by chunk (SELECTs stream).
 
-    The caller pulls the first chunk before answering, so errors before any output still become a
+    The caller closes the generator before it releases ``conn``: that cancels a stream the client left
+    (cancelling on a closed connection hangs the engine). The caller pulls the first chunk before answering, so errors before any output still become a
     proper HTTP error response. ``bare_sql`` (the statement without FORMAT) lets an empty Native result
     carry its column names and types, as ClickHouse sends them (chDB sends nothing).
     """

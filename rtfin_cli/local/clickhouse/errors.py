@@ -56,6 +56,12 @@ def from_engine(exc: BaseException) -> CHError:
     return CHError(name, message, code, status=_status_for(name))
 
 
+def is_fatal(exc: CHError) -> bool:
+    """True when the engine says it is shutting down (every later query on any connection would fail the
+    same way, ``Code: 236 ... fatal error``): only a restart of the process recovers."""
+    return exc.code == 236 and "fatal" in exc.message.lower()
+
+
 def _status_for(name: str) -> int:
     if name in ("UNKNOWN_DATABASE", "UNKNOWN_TABLE"):
         return 404

@@ -14,18 +14,16 @@ import hmac
 import io
 import logging
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rtfin_cli.local.clickhouse import codecs, sqltext
 from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
-from rtfin_cli.local.clickhouse.errors import CHError
+from rtfin_cli.local.clickhouse.errors import CHError, is_fatal
 from rtfin_cli.local.clickhouse.request import (
     Options,
     Statement,
@@ -35,6 +33,7 @@ from rtfin_cli.local.clickhouse.request import (
     read_all,
     statement,
 )
+from rtfin_cli.local.clickhouse.server import HANGUP, Server, how_hung_up
 
 log = logging.getLogger("rtfin.clickhouse")
 CONTENT_TYPES = {
@@ -45,49 +44,6 @@ CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8", "JSONCompact": "application/json; charset=UTF-8",
     "JSONEachRow": "application/x-ndjson; charset=UTF-8",
 }  # fmt: skip
-
-
-class Server(ThreadingHTTPServer):
-    """A threaded HTTP server (one thread per client connection) in front of one Engine."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        engine: Engine,
-        user: str,
-        password: str,
-        max_body_bytes: int = 4 << 30,
-        max_query_bytes: int = 16 << 20,
-    ) -> None:
-        self.engine = engine
-        self.user = user
-        self.password = password
-        self.max_body_bytes = max_body_bytes
-        self.max_query_bytes = max_query_bytes
-        self._active = 0
-        self._idle = threading.Condition()
-        super().__init__(address, Handler)
-
-    @contextmanager
-    def active(self) -> Iterator[None]:
-        """Count a request in flight (``drain`` waits for them at shutdown)."""
-        with self._idle:
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
-
-    def drain(self, timeout: float) -> bool:
-        """Wait until no request is in flight; False if some still run after ``timeout``."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._active == 0, timeout)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -143,15 +99,24 @@ class Handler(BaseHTTPRequestHandler):
             )
             if not body_done and self._body_pending():
                 self.close_connection = True
+            if is_fatal(exc):
+                self.server.engine_failed(exc)
             if not getattr(self, "_headers_sent", False):
                 self._error(exc, query_id)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        except HANGUP as exc:
+            self._hung_up(query_id, t0, exc)
         except Exception as exc:  # noqa: BLE001 - a bug here must not take the server down
             log.exception("query %s: internal error", query_id)
             self.close_connection = True
             if not getattr(self, "_headers_sent", False):
                 self._error(CHError("UNKNOWN_EXCEPTION", f"Internal server error: {exc}"), query_id)
+
+    def _hung_up(self, query_id: str, t0: float, exc: BaseException) -> None:
+        """The client closed its connection (or stopped reading) mid-request: its query was cancelled
+        before its connection went back to the engine; one line, and the connection is done."""
+        self.close_connection = True
+        log.info("query %s: client hung up after %.3fs (%s); query cancelled", query_id,
+                 time.monotonic() - t0, how_hung_up(exc))  # fmt: skip
 
     def _body_pending(self) -> bool:
         return bool(self.headers.get("Content-Length", "0") not in ("", "0") or self._chunked())
@@ -215,15 +180,22 @@ class Handler(BaseHTTPRequestHandler):
         stream = kind in sqltext.STREAMABLE and fmt.lower() in sqltext.STREAMABLE_FORMATS
         bare = sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
         output = run(conn, sql.decode("utf-8", "replace"), fmt, opts.query_params, stream, stats, bare)
-        first = next(output, b"")  # errors before any output become a proper error response
-        if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
-            if opts.session_id:
-                conn.settings.clear()
-                conn.database = engine_scalar(conn, "SELECT currentDatabase()")
-            else:
-                self.server.engine.forget(conn)
-        self._respond(chain(first, output), stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
+        try:
+            first = next(output, b"")  # errors before any output become a proper error response
+            if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
+                self._session_changed(conn, opts)
+            self._respond(chain(first, output), stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
+        finally:
+            output.close()  # cancels a stream the client left, before its connection is released or closed
         _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)
+
+    def _session_changed(self, conn: Any, opts: Options) -> None:
+        """A statement changed the connection's state (SET, USE, a temporary table)."""
+        if opts.session_id:
+            conn.settings.clear()
+            conn.database = engine_scalar(conn, "SELECT currentDatabase()")
+        else:
+            self.server.engine.forget(conn)
 
     # -- response ----------------------------------------------------------------------------------
     def _common_headers(self, query_id: str, fmt: str | None) -> None:
@@ -309,6 +281,8 @@ class Handler(BaseHTTPRequestHandler):
                     write(b"%x\r\n%s\r\n" % (len(data), data))
         except CHError as exc:  # mid-stream: ClickHouse's tagged exception block, then end the response
             log.warning("query %s failed mid-stream: %s", query_id, exc.message)
+            if is_fatal(exc):
+                self.server.engine_failed(exc)
             msg = exc.body(self.server.engine.version).encode()
             block = b"__exception__\r\n%s\r\n%s%d %s\r\n__exception__\r\n" % (
                 tag.encode(),
@@ -364,3 +338,8 @@ def _log_query(query_id: str, kind: str, rows: int, nbytes: int, elapsed: float)
 
 def engine_scalar(conn: Any, sql: str) -> str:
     return bytes(conn.raw.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().strip()
+
+
+def make_server(address: tuple[str, int], engine: Engine, user: str, password: str, **limits: int) -> Server:
+    """The endpoint's HTTP server on ``address`` (limits: ``max_body_bytes``, ``max_query_bytes``)."""
+    return Server(address, Handler, engine, user, password, **limits)
