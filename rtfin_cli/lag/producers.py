@@ -6,8 +6,8 @@
   or the source has no article newer than the topic's newest. Without the replay, whether a news feed is
   quiet cannot be seen from Kafka: a news topic with nothing new is IDLE and the detail says so.
 * ``STALLED`` – not fresh while the source has something: the market is open (and was open for longer than
-  the window), or the replay has published an article newer than the topic's for longer than the window
-  plus the poll interval.
+  the window), or the replay published the first article the topic lacks longer ago than the window plus
+  the poll interval.
 
 Ages are wall-clock seconds on the event clock: (clock − event time) / speed.
 """
@@ -53,12 +53,14 @@ def news_state(
     """(state, why) of the news producer whose newest article was published at ``newest``."""
     if moved or age_s(newest, clock) <= window_s:
         return OK, ""
-    if clock.newest_article is None:
+    if not clock.replay:
         return IDLE, "no new article (a quiet feed and a stopped producer look alike from Kafka)"
-    if clock.newest_article <= newest + 1.0:
+    if clock.next_article is None:
         return IDLE, "no news: the source has nothing newer"
-    waited = age_s(clock.newest_article, clock)
+    waited = age_s(clock.next_article, clock)  # how long the first article the topic lacks has been out
     if waited > window_s + poll_s:
-        source = dt.datetime.fromtimestamp(clock.newest_article, dt.UTC).strftime("%H:%M:%S")
-        return STALLED, f"the source has articles up to {source}, not produced for {waited:.0f}s"
+        return (
+            STALLED,
+            f"{waited:.0f}s behind the source (its articles since {_when(clock.next_article, clock)})",
+        )
     return OK, ""

@@ -87,7 +87,6 @@ class Monitor:
 
     def snapshot(self) -> Snapshot:
         t0 = time.time()
-        self.clock = self.source.read()
         o, topics = self.opts, self.s.kafka.topics
         include = self.pipeline_groups if o.pipeline else []
         produced = [topics.news_raw, topics.stocks_aggs] if o.pipeline else []
@@ -97,6 +96,8 @@ class Monitor:
             reading = self.kafka.read(o.groups or None, include, [*o.topics, *produced], produced)
         except ServiceUnavailable as exc:
             kafka.update(status="unreachable", error=exc.message)
+        newest_news = reading.newest_ms.get(topics.news_raw) if reading else None
+        self.clock = self.source.read(newest_news / 1000.0 if newest_news is not None else None)
         all_rows = self._rows(reading) if reading else []
         rows = [r for r in all_rows if self._selected(r)]
         if reading:

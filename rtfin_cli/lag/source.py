@@ -36,6 +36,7 @@ class SourceClock:
     next_open: float | None = None  # epoch s (event time) of the next session open while closed
     opened: float | None = None  # epoch s (event time) of the current session's open while open
     newest_article: float | None = None  # epoch s (event time) of the newest article the source serves
+    next_article: float | None = None  # the first article published after the one asked about (None: none)
     error: str = ""  # the replay could not be asked: wall clock used
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,14 +87,19 @@ class SourceProbe:
         self.status_url = f"{url.scheme}://{url.netloc}/_control/status" if url.hostname in LOOPBACK else None
         self.timeout = timeout
 
-    def read(self) -> SourceClock:
+    def read(self, after: float | None = None) -> SourceClock:
+        """The clock now; with ``after`` (epoch s: the newest article a producer delivered) also the first
+        article the replay published after it, which that producer still owes."""
         wall = time.time()
         if self.status_url is None:
             return self._wall(wall)
         import httpx
 
+        params = {}
+        if after is not None:
+            params["after"] = dt.datetime.fromtimestamp(after, dt.UTC).isoformat().replace("+00:00", "Z")
         try:
-            doc = httpx.get(self.status_url, timeout=self.timeout).raise_for_status().json()
+            doc = httpx.get(self.status_url, params=params, timeout=self.timeout).raise_for_status().json()
         except (httpx.HTTPError, ValueError) as exc:
             return self._wall(wall, f"market replay at {self.status_url}: {type(exc).__name__}")
         now = _iso(doc.get("now"))
@@ -108,6 +114,7 @@ class SourceProbe:
             next_open=_iso(doc.get("next_open")),
             opened=_iso(doc.get("session_open")),
             newest_article=_iso(doc.get("newest_article")),
+            next_article=_iso(doc.get("next_article")),
         )
 
     @staticmethod

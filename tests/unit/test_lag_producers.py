@@ -41,16 +41,17 @@ def test_stocks_just_after_the_open_is_not_a_stall() -> None:
 
 
 def test_news_idle_when_the_replay_has_nothing_newer() -> None:
-    clock = _replay(newest_article=NOW - 3600)
+    clock = _replay(newest_article=NOW - 3600, next_article=None)
     state, why = news_state(NOW - 3600, clock, WINDOW, moved=False, poll_s=2.0)
     assert state == IDLE and "nothing newer" in why
 
 
-def test_news_stalled_when_the_replay_has_newer_articles_for_longer_than_the_window() -> None:
-    clock = _replay(newest_article=NOW - 60 * 40)  # published 40 s of wall time ago
+def test_news_stalled_when_the_first_missing_article_is_older_than_the_window() -> None:
+    # the replay keeps publishing (its newest is a second old): what counts is the first one not produced
+    clock = _replay(newest_article=NOW - 60, next_article=NOW - 60 * 40)  # out for 40 s of wall time
     state, why = news_state(NOW - 3 * 3600, clock, WINDOW, moved=False, poll_s=2.0)
-    assert state == STALLED and "not produced for 40s" in why
-    recent = _replay(newest_article=NOW - 60 * 10)  # only 10 s ago: the next poll fetches it
+    assert state == STALLED and why.startswith("40s behind the source")
+    recent = _replay(newest_article=NOW - 60, next_article=NOW - 60 * 10)  # 10 s ago: the next poll gets it
     assert news_state(NOW - 3 * 3600, recent, WINDOW, moved=False, poll_s=2.0)[0] == OK
 
 

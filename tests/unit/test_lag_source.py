@@ -51,8 +51,9 @@ def replay_status() -> Iterator[tuple[str, dict[str, Any]]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            doc["asked"] = self.path
             body = json.dumps(doc).encode()
-            self.send_response(200 if self.path == "/_control/status" else 404)
+            self.send_response(200 if self.path.startswith("/_control/status") else 404)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(body)
@@ -71,9 +72,11 @@ def replay_status() -> Iterator[tuple[str, dict[str, Any]]]:
 
 def test_the_replay_clock_is_now_for_data_age(replay_status: tuple[str, dict[str, Any]]) -> None:
     url, doc = replay_status
-    doc.update(now="2026-12-09T18:00:00Z", speed=60.0, market_open=False,
-               next_open="2026-12-10T14:30:00Z", newest_article="2026-12-09T17:55:00Z")  # fmt: skip
-    clock = SourceProbe(PolygonSettings(rest_url=url)).read()
+    doc.update(now="2026-12-09T18:00:00Z", speed=60.0, market_open=False, next_open="2026-12-10T14:30:00Z",
+               newest_article="2026-12-09T17:55:00Z", next_article="2026-12-09T17:50:00Z")  # fmt: skip
+    clock = SourceProbe(PolygonSettings(rest_url=url)).read(after=_t("2026-12-09T17:45:00+00:00"))
+    assert doc["asked"] == "/_control/status?after=2026-12-09T17%3A45%3A00Z"
+    assert clock.next_article == _t("2026-12-09T17:50:00+00:00")
     assert clock.replay and clock.speed == 60.0 and clock.error == ""
     assert clock.now == _t("2026-12-09T18:00:00+00:00")
     assert clock.market_open is False and clock.next_open == _t("2026-12-10T14:30:00+00:00")

@@ -43,3 +43,23 @@ def test_closed_market_names_the_next_open() -> None:
 def test_before_the_first_article_there_is_no_newest() -> None:
     doc = _status_at(ds.START_MS - 30 * 86_400_000)
     assert doc["articles_visible"] == 0 and doc["newest_article"] is None
+
+
+def test_next_article_is_the_first_one_after_what_a_producer_has() -> None:
+    async def main() -> None:
+        m = Market(speed=0.0)
+        async with TestClient(TestServer(make_app(m))) as c:
+            goto = ds.iso(m.shown(ds.trading_days()[5] + 90 * ds.MINUTE_MS))
+            doc = await (await c.post("/_control/clock", json={"goto": goto})).json()
+            visible = doc["articles_visible"]
+            had = ds.iso(m.shown(m.times[visible - 10]))  # a producer ten articles behind
+            got = await (await c.get("/_control/status", params={"after": had})).json()
+            first_missing = next(t for t in m.times[visible - 10 :] if t > m.times[visible - 10])
+            assert ds.parse_ms(got["next_article"]) == m.shown(first_missing)
+            caught_up = await (
+                await c.get("/_control/status", params={"after": doc["newest_article"]})
+            ).json()
+            assert caught_up["next_article"] is None
+            assert (await c.get("/_control/status", params={"after": "soon"})).status == 400
+
+    asyncio.run(main())

@@ -196,15 +196,18 @@ def _session(m: Market, now: int) -> dict[str, Any]:
     return {"market_open": False, "session_open": None, "next_open": ds.iso(m.shown(nxt)) if nxt else None}
 
 
-def status_doc(m: Market) -> dict[str, Any]:
-    """The replay's clock and counters; ``now``, the session and the newest article are what `rtfin lag`
-    measures data age and quiet sources on."""
+def status_doc(m: Market, after: str | None = None) -> dict[str, Any]:
+    """The replay's clock and counters; ``now``, the session, the newest article and ``next_article`` (the
+    first one published after ``after``, a shown time: what a producer that has ``after`` still lacks) are
+    what `rtfin lag` measures data age and quiet or stalled sources on."""
     now = m.clock.now()
     visible = bisect.bisect_right(m.times, now)
+    nxt = bisect.bisect_right(m.times, ds.parse_ms(after) - m.clock.shift_ms) if after else visible
     return {
         "now": ds.iso(m.shown(now)),
         **_session(m, now),
         "newest_article": ds.iso(m.shown(m.times[visible - 1])) if visible else None,
+        "next_article": ds.iso(m.shown(m.times[nxt])) if nxt < visible else None,
         "dataset_now": ds.iso(now),
         "speed": m.clock.speed,
         "finished": m.clock.finished,
@@ -222,7 +225,11 @@ def status_doc(m: Market) -> dict[str, Any]:
 
 
 async def control_status(request: web.Request) -> web.Response:
-    return web.json_response(status_doc(request.app[MARKET]))
+    after = request.query.get("after")
+    try:
+        return web.json_response(status_doc(request.app[MARKET], after))
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"invalid after: {after} (an ISO-8601 time)") from None
 
 
 async def control_emitted(request: web.Request) -> web.Response:
