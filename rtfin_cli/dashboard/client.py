@@ -8,6 +8,7 @@ Superset API with that bearer token (+ CSRF token when the workspace hands one o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +58,9 @@ class SupersetClient:
             base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=False
         )
         self._headers: dict[str, str] = {}
+        # Fetches a fresh access token (Preset): a call answered 401 because the token expired is
+        # re-authenticated once and sent again, as preset-cli's Auth.reauth does.
+        self.reauth: Callable[[], str] | None = None
 
     # -- auth ------------------------------------------------------------------------------------
     def login(self, username: str, password: str) -> None:
@@ -78,7 +82,7 @@ class SupersetClient:
     def use_token(self, token: str) -> None:
         """Use a bearer token (from login or Preset) and fetch a CSRF token for writes."""
         self._headers = {"Authorization": f"Bearer {token}"}
-        resp = self._send("GET", "/api/v1/security/csrf_token/")
+        resp = self._request("GET", "/api/v1/security/csrf_token/", self._headers, {})
         if resp.status_code == 401:  # 403/404: a workspace that hands out no CSRF token for bearer calls
             raise AuthError(
                 f"{self.host} refused the access token", "Check the dashboard credentials of the profile."
@@ -89,7 +93,16 @@ class SupersetClient:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _send(self, method: str, path: str, auth: bool = True, **kwargs: Any) -> httpx.Response:
-        headers = {**(self._headers if auth else {}), **kwargs.pop("headers", {})}
+        extra = kwargs.pop("headers", {})
+        resp = self._request(method, path, {**(self._headers if auth else {}), **extra}, kwargs)
+        if resp.status_code == 401 and auth and self.reauth is not None:
+            self.use_token(self.reauth())
+            resp = self._request(method, path, {**self._headers, **extra}, kwargs)
+        return resp
+
+    def _request(
+        self, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
         try:
             return self._http.request(method, path, headers=headers, **kwargs)
         except httpx.TransportError as exc:

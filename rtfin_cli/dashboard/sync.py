@@ -65,7 +65,8 @@ def connect(settings: RtfinSettings, target: Target) -> SupersetClient:
                 "dashboard.preset_api_token / preset_api_secret are not set",
                 "Set RTFIN__DASHBOARD__PRESET_API_TOKEN and RTFIN__DASHBOARD__PRESET_API_SECRET.",
             )
-        client.use_token(preset_token(d.preset_api_url, token, api_secret, timeout=d.timeout_s))
+        client.reauth = lambda: preset_token(d.preset_api_url, token, api_secret, timeout=d.timeout_s)
+        client.use_token(client.reauth())
         return client
     password = secret(d.password) or _local_admin_password(settings)
     if not password:
