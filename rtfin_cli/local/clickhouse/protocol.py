@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rtfin_cli.local.clickhouse import codecs, sqltext
+from rtfin_cli.local.clickhouse import arrowstream, codecs, sqltext
 from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
 from rtfin_cli.local.clickhouse.errors import CHError, is_fatal
 from rtfin_cli.local.clickhouse.request import (
@@ -184,7 +184,10 @@ class Handler(BaseHTTPRequestHandler):
             first = next(output, b"")  # errors before any output become a proper error response
             if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
                 self._session_changed(conn, opts)
-            self._respond(chain(first, output), stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
+            body = chain(first, output)
+            if stream and fmt.lower() == "arrowstream":
+                body = arrowstream.joined(body)
+            self._respond(body, stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
         finally:
             output.close()  # cancels a stream the client left, before its connection is released or closed
         _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)
