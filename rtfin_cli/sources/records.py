@@ -11,9 +11,13 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from typing import Any
 
+# Every field of the official client's models is kept (massive: rest/models/tickers.py TickerNews and
+# Insight, websocket/models/models.py EquityAgg).
 NEWS_STR_FIELDS = ("description", "author", "image_url", "amp_url")
+INSIGHT_FIELDS = ("ticker", "sentiment", "sentiment_reasoning")
 AGG_REQUIRED_NUM = ("o", "h", "l", "c", "v", "vw")
-AGG_OPTIONAL_NUM = ("av", "a", "z")
+AGG_OPTIONAL_NUM = ("av", "op", "a", "z")
+AGG_OPTIONAL_STR = ("dv", "dav")  # fractional volume and accumulated volume, as decimal strings
 
 
 class InvalidRecord(ValueError):
@@ -61,6 +65,16 @@ def _str_list(raw: dict[str, Any], key: str) -> list[str]:
     return value
 
 
+def _insights(raw: dict[str, Any], art_id: str) -> list[dict[str, str | None]]:
+    """The provider's per-ticker sentiment with its reasoning (an empty list when the article has none)."""
+    value = raw.get("insights")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise InvalidRecord(f"article {art_id}: insights must be a list of objects")
+    return [{key: _opt_str(x, key) for key in INSIGHT_FIELDS} for x in value]
+
+
 def news_record(raw: Any, ingested_at: str | None = None) -> tuple[str, int, dict[str, Any]]:
     """(id, published ms, record) of a /v2/reference/news result, or InvalidRecord."""
     if not isinstance(raw, dict):
@@ -90,6 +104,7 @@ def news_record(raw: Any, ingested_at: str | None = None) -> tuple[str, int, dic
     }
     for key in NEWS_STR_FIELDS:
         record[key] = _opt_str(raw, key)
+    record["insights"] = _insights(raw, art_id)
     record["ingested_at"] = ingested_at or now_iso()
     return art_id, published, record
 
@@ -109,14 +124,16 @@ def _finite(x: float) -> bool:
 
 _NUM = frozenset((int, float))
 _OPT_NUM = frozenset((int, float, type(None)))
+_OPT_STR = frozenset((str, type(None)))
 _EVENTS = frozenset(("AM", "A"))
 
 
-Fields = tuple[str, str, int, int, Any, Any, Any, Any, Any, Any, Any, Any, Any, bool]
+Fields = tuple[str, str, int, int, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any, Any, bool]
+AGG_KEYS = ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "op", "a", "z", "dv", "dav", "otc")
 
 
 def _fields(raw: Any) -> Fields | None:
-    """(ev, sym, s, e, o, h, l, c, v, vw, av, a, z, otc) of a valid AM/A event, else None.
+    """(ev, sym, s, e, o, h, l, c, v, vw, av, op, a, z, dv, dav, otc) of a valid AM/A event, else None.
 
     The hot path of `rtfin produce stocks`: subscripts and one type check per field (``type(x) in ...`` also
     rejects bools); NaN/Infinity never get this far because frames are decoded with ``loads`` below.
@@ -129,7 +146,7 @@ def _fields(raw: Any) -> Fields | None:
     except KeyError:
         return None
     g = raw.get
-    av, a, z = g("av"), g("a"), g("z")
+    av, op, a, z, dv, dav = g("av"), g("op"), g("a"), g("z"), g("dv"), g("dav")
     if (
         ev in _EVENTS
         and type(sym) is str
@@ -144,11 +161,14 @@ def _fields(raw: Any) -> Fields | None:
         and type(v) in _NUM
         and type(vw) in _NUM
         and type(av) in _OPT_NUM
+        and type(op) in _OPT_NUM
         and type(a) in _OPT_NUM
         and type(z) in _OPT_NUM
-        and _finite(o + h + lo + c + v + vw + (av or 0) + (a or 0) + (z or 0))
+        and type(dv) in _OPT_STR
+        and type(dav) in _OPT_STR
+        and _finite(o + h + lo + c + v + vw + (av or 0) + (op or 0) + (a or 0) + (z or 0))
     ):
-        return ev, sym, s, e, o, h, lo, c, v, vw, av, a, z, g("otc") is True
+        return ev, sym, s, e, o, h, lo, c, v, vw, av, op, a, z, dv, dav, g("otc") is True
     return None
 
 
@@ -158,8 +178,7 @@ def agg_record(raw: Any, ingested_at: str) -> tuple[str, int, dict[str, Any]]:
     if f is None:
         _explain_agg(raw)
         raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
-    keys = ("ev", "sym", "s", "e", "o", "h", "l", "c", "v", "vw", "av", "a", "z", "otc")
-    return f[1], f[3], {**dict(zip(keys, f, strict=True)), "ingested_at": ingested_at}
+    return f[1], f[3], {**dict(zip(AGG_KEYS, f, strict=True)), "ingested_at": ingested_at}
 
 
 def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
@@ -170,11 +189,13 @@ def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
     if f is None:
         _explain_agg(raw)
         raise InvalidRecord("invalid aggregate event")  # pragma: no cover - _explain_agg always raises
-    ev, sym, s, e, o, h, lo, c, v, vw, av, a, z, otc = f
+    ev, sym, s, e, o, h, lo, c, v, vw, av, op, a, z, dv, dav, otc = f
     text = (
         f'{{"ev":"{ev}","sym":{_json_str(sym)},"s":{s},"e":{e},"o":{o!r},"h":{h!r},"l":{lo!r},"c":{c!r},'
         f'"v":{v!r},"vw":{vw!r},"av":{"null" if av is None else repr(av)},'
+        f'"op":{"null" if op is None else repr(op)},'
         f'"a":{"null" if a is None else repr(a)},"z":{"null" if z is None else repr(z)},'
+        f'"dv":{"null" if dv is None else _json_str(dv)},"dav":{"null" if dav is None else _json_str(dav)},'
         f'"otc":{"true" if otc else "false"},"ingested_at":"{ingested_at}"}}'
     )
     return sym, e, text.encode()
@@ -197,6 +218,8 @@ def _explain_agg(raw: Any) -> None:
         _num(raw, key, True)
     for key in AGG_OPTIONAL_NUM:
         _num(raw, key, False)
+    for key in AGG_OPTIONAL_STR:
+        _opt_str(raw, key)
 
 
 class _NotFinite:

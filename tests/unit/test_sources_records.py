@@ -31,7 +31,7 @@ ARTICLE = {
     "keywords": ["earnings"],
     "description": "d",
     "author": "A",
-    "insights": [{"x": 1}],
+    "insights": [{"ticker": "AAPL", "sentiment": "positive", "sentiment_reasoning": "beat", "x": 1}],
 }
 BAR = {
     "ev": "AM",
@@ -46,12 +46,14 @@ BAR = {
     "l": 0.9,
     "a": 1.4,
     "z": 10,
+    "dv": "100.5",
+    "dav": "1000.25",
     "s": 1_736_173_800_000,
     "e": 1_736_173_860_000,
 }
 
 
-def test_news_record_keeps_the_contract_fields_only() -> None:
+def test_news_record_keeps_every_field_of_the_official_model() -> None:
     art_id, ts, rec = news_record(ARTICLE, "2025-01-06T14:30:06.000Z")
     assert art_id == "abc123" and ts == parse_utc_ms("2025-01-06T14:30:05Z") == 1_736_173_805_000
     assert rec["published_utc"] == "2025-01-06T14:30:05Z" and rec["ingested_at"] == "2025-01-06T14:30:06.000Z"
@@ -67,8 +69,11 @@ def test_news_record_keeps_the_contract_fields_only() -> None:
         "keywords",
         "image_url",
         "amp_url",
+        "insights",
         "ingested_at",
     }
+    assert rec["insights"] == [{"ticker": "AAPL", "sentiment": "positive", "sentiment_reasoning": "beat"}]
+    assert news_record({**ARTICLE, "insights": None})[2]["insights"] == []
     assert rec["publisher"] == {
         "name": "Market Ledger",
         "homepage_url": "https://x.example",
@@ -86,6 +91,8 @@ def test_news_record_keeps_the_contract_fields_only() -> None:
         ({"tickers": "AAPL"}, "tickers"),
         ({"article_url": 3}, "article_url"),
         ({"publisher": []}, "publisher"),
+        ({"insights": {"ticker": "AAPL"}}, "insights must be a list of objects"),
+        ({"insights": [{"sentiment": 1}]}, "sentiment must be a string"),
     ],
 )
 def test_invalid_articles_raise_with_the_reason(change: dict[str, Any], message: str) -> None:
@@ -100,7 +107,8 @@ def test_times_without_zone_are_utc_and_ms_survive() -> None:
 
 def test_agg_record_contract() -> None:
     sym, e, rec = agg_record(BAR, "now")
-    assert (sym, e) == ("AAPL", BAR["e"]) and rec["otc"] is False and "op" not in rec
+    assert (sym, e) == ("AAPL", BAR["e"]) and rec["otc"] is False
+    assert (rec["op"], rec["dv"], rec["dav"]) == (1.0, "100.5", "1000.25")
     assert agg_record({**BAR, "otc": True}, "now")[2]["otc"] is True
     for bad in (
         {"ev": "T"},
@@ -110,6 +118,8 @@ def test_agg_record_contract() -> None:
         {"o": float("nan")},
         {"v": True},
         {"av": "1"},
+        {"op": "1"},
+        {"dv": 100.5},
         {"z": loads("NaN")},
         {"h": None},
     ):
@@ -203,12 +213,18 @@ def test_fuzz_frames_never_crash_and_nothing_is_silently_dropped(text: str) -> N
 @settings(max_examples=100, deadline=None)
 @given(
     st.fixed_dictionaries(
-        {k: st.integers(0, 10**12) | st.floats(-1e9, 1e9) for k in BAR if k not in ("ev", "sym", "s", "e")}
+        {
+            k: st.integers(0, 10**12) | st.floats(-1e9, 1e9)
+            for k in BAR
+            if k not in ("ev", "sym", "s", "e", "dv", "dav")
+        }  # fmt: skip
     ),
     st.text(min_size=1, max_size=6),
     st.booleans(),
+    st.none() | st.text(max_size=8),
 )
-def test_fast_value_encoding_equals_the_record(nums: dict[str, Any], sym: str, otc: bool) -> None:
-    raw = {**BAR, **nums, "sym": sym, "otc": otc}
+def test_fast_value_encoding_equals_the_record(nums: dict[str, Any], sym: str, otc: bool,
+                                               dv: str | None) -> None:  # fmt: skip
+    raw = {**BAR, **nums, "sym": sym, "otc": otc, "dv": dv}
     key, e, value = agg_value(raw, "2025-01-06T14:30:00.000Z")
     assert key == sym and json.loads(value) == agg_record(raw, "2025-01-06T14:30:00.000Z")[2]
