@@ -69,7 +69,11 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
             "log.retention.hours": "168",
-            "log.segment.bytes": str(128 * 1024 * 1024),
+            # time-based retention never deletes a segment holding a timestamp ahead of the wall clock (the
+            # replay's, below): the size bound per partition keeps a long-running demo's disk from only growing
+            "log.retention.bytes": str(512 * 1024 * 1024),
+            "log.segment.bytes": str(64 * 1024 * 1024),
+            "log.retention.check.interval.ms": "60000",
             # the market replay runs faster than real time (--speed), so its event times may lie ahead of the
             # wall clock; Kafka 4 rejects timestamps more than 1 h in the future by default
             "log.message.timestamp.after.max.ms": str(2**63 - 1),
