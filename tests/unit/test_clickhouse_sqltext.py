@@ -24,6 +24,8 @@ from rtfin_cli.local.clickhouse.errors import CHError, from_engine
         (b"insert into t values (1, 'a'), (2, 'b')", "insert into t ", "Values", b" (1, 'a'), (2, 'b')"),
         (b"/* c */ INSERT INTO t SETTINGS x=0 FORMAT CSV\n1,2\n", "/* c */ INSERT INTO t SETTINGS x=0 ", "CSV", b"1,2\n"),  # noqa: E501
         (b"INSERT INTO t (s) FORMAT TSV\n'FORMAT' VALUES\n", "INSERT INTO t (s) ", "TSV", b"'FORMAT' VALUES\n"),  # noqa: E501
+        (b"WITH 5 AS x INSERT INTO t FORMAT TSV\n1\n", "WITH 5 AS x INSERT INTO t ", "TSV", b"1\n"),
+        (b"WITH (SELECT 1) AS y INSERT INTO t VALUES (1)", "WITH (SELECT 1) AS y INSERT INTO t ", "Values", b" (1)"),  # noqa: E501
     ],
 )  # fmt: skip
 def test_split_insert(sql: bytes, statement: str, fmt: str, data: bytes) -> None:
@@ -34,7 +36,15 @@ def test_split_insert(sql: bytes, statement: str, fmt: str, data: bytes) -> None
 
 @pytest.mark.parametrize(
     "sql",
-    [b"SELECT 1", b"INSERT INTO t SELECT * FROM s", b"INSERT INTO t WITH 1 AS x SELECT x", b"", b"-- x"],
+    [
+        b"SELECT 1",
+        b"INSERT INTO t SELECT * FROM s",
+        b"INSERT INTO t WITH 1 AS x SELECT x",
+        b"",
+        b"-- x",
+        b"WITH 1 AS x SELECT 'INSERT INTO t FORMAT TSV'",
+        b"WITH 1 AS x INSERT INTO t SELECT x",
+    ],
 )
 def test_split_insert_none(sql: bytes) -> None:
     assert sqltext.split_insert(sql) is None
@@ -49,6 +59,8 @@ def test_output_format_and_kind() -> None:
     assert sqltext.without_format(b"SELECT 1 FORMAT Native") == b"SELECT 1 "
     assert sqltext.kind(b"  -- hi\n/* x */ select 1") == "SELECT"
     assert sqltext.kind(b"(SELECT 1)") == "("
+    assert sqltext.kind(b"WITH 1 AS x INSERT INTO t SELECT x") == "INSERT"
+    assert sqltext.kind(b"WITH (SELECT 1) AS x SELECT x") == "WITH"
 
 
 @given(st.binary(max_size=200))

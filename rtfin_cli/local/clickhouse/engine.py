@@ -219,14 +219,13 @@ def run(
     params: dict[str, str],
     stream: bool,
     stats: Stats,
-    bare_sql: str | None = None,
 ) -> Generator[bytes | memoryview, None, None]:
     """Execute one statement; yields the output in ``fmt`` chunk by chunk (SELECTs stream).
 
     The caller closes the generator before it releases ``conn``: that cancels a stream the client left
-    (cancelling on a closed connection hangs the engine). The caller pulls the first chunk before answering, so errors before any output still become a
-    proper HTTP error response. ``bare_sql`` (the statement without FORMAT) lets an empty Native result
-    carry its column names and types, as ClickHouse sends them (chDB sends nothing).
+    (cancelling on a closed connection hangs the engine). The caller pulls the first chunk before
+    answering, so errors before any output still become a proper HTTP error response. An empty result
+    has no output at all; in Native that is what ClickHouse sends too (no block of column names).
     """
     t0 = time.monotonic()
     raw = conn.raw
@@ -256,8 +255,6 @@ def run(
                 raise from_engine(exc) from None
             if res is None or res.size() == 0:
                 done = True
-                if stats.result_bytes == 0 and fmt == "Native" and bare_sql:
-                    yield _empty_native(raw, bare_sql, params)
                 break
             _count(stats, res)
             data = res.bytes()
@@ -304,26 +301,3 @@ def insert(
             os.unlink(path)
     stats.written_rows, stats.written_bytes = res.rows_written(), res.bytes_written()
     stats.elapsed_s = time.monotonic() - t0
-
-
-def _empty_native(raw: Any, bare_sql: str, params: dict[str, str]) -> bytes:
-    """A Native block with the query's columns and no rows."""
-    try:
-        res = raw.query(f"DESCRIBE TABLE ({bare_sql})", "TabSeparatedRaw", params=params)
-    except Exception:  # noqa: BLE001 - best effort: an empty body is still a valid empty result
-        return b""
-    cols = [line.split("\t")[:2] for line in bytes(res.bytes()).decode().splitlines() if line]
-    out = bytearray(_varint(len(cols)) + _varint(0))
-    for name, type_ in cols:
-        for text in (name.encode(), type_.encode()):
-            out += _varint(len(text)) + text
-    return bytes(out)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)

@@ -156,7 +156,9 @@ class Handler(BaseHTTPRequestHandler):
         self, params: dict[str, str], chunks: Iterator[bytes], readonly: bool, query_id: str, t0: float
     ) -> bool:
         """Run the request's statement and send its response; True once the body was consumed."""
-        opts = options(params, self.headers.get("X-ClickHouse-Database"))
+        opts = options(
+            params, self.headers.get("X-ClickHouse-Database"), self.headers.get("X-ClickHouse-Format")
+        )
         stmt = statement(params.get("query", "").encode(), chunks, self.server.max_query_bytes)
         stmt.check(readonly)
         engine = self.server.engine
@@ -178,8 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         kind = sqltext.kind(sql)
         fmt = sqltext.output_format(sql) or opts.default_format or "TabSeparated"
         stream = kind in sqltext.STREAMABLE and fmt.lower() in sqltext.STREAMABLE_FORMATS
-        bare = sqltext.without_format(sql).decode("utf-8", "replace") if stream and fmt == "Native" else None
-        output = run(conn, sql.decode("utf-8", "replace"), fmt, opts.query_params, stream, stats, bare)
+        output = run(conn, sql.decode("utf-8", "replace"), fmt, opts.query_params, stream, stats)
         try:
             first = next(output, b"")  # errors before any output become a proper error response
             if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
@@ -187,7 +188,8 @@ class Handler(BaseHTTPRequestHandler):
             body = chain(first, output)
             if stream and fmt.lower() == "arrowstream":
                 body = arrowstream.joined(body)
-            self._respond(body, stats, query_id, fmt, opts.compress, buffered=opts.wait_end)
+            named = fmt if kind in sqltext.RESULT_KINDS or first else None  # DDL/SET: no format header
+            self._respond(body, stats, query_id, named, opts.compress, buffered=opts.wait_end)
         finally:
             output.close()  # cancels a stream the client left, before its connection is released or closed
         _log_query(query_id, kind, stats.read_rows, stats.result_bytes, time.monotonic() - t0)

@@ -47,9 +47,12 @@ class Options:
     default_format: str | None
 
 
-def options(params: Mapping[str, str], database_header: str | None = None) -> Options:
+def options(
+    params: Mapping[str, str], database_header: str | None = None, format_header: str | None = None
+) -> Options:
     """Parse the parameters (``param_<name>`` are query parameters, unreserved ones settings); the
-    X-ClickHouse-Database header wins over the ``database`` parameter."""
+    X-ClickHouse-Database / X-ClickHouse-Format headers win over the ``database`` / ``default_format``
+    parameters."""
     if params.get("decompress") in TRUE or params.get("compress") in TRUE:
         raise CHError(
             "UNKNOWN_COMPRESSION_METHOD",
@@ -73,7 +76,7 @@ def options(params: Mapping[str, str], database_header: str | None = None) -> Op
         session_check=params.get("session_check") in TRUE,
         wait_end=params.get("wait_end_of_query") in TRUE,
         compress=settings.get("enable_http_compression") in TRUE,
-        default_format=params.get("default_format"),
+        default_format=format_header or params.get("default_format"),
     )
 
 

@@ -28,6 +28,21 @@ STREAMABLE_FORMATS = {
 }  # fmt: skip
 READ_ONLY = {"SELECT", "WITH", "(", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN", "SET", "USE", ""}
 SESSION_STATE = {"SET", "USE"}
+# Statements that produce a result set: ClickHouse names its format (X-ClickHouse-Format) even when it is
+# empty; DDL, SET, USE, INSERT ... produce none and get no such header.
+RESULT_KINDS = {
+    "SELECT",
+    "WITH",
+    "(",
+    "SHOW",
+    "DESCRIBE",
+    "DESC",
+    "EXISTS",
+    "EXPLAIN",
+    "CHECK",
+    "KILL",
+    "WATCH",
+}
 
 
 @dataclass
@@ -73,10 +88,28 @@ def tokens(sql: bytes, limit: int | None = None) -> Iterator[Token]:
 
 
 def kind(sql: bytes) -> str:
-    """The statement's first keyword (SELECT, INSERT, CREATE, ...) or '(' for a parenthesised select."""
-    for tok in tokens(sql, 4096):
-        return tok.word
-    return ""
+    """The statement's first keyword (SELECT, INSERT, CREATE, ...) or '(' for a parenthesised select;
+    INSERT for ``WITH ... INSERT ...`` (a WITH clause in front of an INSERT)."""
+    toks = tokens(sql, 4096)
+    first = next(toks, None)
+    if first is None:
+        return ""
+    return "INSERT" if first.word == "WITH" and _with_insert(toks) is not None else first.word
+
+
+def _with_insert(toks: Iterator[Token]) -> Token | None:
+    """The INSERT token that follows a leading WITH clause at the top level (None: a WITH ... SELECT)."""
+    depth = 0
+    for tok in toks:
+        if tok.word == "(":
+            depth += 1
+        elif tok.word == ")":
+            depth -= 1
+        elif depth == 0 and tok.word == "SELECT":
+            return None
+        elif depth == 0 and tok.word == "INSERT":
+            return tok
+    return None
 
 
 @dataclass
@@ -100,6 +133,8 @@ def split_insert(sql: bytes, limit: int = 1 << 20) -> InsertSplit | None:
     """
     toks = tokens(sql, limit)
     first = next(toks, None)
+    if first is not None and first.word == "WITH":  # WITH ... INSERT INTO t ... FORMAT X: the same split
+        first = _with_insert(toks)
     if first is None or first.word != "INSERT":
         return None
     depth = 0

@@ -63,3 +63,69 @@ def test_arrow_stream_through_the_async_client(clickhouse_server: Any) -> None:
             await c.close()
 
     assert asyncio.run(main()) == 500
+
+
+# -- X-ClickHouse-Format: only for statements with a result set ------------------------------------------
+def test_ddl_and_set_have_no_format_header(client: Any, http: httpx.Client, db: str) -> None:
+    from clickhouse_connect.driver.summary import QuerySummary
+
+    for sql in (f"CREATE TABLE {db}.f (a UInt8) ENGINE = MergeTree ORDER BY a", "SET max_threads = 1",
+                f"ALTER TABLE {db}.f ADD COLUMN b UInt8", f"DROP TABLE {db}.f"):  # fmt: skip
+        r = http.post("/", content=sql)
+        assert r.status_code == 200 and "X-ClickHouse-Format" not in r.headers, sql
+    assert isinstance(client.command(f"CREATE TABLE {db}.g (a UInt8) ENGINE = Memory"), QuerySummary)
+    assert isinstance(client.command("SET max_threads = 2"), QuerySummary)
+    assert client.command("SELECT 1 WHERE 0") == ""  # an empty result set still names its format
+    for sql in ("SELECT 1 WHERE 0", f"SHOW TABLES FROM {db} LIKE 'none'", f"EXISTS TABLE {db}.g"):
+        assert http.post("/", content=sql).headers["X-ClickHouse-Format"] == "TabSeparated", sql
+
+
+def test_ddl_through_the_async_client_returns_a_summary(clickhouse_server: Any, db: str) -> None:
+    import clickhouse_connect
+    from clickhouse_connect.driver.summary import QuerySummary
+
+    async def main() -> tuple[Any, Any]:
+        c = await clickhouse_connect.get_async_client(
+            host=clickhouse_server.host, port=clickhouse_server.port,
+            username=clickhouse_server.user, password=clickhouse_server.password,
+        )  # fmt: skip
+        try:
+            created = await c.command(f"CREATE TABLE {db}.a (x UInt8) ENGINE = Memory")
+            return created, await c.command("SELECT 1 WHERE 0")
+        finally:
+            await c.close()
+
+    created, empty = asyncio.run(main())
+    assert isinstance(created, QuerySummary) and empty == ""
+
+
+def test_request_format_header_is_the_default_format(http: httpx.Client) -> None:
+    r = http.post("/", content="SELECT 1 AS x", headers={"X-ClickHouse-Format": "JSONEachRow"})
+    assert r.json() == {"x": 1} and r.headers["X-ClickHouse-Format"] == "JSONEachRow"
+
+
+# -- empty Native results: no block at all, as ClickHouse sends them --------------------------------------
+def test_empty_native_result_is_an_empty_body(client: Any, http: httpx.Client) -> None:
+    # ClickHouse sends no block for an empty Native result (ClickHouse/ClickHouse#55939)
+    for sql in ("SELECT 1 AS a, 'x' AS b WHERE 0", "SELECT * FROM system.tables WHERE 0"):
+        r = http.post("/", content=f"{sql} FORMAT Native")
+        assert (r.status_code, r.content, r.headers["X-ClickHouse-Format"]) == (200, b"", "Native"), r.text
+        assert client.query(sql).result_rows == []
+    assert len(client.query("SELECT * FROM system.tables").result_rows) > 0
+
+
+# -- WITH ... INSERT ... FORMAT X with inline data --------------------------------------------------------
+def test_with_insert_inline_data_is_an_insert(client: Any, http: httpx.Client, db: str) -> None:
+    client.command(f"CREATE TABLE {db}.w (a UInt32) ENGINE = MergeTree ORDER BY a")
+    r = http.post("/", content=f"WITH 5 AS x INSERT INTO {db}.w FORMAT TSV\n1\n2\n")
+    assert r.status_code == 200, r.text
+    assert '"written_rows":"2"' in r.headers["X-ClickHouse-Summary"]
+    r = http.post(
+        "/", params={"query": f"WITH (SELECT 1) AS y INSERT INTO {db}.w FORMAT CSV"}, content=b"3\n"
+    )
+    assert r.status_code == 200, r.text
+    client.command(f"WITH 5 AS x INSERT INTO {db}.w FORMAT TSV\n4\n")
+    client.command(f"WITH 5 AS x INSERT INTO {db}.w SELECT x")
+    assert [row[0] for row in client.query(f"SELECT a FROM {db}.w ORDER BY a").result_rows] == [1, 2, 3, 4, 5]
+    r = http.get("/", params={"query": f"WITH 5 AS x INSERT INTO {db}.w SELECT x"})
+    assert r.headers["X-ClickHouse-Exception-Code"] == "164"  # READONLY: GET never inserts

@@ -61,3 +61,17 @@ def test_superset_dialect(clickhouse_server: Any) -> None:
             conn.execute(text(f"DROP DATABASE {db}"))
     finally:
         engine.dispose()
+
+
+def test_empty_select_keeps_its_columns_through_the_dialect(clickhouse_server: Any) -> None:
+    # the endpoint sends no block for an empty Native result, as ClickHouse; the dialect asks for the columns
+    from sqlalchemy import create_engine, text
+
+    srv = clickhouse_server
+    engine = create_engine(f"clickhousedb://{srv.user}:{srv.password}@{srv.host}:{srv.port}/default")
+    try:
+        with engine.connect() as conn:
+            res = conn.execute(text("SELECT 1 AS a, 'x' AS b FROM system.tables WHERE 0"))
+            assert list(res.keys()) == ["a", "b"] and res.fetchall() == []
+    finally:
+        engine.dispose()
