@@ -172,8 +172,9 @@ def status(
     stack = _stack()
     rows = stack.status()
     lag_doc = stack.lag_summary() if lag and any(r["state"] == "running" for r in rows) else None
+    last_verify = _last_verify()
     if as_json:
-        print_json({"data_dir": str(stack.data_dir), "services": rows, "lag": lag_doc})
+        print_json({"data_dir": str(stack.data_dir), "services": rows, "lag": lag_doc, "verify": last_verify})
         return
     table = Table("service", "state", "pid", "port", "uptime", "restarts", "note / last error")
     for r in rows:
@@ -189,6 +190,29 @@ def status(
     out.print(table)
     if lag_doc is not None:
         out.print(_lag_line(lag_doc), soft_wrap=True)
+    out.print(_verify_line(last_verify), soft_wrap=True)
+
+
+def _last_verify() -> dict[str, Any] | None:
+    from rtfin_cli.warehouse.verify import load_last
+
+    return load_last(settings())
+
+
+def _verify_line(doc: dict[str, Any] | None) -> str:
+    """The last `rtfin verify` result in one line."""
+    if doc is None:
+        return "verify: not run yet  (rtfin verify)"
+    import datetime as dt
+
+    at = dt.datetime.fromtimestamp(doc.get("at_ms", 0) / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if doc.get("ok"):
+        return f"verify: [green]OK[/] at {at} — nothing lost or duplicated"
+    failing = ", ".join(doc.get("failing") or []) or "-"
+    return (
+        f"verify: [bold red]FAILED[/] at {at} — partitions {failing}; "
+        f"{doc.get('absent_from_marts', 0)} identit(ies) absent from marts  (details: rtfin verify)"
+    )
 
 
 @app.command()

@@ -75,6 +75,14 @@ def test_status_of_a_stack_never_started(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert {r["service"]: r["state"] for r in doc["services"]}["kafka"] == "stopped" and doc["lag"] is None
+    assert doc["verify"] is None
+    # the last `rtfin verify` result (kept in the data dir) is shown
+    last = {"ok": False, "at_ms": 1_700_000_000_000, "failing": ["rtfin.news.raw[1]"], "absent_from_marts": 0}
+    (tmp_path / ".rtfin").mkdir(exist_ok=True)
+    (tmp_path / ".rtfin" / "verify-last.json").write_text(json.dumps(last))
+    out = run_cli("local", "status", "--no-lag", env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+    assert out.returncode == 0 and "verify: FAILED at 2023-11-14 22:13:20Z" in out.stdout, out.stdout
+    assert "rtfin.news.raw[1]" in out.stdout
     out = run_cli("local", "logs", "nope", env=env, cwd=tmp_path)
     assert out.returncode == 2 and "no log for service 'nope'" in out.stderr
 

@@ -48,6 +48,7 @@ def test_deploy_runs_the_operator_commands_in_order_with_the_environment() -> No
     argv = [a[:2] for a in commands(job)]
     order = [argv.index(c) for c in (["transform", "run"], ["sentiment", "submit"], ["dashboard", "sync"])]
     assert order == sorted(order)
+    assert argv.index(["verify"]) > order[-1], "rtfin verify runs after everything is deployed"
     for a in commands(job):
         assert "--dry-run" not in a
         if a[:2] in (["transform", "run"], ["sentiment", "submit"]):
