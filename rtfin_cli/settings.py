@@ -39,6 +39,8 @@ class PolygonSettings(_Section):
     max_retries: int = Field(8, ge=0)
     timeout_s: float = Field(30.0, gt=0)
     news_backfill_h: float = Field(168.0, ge=0)
+    repair_concurrency: int = Field(8, ge=1, le=64)  # aggregates REST requests in flight while repairing
+    repair_lookback_h: float = Field(96.0, gt=0)  # the longest hole one ticker's repair reaches back over
 
 
 class TopicSettings(_Section):

@@ -10,7 +10,7 @@ import typer
 from rtfin_cli import __version__
 from rtfin_cli.cli import config as config_cmd
 from rtfin_cli.cli import verify as verify_cmd
-from rtfin_cli.cli import dashboard, doctor, lag, local, produce, sentiment, topics, transform
+from rtfin_cli.cli import dashboard, doctor, gaps, lag, local, produce, sentiment, topics, transform
 from rtfin_cli.cli.common import err_console, state
 from rtfin_cli.errors import RtfinError
 
@@ -54,6 +54,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(topics.app, name="topics")
 app.add_typer(config_cmd.app, name="config")
 app.command("lag")(lag.lag)
+app.command("gaps")(gaps.gaps)
 app.command("doctor")(doctor.doctor)
 app.command("verify")(verify_cmd.verify)
 

@@ -63,6 +63,18 @@ def _setup_logging() -> None:
     root.propagate = False
 
 
+def ticker_list(text: str | None, option: str) -> list[str] | None:
+    """Upper-cased symbols of a comma list; None when the option was not given. Blank is an error."""
+    if text is None:
+        return None
+    names = [t.strip().upper() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UsageError(
+            f"{option} is empty", f"Give ticker symbols, e.g. {option} AAPL,MSFT, or leave the option out."
+        )
+    return names
+
+
 def _finish(stats: Stats, as_json: bool) -> None:
     if as_json:
         print_json(stats.as_dict())
@@ -98,7 +110,7 @@ def news(
         until_ms=parse_time(until, "--until") if until else None,
         once=once,
         interval_s=parse_duration(interval, "--interval") if interval else None,
-        tickers=[t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None,
+        tickers=ticker_list(tickers, "--tickers"),
     )
     if opts.since_ms and opts.until_ms and opts.until_ms <= opts.since_ms:
         raise UsageError("--until must be later than --since")
@@ -121,16 +133,25 @@ def stocks(
     events: Annotated[str, typer.Option(help="Event types: AM (minute), A (second) or AM,A.")] = "AM",
     as_json: Annotated[bool, typer.Option("--json", help="Print the final counters as JSON.")] = False,
 ) -> None:
-    """Stream WebSocket aggregates into rtfin.stocks.aggs (keyed by ticker, timestamp = bar end)."""
+    """Stream WebSocket aggregates into rtfin.stocks.aggs (keyed by ticker, timestamp = bar end).
+
+    Every drop reconnects; minute bars missed meanwhile, and since the topic's last bar at start, are repaired from the aggregates REST API.
+
+    Second aggregates (A) cannot be repaired. Counters (connects, reconnects, longest disconnected span, bars repaired) are printed on every exit.
+    """
+    from rtfin_cli.producers.sink import Stats
     from rtfin_cli.producers.stocks import run_stocks
     from rtfin_cli.sources.stocks import subscriptions
 
-    if tickers and all_:
+    names = ticker_list(tickers, "--tickers")
+    if names and all_:
         raise UsageError("--tickers and --all are exclusive")
-    names = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else None
     channels = subscriptions(names, [e.strip().upper() for e in events.split(",") if e.strip()])
     _setup_logging()
     title = "rtfin produce stocks " + ",".join(channels)
-    with reporter_for(PRODUCE, as_json=as_json, title=title) as reporter:
-        stats = run_stocks(settings(), channels, reporter)
-    _finish(stats, as_json)
+    stats = Stats(source="polygon.stocks")
+    try:
+        with reporter_for(PRODUCE, as_json=as_json, title=title) as reporter:
+            run_stocks(settings(), channels, reporter, stats=stats)
+    finally:
+        _finish(stats, as_json)

@@ -36,7 +36,12 @@ def producer_line(d: Mapping[str, Any]) -> str:
         f"dead_lettered={d['dead_lettered']} "
         f"duplicates={d['duplicates']} reconnects={d['reconnects']} retries={d['retries']} "
         f"last_event={iso_ms(d['last_event_ms'])}"
+        + "".join(f" {k}={d[k]}" for k in STREAM_COUNTERS if k in d)
     )
+
+
+# the stocks stream's own counters (connection health and REST repair), when a producer reports them
+STREAM_COUNTERS = ("connects", "longest_disconnected_s", "repair_windows", "repaired", "repair_failed")
 
 
 def sentiment_line(d: Mapping[str, Any]) -> str:

@@ -4,7 +4,7 @@ The feed does not replay what a client missed. Each ticker remembers the start o
 received and the connection that brought it. When its next bar arrives on a newer connection, every
 minute strictly between the two is fetched from REST; at start the last bar of each ticker is read from
 the tail of the topic (``Resume``), and the first streamed bar of a ticker repairs from there. Windows
-are capped at ``lookback_ms``. Requests run concurrently, at most ``concurrency`` at a time, and
+are capped at ``lookback_ms``. Requests run on ``concurrency`` worker threads, and
 repaired bars go to the same topic with the same key, identity and record mapping as streamed ones,
 with the header ``rtfin-origin: rest``. A failed repair is logged and counted, never fatal: the stream
 goes on and ``rtfin gaps --repair`` can close the hole later.
@@ -19,22 +19,26 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from rtfin_cli.errors import RtfinError
-from rtfin_cli.sources.aggs import MINUTE_MS, AggsClient
+from rtfin_cli.sources.aggs import MINUTE_MS, AggsClient, Bar
 
 if TYPE_CHECKING:
-    from rtfin_cli.settings import KafkaSettings
+    from rtfin_cli.producers.sink import KafkaSink
+    from rtfin_cli.settings import KafkaSettings, RtfinSettings
 
 log = logging.getLogger("rtfin.producers.repair")
 ORIGIN_HEADER = "rtfin-origin"
 ORIGIN_REST = b"rest"
 TAIL_WINDOW_MS = 15 * MINUTE_MS  # how far back from the topic's newest record the start-up read goes
 
-# emit(ticker, REST result) -> True when the bar was produced
-Emit = Callable[[str, dict[str, Any]], bool]
+# emit(ticker, REST results) -> how many were produced (the others were dead-lettered)
+Emit = Callable[[str, list[Bar | dict[str, Any]]], int]
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Repairer:
     ) -> None:
         self.client, self.emit, self.lookback_ms = client, emit, lookback_ms
         self.resume = resume or Resume()
-        self._sem = asyncio.Semaphore(max(1, concurrency))
+        self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="rtfin-repair")
         self._last: dict[str, _Last] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.windows = 0  # repairs started
@@ -91,35 +95,47 @@ class Repairer:
         return len(self._tasks)
 
     def _schedule(self, sym: str, from_ms: int, to_ms: int) -> None:
-        from_ms = max(from_ms, to_ms - self.lookback_ms)
+        self.fetch(sym, max(from_ms, to_ms - self.lookback_ms), to_ms)
+
+    def fetch(self, sym: str, from_ms: int, to_ms: int) -> None:
+        """Start fetching the minutes ``from_ms``..``to_ms`` (bar starts, inclusive) of ``sym``."""
         self.windows += 1
         task = asyncio.ensure_future(self._repair(sym, from_ms, to_ms))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _repair(self, sym: str, from_ms: int, to_ms: int) -> None:
-        async with self._sem:
-            try:
-                bars = await self.client.minute_bars(sym, from_ms, to_ms)
-            except RtfinError as exc:
-                self.failed += 1
-                log.warning("repair of %s %d..%d failed: %s", sym, from_ms, to_ms, exc)
-                return
-        n = sum(1 for bar in bars if from_ms <= bar.get("t", -1) <= to_ms and self.emit(sym, bar))
+        loop = asyncio.get_running_loop()
+        try:
+            bars = await loop.run_in_executor(self._pool, self.client.minute_bars, sym, from_ms, to_ms)
+        except RtfinError as exc:
+            self.failed += 1
+            log.warning("repair of %s %d..%d failed: %s", sym, from_ms, to_ms, exc)
+            return
+        n = self.emit(sym, [b for b in bars if from_ms <= _start(b) <= to_ms])
         self.repaired += n
         log.info("repaired %d minute bar(s) of %s from REST (%d..%d)", n, sym, from_ms, to_ms)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running repairs; cancel (and count as failed) the rest."""
-        if not self._tasks:
-            return
-        _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in late:
-            task.cancel()
-        self.failed += len(late)
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in late:
+                task.cancel()
+            self.failed += len(late)
+
+    def close(self) -> None:
+        """Stop the worker threads (a request in flight gives up at its next retry) and the client."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
 
     def as_dict(self) -> dict[str, int]:
         return {"repair_windows": self.windows, "repaired": self.repaired, "repair_failed": self.failed}
+
+
+def _start(bar: Bar | dict[str, Any]) -> int:
+    t = bar.t if isinstance(bar, Bar) else bar.get("t")
+    return t if isinstance(t, int) else -1
 
 
 def read_resume(kafka: KafkaSettings, topic: str, window_ms: int = TAIL_WINDOW_MS) -> Resume:
@@ -187,3 +203,57 @@ def _records(
                 todo.discard(p)
     c.unassign()
     return out
+
+
+def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
+    """Produces REST bars as the records their streamed twins would be (same key, identity and mapping),
+    with the ``rtfin-origin: rest`` header; a bar the mapping refuses goes to the DLQ."""
+    from rtfin_cli.sources.aggs import am_event, bar_value
+    from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
+
+    headers: list[tuple[str, str | bytes | None]] = [(ORIGIN_HEADER, ORIGIN_REST)]
+    send = sink.send
+
+    def emit(ticker: str, bars: list[Bar | dict[str, Any]]) -> int:
+        ingested, n = now_iso(), 0
+        for bar in bars:
+            done = bar_value(ticker, bar, ingested) if isinstance(bar, Bar) else None
+            if done is None:
+                raw = msgspec.to_builtins(bar) if isinstance(bar, Bar) else bar
+                try:
+                    _, end_ms, value = agg_value(am_event(ticker, raw), ingested)
+                except InvalidRecord as exc:
+                    sink.dead_letter(ticker, dumps_raw(raw), f"aggregates REST bar: {exc}")
+                    continue
+                done = (end_ms, value)
+            send(topic, ticker, done[1], done[0], headers)
+            n += 1
+        return n
+
+    return emit
+
+
+def repair_windows(
+    settings: RtfinSettings, windows: list[tuple[str, int, int]], concurrency: int = 8
+) -> dict[str, int]:
+    """Fetch ``(ticker, from_ms, to_ms)`` windows from REST into the stocks topic (``rtfin gaps --repair``):
+    bars produced and windows that failed."""
+    from rtfin_cli.producers.sink import KafkaSink, Stats
+
+    topic = settings.kafka.topics.stocks_aggs
+    sink = KafkaSink(settings.kafka, Stats(source="polygon.aggs"), [topic])
+
+    async def main() -> dict[str, int]:
+        repairer = Repairer(AggsClient(settings.polygon), rest_emitter(sink, topic), concurrency)
+        try:
+            for sym, lo, hi in windows:
+                repairer.fetch(sym, lo, hi)
+            while repairer.pending:
+                await repairer.drain(3600)
+        finally:
+            repairer.close()
+        return repairer.as_dict()
+
+    counts = asyncio.run(main())
+    sink.flush()
+    return counts

@@ -36,6 +36,7 @@ class Stats:
     last_event_ms: int | None = None
     started: float = field(default_factory=time.monotonic)
     last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # a producer's own counters, reported beside these
 
     @property
     def rate(self) -> float:
@@ -44,6 +45,7 @@ class Stats:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("started")
+        out.update(out.pop("extra"))
         out["rate"] = round(self.rate, 1)
         out["elapsed_s"] = round(time.monotonic() - self.started, 1)
         return out
@@ -86,12 +88,24 @@ class KafkaSink:
             )
             log.error(self.stats.last_error)
 
-    def send(self, topic: str, key: str, value: bytes, ts_ms: int) -> None:
+    def send(
+        self,
+        topic: str,
+        key: str,
+        value: bytes,
+        ts_ms: int,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         """Queue one record; waits for queue space instead of dropping."""
         while True:
             try:
                 self.producer.produce(
-                    topic, value=value, key=key.encode(), timestamp=ts_ms, on_delivery=self._delivered
+                    topic,
+                    value=value,
+                    key=key.encode(),
+                    timestamp=ts_ms,
+                    headers=headers,
+                    on_delivery=self._delivered,
                 )
                 break
             except BufferError:

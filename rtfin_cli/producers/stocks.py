@@ -1,6 +1,9 @@
 """`rtfin produce stocks`: WebSocket aggregates into rtfin.stocks.aggs, keyed by ticker, timestamp = ``e``.
 
 Malformed frames and events never stop the stream: each goes to rtfin.dlq with the reason in its headers.
+Disconnects never stop it either: the stream reconnects, and the minute bars that ended while it was not
+receiving (after a reconnect, or since the topic's last bar at start) are repaired from the aggregates
+REST endpoint (``producers.repair``). Second aggregates cannot be repaired.
 """
 
 from __future__ import annotations
@@ -8,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import RtfinError
+from rtfin_cli.producers.repair import Repairer, read_resume, rest_emitter
 from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
 from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 from rtfin_cli.sources.stocks import StocksStream
@@ -20,6 +25,8 @@ if TYPE_CHECKING:
     from rtfin_cli.settings import RtfinSettings
 
 log = logging.getLogger("rtfin.producers.stocks")
+MINUTE_MS = 60_000
+REPAIR_DRAIN_S = 30.0  # on stop, how long running repairs may finish before they are cancelled
 
 
 class AggHandler:
@@ -27,6 +34,7 @@ class AggHandler:
 
     def __init__(self, sink: KafkaSink, topic: str, stats: Stats, tick: Ticker) -> None:
         self.sink, self.topic, self.stats, self.tick = sink, topic, stats, tick
+        self.observe: Callable[[str, int], None] | None = None  # (ticker, minute start) of each AM bar sent
 
     def __call__(self, data: Any, raw: str) -> None:
         sink, stats = self.sink, self.stats
@@ -34,7 +42,7 @@ class AggHandler:
             what = "not JSON" if data is None and raw.strip() != "null" else f"a JSON {type(data).__name__}"
             sink.dead_letter(None, raw, f"frame is {what}, expected a JSON array of events")
         else:
-            ingested, topic, send = now_iso(), self.topic, sink.send
+            ingested, topic, send, observe = now_iso(), self.topic, sink.send, self.observe
             newest = stats.last_event_ms or 0
             for ev in data:
                 try:
@@ -46,6 +54,8 @@ class AggHandler:
                     sink.dead_letter(key, dumps_raw(ev), str(exc))
                     continue
                 send(topic, sym, value, end_ms)
+                if observe is not None and ev["ev"] == "AM":
+                    observe(sym, end_ms - MINUTE_MS)
                 if end_ms > newest:
                     newest = end_ms
             stats.last_event_ms = newest or None
@@ -68,12 +78,22 @@ async def stream_stocks(
     stats = stats if stats is not None else Stats(source="polygon.stocks")
     tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
-    stream = StocksStream.from_settings(settings.polygon, channels, AggHandler(sink, topic, stats, tick))
+    handler = AggHandler(sink, topic, stats, tick)
+    stream = StocksStream.from_settings(settings.polygon, channels, handler)
+    repairer = _repairer(settings, channels, sink, topic)
+    if repairer is not None:
+        handler.observe = lambda sym, s: repairer.observe(sym, s, stream.connection)
+
+    def counters() -> None:
+        stats.reconnects = stream.reconnects
+        stats.extra.update(stream.policy.as_dict())
+        if repairer is not None:
+            stats.extra.update(repairer.as_dict())
 
     async def heartbeat() -> None:  # progress and delivery callbacks while the feed is quiet
         while not stop.is_set():
             await asyncio.sleep(0.5)
-            stats.reconnects = stream.reconnects
+            counters()
             try:
                 sink.poll()
             except RtfinError:
@@ -81,12 +101,16 @@ async def stream_stocks(
                 raise
             tick()
 
+    counters()
     beat = asyncio.ensure_future(heartbeat())
     try:
         await stream.run(stop)
     finally:
         beat.cancel()
-        stats.reconnects = stream.reconnects
+        if repairer is not None:
+            await repairer.drain(REPAIR_DRAIN_S)
+            repairer.close()
+        counters()
         if beat.done() and not beat.cancelled() and beat.exception() is not None:
             raise beat.exception()  # type: ignore[misc]
         sink.flush()
@@ -94,13 +118,32 @@ async def stream_stocks(
     return stats
 
 
+def _repairer(settings: RtfinSettings, channels: list[str], sink: KafkaSink, topic: str) -> Repairer | None:
+    """The REST repair of minute bars, resuming from the topic's tail; None when no AM channel is streamed."""
+    if not any(c.startswith("AM.") for c in channels):
+        return None
+    from rtfin_cli.sources.aggs import AggsClient
+
+    pol = settings.polygon
+    resume = read_resume(settings.kafka, topic)
+    return Repairer(
+        AggsClient(pol),
+        rest_emitter(sink, topic),
+        concurrency=pol.repair_concurrency,
+        lookback_ms=int(pol.repair_lookback_h * 3_600_000),
+        resume=resume,
+    )
+
+
 def run_stocks(
     settings: RtfinSettings,
     channels: list[str],
     reporter: Reporter | None = None,
     handle_signals: bool = True,
+    stats: Stats | None = None,
 ) -> Stats:
-    """Blocking entry point: SIGTERM/SIGINT stop the stream, which then flushes and returns."""
+    """Blocking entry point: SIGTERM/SIGINT stop the stream, which then flushes and returns. ``stats``,
+    when given, holds the counters even when the stream ends with an error."""
 
     async def main() -> Stats:
         stop = asyncio.Event()
@@ -108,6 +151,6 @@ def run_stocks(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-        return await stream_stocks(settings, channels, stop, reporter)
+        return await stream_stocks(settings, channels, stop, reporter, stats)
 
     return asyncio.run(main())

@@ -3,21 +3,27 @@
 ``GET /v2/aggs/ticker/{ticker}/range/1/minute/{from}/{to}`` with ``adjusted=true``, ``sort=asc`` and
 ``limit`` (at most 50000 base aggregates a page), following ``next_url``; Bearer auth; 429 and 5xx are
 retried with the news client's backoff (Retry-After when the server sends it). ``from`` and ``to`` are
-epoch milliseconds, both inclusive, compared with each bar's start ``t``.
+epoch milliseconds, both inclusive, compared with each bar's start ``t``. The client is synchronous and
+thread-safe (one connection pool): repairs run it on worker threads.
 
 A result carries ``o h l c v vw t n`` (and ``otc`` when true): the names of the official client's ``Agg``
-model. ``am_event`` turns one into the minute-aggregate event the WebSocket would have carried, so that a
-repaired bar goes through the same record mapping, key and identity (sym, ev = AM, s) as a streamed one.
-The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size (``z``): those
-stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
+model. A repaired bar gets the same record mapping, key and identity (sym, ev = AM, s) as a streamed one:
+``am_event`` turns a result into the minute-aggregate event the WebSocket would have carried (for
+``records.agg_value``), and ``bar_value`` writes the very same bytes straight from a ``Bar`` (pages are
+decoded and type-checked by msgspec; a page it refuses is decoded loosely and each result goes through
+``am_event``). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
+(``z``): those stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
+from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+import msgspec
 
 from rtfin_cli.errors import AuthError, DataError, ServiceUnavailable
 from rtfin_cli.sources.news import KEY_HINT, _retry_after, api_key, backoff_delay
@@ -30,6 +36,40 @@ if TYPE_CHECKING:
 log = logging.getLogger("rtfin.sources.aggs")
 MINUTE_MS = 60_000
 MAX_LIMIT = 50_000
+
+
+class Bar(msgspec.Struct):
+    """One result of the aggregates endpoint (unknown fields are ignored)."""
+
+    t: int
+    o: float | int
+    h: float | int
+    l: float | int  # noqa: E741 - the API's name
+    c: float | int
+    v: float | int
+    vw: float | int
+    n: int | None = None
+    otc: bool = False
+
+
+class _Page(msgspec.Struct):
+    results: list[Bar] = []
+    next_url: str | None = None
+
+
+def bar_value(ticker: str, bar: Bar, ingested_at: str) -> tuple[int, bytes] | None:
+    """(bar end ms, record value) of a typed bar, byte for byte what ``agg_value(am_event(...))`` gives;
+    None when a number is not finite (then the loose path explains it)."""
+    o, h, lo, c, v, vw = bar.o, bar.h, bar.l, bar.c, bar.v, bar.vw
+    if (o + h + lo + c + v + vw) * 0 != 0 or not ticker:
+        return None
+    e = bar.t + MINUTE_MS
+    text = (
+        f'{{"ev":"AM","sym":{_json_str(ticker)},"s":{bar.t},"e":{e},"o":{o!r},"h":{h!r},"l":{lo!r},"c":{c!r},'
+        f'"v":{v!r},"vw":{vw!r},"av":null,"op":null,"a":null,"z":null,"dv":null,"dav":null,'
+        f'"otc":{"true" if bar.otc else "false"},"ingested_at":"{ingested_at}"}}'
+    )
+    return e, text.encode()
 
 
 def am_event(ticker: str, bar: dict[str, Any]) -> dict[str, Any]:
@@ -64,47 +104,62 @@ class AggsClient:
         self.limit = max(1, min(MAX_LIMIT, limit))
         self.requests = 0
         self.retries = 0
-        self._http = httpx.AsyncClient(
+        self.stop = threading.Event()  # set: retries give up at once
+        self._http = httpx.Client(
             timeout=polygon.timeout_s,
             headers={"Authorization": f"Bearer {api_key(polygon, self.base)}", "User-Agent": "rtfin"},
             follow_redirects=True,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            verify=not self.base.startswith("http://"),  # no CA bundle to load for a plain-HTTP replay
         )
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def close(self) -> None:
+        self.stop.set()
+        self._http.close()
 
     def url(self, ticker: str, from_ms: int, to_ms: int) -> str:
         return f"{self.base}/v2/aggs/ticker/{quote(ticker, safe='')}/range/1/minute/{from_ms}/{to_ms}"
 
-    async def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
-        """Every minute bar of ``ticker`` starting in [from_ms, to_ms], oldest first, across pages."""
+    def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[Bar | dict[str, Any]]:
+        """Every minute bar of ``ticker`` starting in [from_ms, to_ms], oldest first, across pages: typed
+        ``Bar``s, or the raw results of a page that did not type-check."""
         url: str | None = self.url(ticker, from_ms, to_ms)
         params: dict[str, Any] | None = {"adjusted": "true", "sort": "asc", "limit": self.limit}
-        out: list[dict[str, Any]] = []
+        out: list[Bar | dict[str, Any]] = []
         while url is not None:
-            body = await self._get(url, params)
-            results = body.get("results") or []
-            if not isinstance(results, list):
-                raise DataError(f"aggregates API at {self.base} returned a non-list 'results'")
-            out.extend(r for r in results if isinstance(r, dict))
-            url, params = body.get("next_url"), None  # next_url carries the query
+            page = self._page(self._get(url, params))
+            out.extend(page.results)
+            url, params = page.next_url, None  # next_url carries the query
         return out
 
-    async def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    def _page(self, content: bytes) -> _Page | _LoosePage:
+        try:
+            return _DECODE(content)
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError:
+            raise DataError(f"aggregates API at {self.base} returned invalid JSON") from None
+        body = _loose(content, self.base)
+        results = body.get("results") or []
+        if not isinstance(results, list):
+            raise DataError(f"aggregates API at {self.base} returned a non-list 'results'")
+        nxt = body.get("next_url")
+        return _LoosePage([r for r in results if isinstance(r, dict)], nxt if isinstance(nxt, str) else None)
+
+    def _get(self, url: str, params: dict[str, Any] | None) -> bytes:
         import httpx
 
         attempt = blind = 0
         while True:
             self.requests += 1
             try:
-                resp = await self._http.get(url, params=params)
+                resp = self._http.get(url, params=params)
             except httpx.TransportError as exc:
                 status, reason, retry_after = 0, f"{type(exc).__name__}: {exc}", None
             else:
                 status = resp.status_code
                 if status == 200:
-                    return _json(resp, self.base)
+                    return resp.content
                 if status in (401, 403):
                     raise AuthError(
                         f"aggregates API at {self.base} refused the API key (HTTP {status}: {_message(resp)})",
@@ -117,7 +172,7 @@ class AggsClient:
                         "Check polygon.rest_url and the requested tickers and time range.",
                     )
                 reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
-            if attempt >= self.polygon.max_retries:
+            if attempt >= self.polygon.max_retries or self.stop.is_set():
                 raise ServiceUnavailable(
                     f"aggregates API at {self.base} still failing after {attempt} retries ({reason})",
                     "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
@@ -133,14 +188,25 @@ class AggsClient:
             )
             self.retries += 1
             attempt += 1
-            await asyncio.sleep(delay)
+            self.stop.wait(delay)
 
 
-def _json(resp: httpx.Response, base: str) -> dict[str, Any]:
+_DECODE = msgspec.json.Decoder(_Page).decode
+
+
+class _LoosePage(msgspec.Struct):
+    results: list[dict[str, Any]]
+    next_url: str | None
+
+
+def _loose(content: bytes, base: str) -> dict[str, Any]:
+    """A page that did not type-check, decoded as plain JSON (its bad results are dead-lettered later)."""
+    import json
+
     try:
-        body = resp.json()
+        body = json.loads(content)
     except ValueError:
-        raise DataError(f"aggregates API at {base} returned invalid JSON (HTTP {resp.status_code})") from None
+        raise DataError(f"aggregates API at {base} returned invalid JSON") from None
     if not isinstance(body, dict):
         raise DataError(f"aggregates API at {base} returned {type(body).__name__}, expected an object")
     return body

@@ -1,9 +1,13 @@
-"""Polygon/Massive stocks WebSocket client: auth, subscribe, reconnect with backoff, frames to a callback.
+"""Polygon/Massive stocks WebSocket client: auth, subscribe, reconnect, frames to a callback.
 
 Protocol: the server greets with ``[{"ev":"status","status":"connected"}]``; the client sends
 ``{"action":"auth","params":KEY}``; after ``auth_success`` it subscribes (``AM.*``, ``A.AAPL``, ...). Every
 frame is a JSON array mixing status and aggregate events. ``auth_failed`` and ``max_connections`` are final;
-any other disconnect reconnects with backoff, re-authenticates and re-subscribes.
+any other end of a connection (a close frame such as 1001, a TCP reset seen as 1006, ``slow_consumer`` or
+``force_disconnect`` before a close) reconnects, re-authenticates and re-subscribes under
+``ReconnectPolicy``: at once after a connection that had subscribed, with capped backoff after attempts
+that failed. ``connection`` numbers the subscribed connections, so a consumer can tell what came before
+and after a gap.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rtfin_cli.errors import AuthError, ServiceUnavailable
-from rtfin_cli.sources.news import KEY_HINT, api_key, backoff_delay
+from rtfin_cli.sources.news import KEY_HINT, api_key
+from rtfin_cli.sources.reconnect import ReconnectPolicy
 from rtfin_cli.sources.records import loads
 
 log = logging.getLogger("rtfin.sources.stocks")
@@ -50,10 +55,18 @@ class StocksStream:
         timeout_s: float = 30.0,
     ) -> None:
         self.url, self.key, self.channels, self.on_frame = url, key, channels, on_frame
-        self.max_retries, self.timeout_s = max_retries, timeout_s
-        self.connects = 0
-        self.reconnects = 0
+        self.timeout_s = timeout_s
+        self.policy = ReconnectPolicy(max_failures=max_retries)
         self.connected = False
+
+    @property
+    def connection(self) -> int:
+        """The number of the current (last) subscribed connection, from 1."""
+        return self.policy.connects
+
+    @property
+    def reconnects(self) -> int:
+        return self.policy.reconnects
 
     @classmethod
     def from_settings(cls, polygon: Any, channels: list[str], on_frame: FrameHandler) -> StocksStream:
@@ -67,38 +80,37 @@ class StocksStream:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stream until stop; raises AuthError on auth_failed/max_connections, ServiceUnavailable when the
-        server stays unreachable for ``max_retries`` consecutive attempts."""
+        """Stream until stop; raises AuthError on auth_failed/max_connections, ServiceUnavailable when a
+        stream that never subscribed fails ``max_retries`` consecutive attempts. A stream that has
+        subscribed once keeps reconnecting for as long as it runs."""
         from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
-        failures = 0
         while not stop.is_set():
+            self.connected = False
             try:
-                streamed = await self._session(stop)
+                await self._session(stop)
             except (TimeoutError, OSError, WebSocketException, InvalidHandshake) as exc:
                 if isinstance(exc, InvalidURI):
                     raise ServiceUnavailable(f"invalid polygon.ws_url {self.url!r}: {exc}") from None
                 reason = f"{type(exc).__name__}: {exc}"
-                streamed = False
             else:
                 reason = "server closed the connection"
-            self.connected = False
+            streamed, self.connected = self.connected, False
             if stop.is_set():
                 break
-            failures = 0 if streamed else failures + 1
-            if failures > self.max_retries:
+            delay = self.policy.lost(streamed)
+            if delay is None:
                 raise ServiceUnavailable(
-                    f"stocks WebSocket {self.url} unreachable after {failures} attempts ({reason})",
+                    f"stocks WebSocket {self.url} unreachable after {self.policy.failures} attempts ({reason})",
                     "Check polygon.ws_url and the service status (`rtfin local market status` locally).",
                 )
-            delay = backoff_delay(failures)
             log.warning("stocks WebSocket disconnected (%s); reconnecting in %.1fs", reason, delay)
-            self.reconnects += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
-    async def _session(self, stop: asyncio.Event) -> bool:
-        """One connection; True when it got as far as streaming (then the next failure backs off afresh)."""
+    async def _session(self, stop: asyncio.Event) -> None:
+        """One connection, until the server ends it (raises) or ``stop`` is set; ``connected`` once it has
+        subscribed."""
         import websockets
 
         async with websockets.connect(
@@ -108,12 +120,12 @@ class StocksStream:
             ping_interval=20,
             ping_timeout=self.timeout_s,
         ) as ws:
-            self.connects += 1
             await self._expect(ws, "connected")
             await ws.send(json.dumps({"action": "auth", "params": self.key}))
             await self._expect(ws, "auth_success")
             await ws.send(json.dumps({"action": "subscribe", "params": ",".join(self.channels)}))
             self.connected = True
+            self.policy.subscribed()
             log.info("stocks WebSocket %s subscribed to %s", self.url, ",".join(self.channels))
             recv = asyncio.ensure_future(ws.recv())
             stopped = asyncio.ensure_future(stop.wait())
@@ -121,7 +133,7 @@ class StocksStream:
                 while True:
                     done, _ = await asyncio.wait({recv, stopped}, return_when=asyncio.FIRST_COMPLETED)
                     if stopped in done:
-                        return True
+                        return
                     raw = recv.result()  # raises ConnectionClosed when the server hangs up
                     text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
                     self._handle(text)
@@ -150,8 +162,8 @@ class StocksStream:
                 if status == "auth_failed"
                 else "Another connection uses this key; close it or raise the plan's connection limit.",
             )
-        if status == "error":
-            log.warning("stocks WebSocket error status: %s", ev.get("message"))
+        if status not in ("connected", "auth_success", "success"):  # error, slow_consumer, force_disconnect
+            log.warning("stocks WebSocket status %s: %s", status, ev.get("message"))
 
     async def _expect(self, ws: Any, wanted: str) -> None:
         """Read status frames until ``wanted`` arrives (auth failures raise AuthError)."""

@@ -31,3 +31,9 @@ def test_bad_options_exit_2_with_one_line() -> None:
     assert out.returncode == 2 and out.stderr.startswith("error: --until must be later than --since")
     out = run_cli("produce", "stocks", "--tickers", "AAPL", "--all")
     assert out.returncode == 2 and "exclusive" in out.stderr
+
+
+@pytest.mark.parametrize("command", [("produce", "stocks"), ("produce", "news"), ("gaps",)])
+def test_an_empty_tickers_option_is_a_usage_error_never_every_ticker(command: tuple[str, ...]) -> None:
+    out = run_cli(*command, "--tickers", " , ")
+    assert out.returncode == 2 and out.stderr.startswith("error: --tickers is empty"), out.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -78,20 +80,22 @@ class FakeAggs:
         self.calls: list[tuple[str, int, int]] = []
         self.fail = fail or set()
 
-    async def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+    def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
         self.calls.append((ticker, from_ms, to_ms))
-        await asyncio.sleep(0)
         if ticker in self.fail:
             raise ServiceUnavailable("down")
         return [{"t": t, "o": 1.0} for t in range(from_ms, to_ms + 1, M)]
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _repairer(client: FakeAggs, resume: Resume | None = None) -> tuple[Repairer, list[tuple[str, int]]]:
     got: list[tuple[str, int]] = []
 
-    def emit(sym: str, bar: dict[str, Any]) -> bool:
-        got.append((sym, bar["t"]))
-        return True
+    def emit(sym: str, bars: list[Any]) -> int:
+        got.extend((sym, bar["t"]) for bar in bars)
+        return len(bars)
 
     return Repairer(client, emit, concurrency=2, resume=resume), got  # type: ignore[arg-type]
 
@@ -107,7 +111,8 @@ def test_only_the_minutes_strictly_between_connections_are_repaired() -> None:
         r.observe("MSFT", 20 * M, conn=2)  # first sight, no resume point: nothing to repair
         r.observe("MSFT", 21 * M, conn=2)
         await r.drain(5)
-        assert client.calls == [("AAPL", 14 * M, 19 * M)]
+        r.close()
+        assert client.closed and client.calls == [("AAPL", 14 * M, 19 * M)]
         assert got == [("AAPL", t * M) for t in range(14, 20)] and r.repaired == 6
 
     asyncio.run(main())
@@ -131,17 +136,20 @@ def test_start_repairs_from_the_topic_tail_and_failures_are_counted_not_raised()
 def test_concurrency_is_bounded(concurrency: int) -> None:
     async def main() -> None:
         active = peak = 0
+        lock = threading.Lock()
 
         class Slow(FakeAggs):
-            async def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+            def minute_bars(self, ticker: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
                 nonlocal active, peak
-                active += 1
-                peak = max(peak, active)
-                await asyncio.sleep(0.01)
-                active -= 1
+                with lock:
+                    active += 1
+                    peak = max(peak, active)
+                time.sleep(0.02)
+                with lock:
+                    active -= 1
                 return []
 
-        r = Repairer(Slow(), lambda s, b: True, concurrency=concurrency)  # type: ignore[arg-type]
+        r = Repairer(Slow(), lambda s, b: len(b), concurrency=concurrency)  # type: ignore[arg-type]
         for i in range(10):
             r.observe(f"T{i}", 0, conn=1)
             r.observe(f"T{i}", 5 * M, conn=2)

@@ -99,6 +99,8 @@ class Faults:
     auth_fail: bool = False
     max_connections: bool = False
     retry_after: float = 1.0
+    cut_ws_every_s: float = 0.0  # cut every WebSocket connection this often (0 = never)
+    cut_ws_jitter_s: float = 0.0  # plus up to this much, drawn afresh for each cut
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -110,6 +112,7 @@ class Conn:
     subs: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sender: asyncio.Task[None] | None = None
+    transport: Any = None  # the TCP transport, for the cut fault's abort
 
 
 class Market:
@@ -147,6 +150,7 @@ class Market:
             "frames": 0,
             "malformed_sent": 0,
             "connections": 0,
+            "ws_cuts": 0,
         }
 
     # -- time helpers ------------------------------------------------------------------------------

@@ -7,8 +7,11 @@
   ``--rate-limit`` requests/s.
 * ``/stocks`` WebSocket: status connected -> auth -> auth_success/auth_failed -> subscribe AM.*, A.AAPL, ...
   -> JSON arrays of events.
+* ``GET /v2/aggs/ticker/{ticker}/range/1/minute/{from}/{to}``: the streamed minute bars over REST
+  (``aggs``), behind the same gate (key, rate limit, 429/5xx faults).
 * ``/_control/*``: status, clock, faults (drop_ws, burst_429, http_5xx, malformed_frames, auth_fail,
-  max_connections), emitted (what was served: article ids and bar keys), reset.
+  max_connections, cut_ws_every_s/cut_ws_jitter_s), emitted (what was served: article ids and bar keys),
+  sessions, reset.
 
 The replay clock maps wall time to dataset time (``speed`` dataset seconds per wall second); every
 timestamp served is shifted by a whole number of minutes so that the replay start looks like "now".
@@ -28,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rtfin_cli.local.market import aggs
 from rtfin_cli.local.market import dataset as ds
 from rtfin_cli.local.market.replay import MARKET, Faults, Market
 from rtfin_cli.local.market.stream import stocks_handler
@@ -306,6 +310,7 @@ def make_app(market: Market) -> web.Application:
     app.router.add_post("/_control/faults", control_faults)
     app.router.add_post("/_control/clock", control_clock)
     app.router.add_post("/_control/reset", control_reset)
+    aggs.add_routes(app, market, gate)
 
     async def close_sockets(app: web.Application) -> None:
         for conn in list(market.conns):

@@ -94,7 +94,7 @@ async def stocks_handler(request: web.Request) -> web.WebSocketResponse:
     m: Market = request.app[MARKET]
     ws = web.WebSocketResponse(max_msg_size=1 << 20, compress=False)  # localhost: CPU matters, not bytes
     await ws.prepare(request)
-    conn = Conn(ws)
+    conn = Conn(ws, transport=request.transport)
     m.conns.add(conn)
     m.counters["connections"] += 1
     try:

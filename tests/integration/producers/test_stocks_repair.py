@@ -1,0 +1,205 @@
+"""`rtfin produce stocks` against a replay that keeps cutting the WebSocket, and across a SIGKILL: no
+minute bar of a served ticker is missing (compared with every bar the replay generated, not only those it
+sent) and none is duplicated in the topic. Real Kafka, real replay server, real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtfin_cli.local.market import dataset as ds
+from rtfin_cli.local.market.service import MarketServer
+from rtfin_cli.settings import KafkaSettings
+from tests.conftest import run_cli
+from tests.integration.producers.conftest import cli_env, read_topic, wait_until
+
+TICKERS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "BRK.B"]
+SPEED = 60.0  # one replay minute per wall second: a session (390 minutes) outlasts the 5-minute run
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "rtfin_cli", "produce", "stocks", "--json", *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def _subscribed(market: MarketServer) -> bool:
+    st = market.control("status")
+    return st["connections"] >= 1 and bool(st["subscriptions"])
+
+
+def _dataset_now(market: MarketServer) -> int:
+    return ds.parse_ms(market.control("status")["dataset_now"])
+
+
+def generated(
+    market: MarketServer, tickers: list[str], lo: int, hi: int
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every minute bar the replay generated for ``tickers`` that started at or after ``lo`` and ended by
+    ``hi`` (dataset ms), keyed (sym, shown s)."""
+    shift = market.control("status")["shift_ms"]
+    out = {}
+    for day, open_ms in enumerate(ds.trading_days()):
+        for i in range(ds.SESSION_MINUTES):
+            s = open_ms + i * ds.MINUTE_MS
+            if s >= lo and s + ds.MINUTE_MS <= hi:
+                for bar in ds.day_bars(day)[i]:
+                    if bar["sym"] in tickers:
+                        out[(bar["sym"], s + shift)] = bar
+    return out
+
+
+def _check_complete(kafka: KafkaSettings, want: dict[tuple[str, int], dict[str, Any]]) -> dict[str, int]:
+    records = [r for r in read_topic(kafka, kafka.topics.stocks_aggs) if r["value"]["ev"] == "AM"]
+    keys = Counter((r["value"]["sym"], r["value"]["s"]) for r in records)
+    missing = sorted(set(want) - set(keys))
+    dups = [k for k, n in keys.items() if n > 1]
+    assert not missing, f"{len(missing)} minute bars missing, first {missing[:5]}"
+    assert not dups, f"{len(dups)} bars duplicated, first {dups[:5]}"
+    repaired = [r for r in records if r["headers"].get("rtfin-origin") == "rest"]
+    for r in records:
+        v, bar = r["value"], want.get((r["value"]["sym"], r["value"]["s"]))
+        if bar is not None:  # same values whichever path brought it
+            assert [v[f] for f in "ohlcv"] + [v["vw"]] == [bar[f] for f in "ohlcv"] + [bar["vw"]]
+            assert r["key"] == v["sym"] and r["ts"] == v["e"] == v["s"] + ds.MINUTE_MS
+    return {"bars": len(want), "records": len(records), "repaired": len(repaired)}
+
+
+def _drop_run(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path, seconds: float, speed: float = SPEED
+) -> dict[str, Any]:
+    proc = _start(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
+    try:
+        wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
+        assert proc.poll() is None, proc.communicate()
+        lo = _dataset_now(market)
+        market.control("faults", {"cut_ws_every_s": 3, "cut_ws_jitter_s": 7})
+        market.control("clock", {"speed": speed})
+        deadline = time.monotonic() + seconds
+        time.sleep(seconds / 3)  # repairs meet the REST faults too: retried, never given up
+        market.control("faults", {"burst_429": 3, "http_5xx": 2, "retry_after": 0.2})
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(1)
+        cuts = market.control("status")["counters"]["ws_cuts"]
+        market.control("faults", {"cut_ws_every_s": 0})
+        wait_until(lambda: _subscribed(market), 30, "a last reconnect")
+        time.sleep(3)  # every ticker's next bar arrives on the last connection and triggers its repair
+        market.control("clock", {"speed": 0})
+        hi = _dataset_now(market)
+        want = generated(market, TICKERS, lo, hi)
+        wait_until(lambda: _complete(kafka, want), 60, "every generated bar in the topic")
+        assert proc.poll() is None, "the producer ended during the drops"
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, stats
+    assert stats["repaired"] > 0 and stats["repair_failed"] == 0, stats
+    assert stats["longest_disconnected_s"] < 5, stats  # no backoff builds up across healthy sessions
+    counts = _check_complete(kafka, want)
+    assert counts["repaired"] == stats["repaired"]
+    return {
+        **counts,
+        "cuts": cuts,
+        **{k: stats[k] for k in ("connects", "reconnects", "longest_disconnected_s")},
+    }
+
+
+def _complete(kafka: KafkaSettings, want: dict[tuple[str, int], dict[str, Any]]) -> bool:
+    got = {
+        (r["value"]["sym"], r["value"]["s"]) for r in read_topic(kafka, kafka.topics.stocks_aggs, timeout=10)
+    }
+    return set(want) <= got
+
+
+def test_drops_every_3_to_10_s_lose_no_minute(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    counts = _drop_run(kafka, market, tmp_path, seconds=30, speed=120)
+    print("drop test (30 s):", counts)
+
+
+@pytest.mark.slow
+def test_five_minutes_of_drops_lose_no_minute(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    counts = _drop_run(kafka, market, tmp_path, seconds=300)
+    print("drop test (300 s):", counts)
+
+
+def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s: float) -> dict[str, Any]:
+    env = cli_env(kafka, market, tmp_path)
+    args = ("--tickers", ",".join(TICKERS))
+    proc = _start(env, *args)
+    wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
+    lo = _dataset_now(market)
+    market.control("clock", {"speed": SPEED})
+    time.sleep(8)
+    proc.kill()  # SIGKILL: no flush, records in flight are lost
+    proc.communicate()
+    time.sleep(down_s)
+    proc = _start(env, *args)
+    try:
+        wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the restart to subscribe")
+        time.sleep(5)
+        market.control("clock", {"speed": 0})
+        hi = _dataset_now(market)
+        want = generated(market, TICKERS, lo, hi)
+        wait_until(lambda: _complete(kafka, want), 60, "every generated bar in the topic")
+    finally:
+        code, out, err = _stop(proc)
+    assert code == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["repaired"] > 0 and stats["repair_failed"] == 0
+    records = [r for r in read_topic(kafka, kafka.topics.stocks_aggs) if r["value"]["ev"] == "AM"]
+    keys = {(r["value"]["sym"], r["value"]["s"]) for r in records}
+    missing = sorted(set(want) - keys)
+    assert not missing, f"{len(missing)} minute bars missing after the restart, first {missing[:5]}"
+    return {"bars": len(want), "records": len(records), "repaired": stats["repaired"]}
+
+
+def test_sigkill_and_restart_lose_no_minute(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    print("kill test (down 5 s):", _kill_run(kafka, market, tmp_path, down_s=5))
+
+
+@pytest.mark.slow
+def test_sigkill_for_a_minute_and_restart_lose_no_minute(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    print("kill test (down 60 s):", _kill_run(kafka, market, tmp_path, down_s=60))
+
+
+def test_counters_are_printed_on_a_final_status_too(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    market.control("faults", {"auth_fail": True})
+    out = run_cli(
+        "produce", "stocks", "--json", "--tickers", "AAPL", env=cli_env(kafka, market, tmp_path), timeout=60
+    )
+    assert out.returncode == 5 and "auth_failed" in out.stderr
+    stats = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {k: stats[k] for k in ("connects", "reconnects", "repaired", "repair_failed")} == dict.fromkeys(
+        ("connects", "reconnects", "repaired", "repair_failed"), 0
+    )
+    assert stats["longest_disconnected_s"] == 0
