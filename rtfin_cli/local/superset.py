@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtfin_cli.errors import ProcessError
-from rtfin_cli.local.supervisor import Service, ServiceStatus
+from rtfin_cli.local.supervisor import Service, ServiceStatus, private_dir
 from rtfin_cli.locate import read_secret
 
 VENV_DIR = Path("venvs") / "superset"  # under the cache dir
@@ -24,9 +24,38 @@ ADMIN_USER = "admin"
 CONFIG = '''\
 """Superset configuration written by rtfin (rtfin_cli/local/superset.py) on every start: do not edit."""
 
+import os
+import re
 from pathlib import Path
 
+from superset.constants import PASSWORD_MASK
+from superset.utils.log import DBEventLogger
+
+os.umask(0o077)  # superset.db, its journals and whatever else Superset writes: owner only
 _HOME = Path(__file__).resolve().parent
+_SECRET_FIELD = re.compile(r"pass|secret|token|private_key|credential|encrypted_extra|sqlalchemy_uri", re.I)
+
+
+def _scrub(value):
+    """A request payload with every field whose name says secret masked (nested dicts and lists too)."""
+    if isinstance(value, dict):
+        return {k: PASSWORD_MASK if _SECRET_FIELD.search(str(k)) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+class ScrubbedEventLogger(DBEventLogger):
+    """Superset's action log (the `logs` table) without secrets: it stores each request's form and JSON
+    body, e.g. the asset import's `passwords` field; those fields are masked before they are stored."""
+
+    def log(self, *args, **kwargs):
+        kwargs["records"] = [_scrub(r) for r in kwargs.get("records") or []]
+        kwargs["curated_payload"] = _scrub(kwargs.get("curated_payload"))
+        return super().log(*args, **kwargs)
+
+
+EVENT_LOGGER = ScrubbedEventLogger()
 SECRET_KEY = (_HOME / "secret_key").read_text().strip()
 SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(_HOME / "superset.db") + "?check_same_thread=false"
 FEATURE_FLAGS = {
@@ -105,10 +134,17 @@ class LocalSuperset:
     def admin_password(self) -> str | None:
         return read_secret(self.password_file)
 
-    def _write_secret(self, path: Path, value: str) -> None:
+    def _write_private(self, path: Path, text: str) -> None:
+        """Write ``text`` to a file only the owner can read (also when it existed with wider rights)."""
         path.touch(mode=0o600, exist_ok=True)
         os.chmod(path, 0o600)
-        path.write_text(value + "\n")
+        path.write_text(text)
+
+    def _restrict(self) -> None:
+        """Owner-only home: the directory and every file in it (metadata db and journals of older starts)."""
+        os.chmod(self.home, 0o700)
+        for path in self.home.rglob("*"):
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
     def init(self) -> str | None:
         """Write the config; on first use create the metadata db, roles and the admin user.
@@ -116,15 +152,15 @@ class LocalSuperset:
         Returns the admin password when initialisation just completed (to be shown once), else None.
         """
         self.home.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.home, 0o700)
-        (self.home / "superset_config.py").write_text(CONFIG)
+        self._restrict()
+        self._write_private(self.home / "superset_config.py", CONFIG)
         if not (self.home / "secret_key").exists():
-            self._write_secret(self.home / "secret_key", secrets.token_urlsafe(48))
+            self._write_private(self.home / "secret_key", secrets.token_urlsafe(48) + "\n")
         marker = self.home / ".initialized"
         if marker.exists():
             return None
         if self.admin_password() is None:
-            self._write_secret(self.password_file, secrets.token_urlsafe(18))
+            self._write_private(self.password_file, secrets.token_urlsafe(18) + "\n")
         password = self.admin_password() or ""
         superset = self._bin("superset")
         steps = [
@@ -134,19 +170,20 @@ class LocalSuperset:
             [superset, "init"],
         ]  # fmt: skip
         log = self.service.log_file
-        log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log.parent)
         for cmd in steps:
-            with open(log, "ab") as out:
+            with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
                 proc = subprocess.run(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env()}, cwd=self.home
-                )
+                    cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env()}, cwd=self.home,
+                    umask=0o077,
+                )  # fmt: skip
             if proc.returncode != 0:
                 shown = " ".join(cmd[1:3])
                 raise ProcessError(
                     f"`superset {shown}` failed (code {proc.returncode}): {self.service.log_tail(3)}",
                     f"Full log: {log}",
                 )
-        marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
+        self._write_private(marker, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
         return password  # shown once: this is the first start that completed initialisation
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from rtfin_cli.errors import ProcessError
 
+PRIVATE_UMASK = 0o077  # what supervised servers write (logs, databases, configs) is the owner's only
+
 
 @dataclass
 class ServiceStatus:
@@ -104,9 +106,9 @@ class Service:
             )
         if self.port is not None:
             ensure_port_free(self.port, self.name)
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        for directory in (self.data_dir, self.pid_file.parent, self.log_file.parent):
+            private_dir(directory)
+        with open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen(
                 list(cmd),
                 stdout=log,
@@ -115,8 +117,11 @@ class Service:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
-        self.pid_file.write_text(json.dumps({"pid": proc.pid, "started_at": time.time(), "cmd": list(cmd)}))
+        write_private(
+            self.pid_file, json.dumps({"pid": proc.pid, "started_at": time.time(), "cmd": list(cmd)})
+        )
         if ready is not None:
             self._await_ready(proc, ready, timeout)
         return proc.pid
@@ -161,6 +166,23 @@ class Service:
         except OSError:
             return ""
         return " | ".join(line.strip() for line in text[-lines:])
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) readable by the owner only; an existing one loses group/other rights."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        with contextlib.suppress(OSError):  # not ours to change: leave it
+            path.chmod(mode & 0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path``'s content with ``text`` in a file only the owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def pid_alive(pid: int) -> bool:

@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
+from rtfin_cli.local.supervisor import private_dir
 from rtfin_cli.locate import read_secret
 from rtfin_cli.settings import LocalSettings
 
@@ -25,7 +26,7 @@ def ensure_password(data_dir: str | Path) -> str:
     if (existing := read_password(data_dir)) is not None:
         return existing
     path = password_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     password = secrets.token_urlsafe(24)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
