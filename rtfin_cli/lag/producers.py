@@ -22,9 +22,9 @@ from rtfin_cli.lag.source import SourceClock
 BAR_S = 60.0  # event seconds between two minute bars
 
 
-def _when(epoch: float, clock: SourceClock) -> str:
-    text = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%a %H:%M UTC")
-    return f"{text} (replay time)" if clock.replay else text
+def _when(epoch: float) -> str:
+    """Day and time (UTC) on the event clock: replay time in the demo, as the header says."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%a %H:%M UTC")
 
 
 def age_s(newest: float, clock: SourceClock) -> float:
@@ -40,7 +40,7 @@ def stocks_state(newest: float, clock: SourceClock, window_s: float, moved: bool
     if clock.market_open and clock.opened is not None and age_s(clock.opened, clock) <= fresh:
         return OK, "market just opened"
     if clock.market_open is False:
-        nxt = f", next open {_when(clock.next_open, clock)}" if clock.next_open else ""
+        nxt = f"; opens {_when(clock.next_open)}" if clock.next_open else ""
         return IDLE, f"market closed{nxt}"
     if clock.market_open is None:
         return IDLE, "no new bar; market hours unknown"
@@ -61,6 +61,6 @@ def news_state(
     if waited > window_s + poll_s:
         return (
             STALLED,
-            f"{waited:.0f}s behind the source (its articles since {_when(clock.next_article, clock)})",
+            f"{waited:.0f}s behind the source (its articles since {_when(clock.next_article)})",
         )
     return OK, ""
