@@ -7,6 +7,7 @@ import json
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -49,28 +50,88 @@ def test_no_password_means_no_password_in_uri() -> None:
     )
 
 
+PRICE = "Intraday price (% from session open)"
+
+
+def _charts() -> dict[str, dict[str, Any]]:
+    return {str(d["slice_name"]): d for d in assets.render(ASSETS, _ctx()).of_kind("charts").values()}
+
+
 def test_dashboard_contract() -> None:
-    """The dashboard the issue asks for: four charts, ticker + keyword filters, 30 s refresh."""
+    """Four charts, a Ticker filter over every ticker (dim_ticker) and a news search, 30 s refresh."""
     bundle = assets.render(ASSETS, _ctx())
-    charts = {d["slice_name"]: d for d in bundle.of_kind("charts").values()}
-    assert set(charts) == {
-        "Top 50 trending tickers (7 days)",
-        "Intraday price",
-        "Intraday volume",
-        "Latest news",
-    }
-    assert charts["Intraday price"]["viz_type"] == "echarts_timeseries_line"
+    charts = _charts()
+    assert set(charts) == {"Top 50 trending tickers (7 days)", PRICE, "Intraday volume", "Latest news"}
+    assert charts[PRICE]["viz_type"] == "echarts_timeseries_line"
     assert charts["Intraday volume"]["viz_type"] == "echarts_timeseries_bar"
     trending = charts["Top 50 trending tickers (7 days)"]["params"]
-    assert trending["row_limit"] == 50 and {"article_count", "avg_sentiment"} <= set(trending["all_columns"])
-    assert {f["column"] for f in trending["conditional_formatting"]} == {"avg_sentiment"}
+    assert {"ticker", "last_price", "change_pct", "article_count", "avg_sentiment"} <= set(
+        trending["all_columns"]
+    )
+    assert {f["column"] for f in trending["conditional_formatting"]} == {"avg_sentiment", "change_pct"}
     news = charts["Latest news"]["params"]
-    assert {"title_link", "publisher", "tickers", "label"} <= set(news["groupby"])
-    tables = {d["table_name"] for d in bundle.of_kind("datasets").values()}
-    assert tables == {"rpt_trending_tickers_7d", "rpt_intraday_price", "rpt_intraday_volume", "latest_news"}
+    assert news["all_columns"] == [
+        "published_et",
+        "title_link",
+        "tickers",
+        "label",
+        "confidence",
+        "publisher",
+    ]
+    datasets = {d["uuid"]: d for d in bundle.of_kind("datasets").values()}
+    tables = {d["table_name"] for d in datasets.values()}
+    assert tables == {"rpt_trending_tickers_7d", "rpt_intraday_price", "rpt_intraday_volume", "latest_news",
+                      "dim_ticker", "news_keywords"}  # fmt: skip
     meta = bundle.docs["dashboards/Real-time_finance.yaml"]["metadata"]
-    names = {f["name"]: f["targets"][0]["column"]["name"] for f in meta["native_filter_configuration"]}
-    assert names == {"Ticker": "ticker", "Keyword in news titles": "keyword"}
+    targets = {f["name"]: f["targets"][0] for f in meta["native_filter_configuration"]}
+    assert {name: t["column"]["name"] for name, t in targets.items()} == {
+        "Ticker": "ticker", "Search news (title words, tickers)": "keyword"}  # fmt: skip
+    assert (
+        datasets[targets["Ticker"]["datasetUuid"]]["table_name"] == "dim_ticker"
+    )  # every ticker in the data
+    assert (
+        datasets[targets["Search news (title words, tickers)"]["datasetUuid"]]["table_name"]
+        == "news_keywords"
+    )
+    for chart in charts.values():  # the Ticker filter applies to every chart: its dataset has the column
+        assert "ticker" in {c["column_name"] for c in datasets[chart["dataset_uuid"]]["columns"]}
+
+
+def test_price_axis_is_its_own_scale_and_default_selection() -> None:
+    """% from the session open on an axis that is not forced to 0 (ECharts scale: truncateYAxis); price and
+    volume show the default tickers while the Ticker filter is empty."""
+    price = _charts()[PRICE]["params"]
+    assert price["truncateYAxis"] is True and price.get("y_axis_bounds") in (None, [None, None])
+    assert "change_pct" in price["metrics"][0]["sqlExpression"] and price["y_axis_format"].endswith("%")
+    bundle = assets.render(ASSETS, _ctx())
+    for name in ("rpt_intraday_price", "rpt_intraday_volume"):
+        sql = bundle.docs[f"datasets/rtfin/{name}.yaml"]["sql"]
+        assert "{% if not filter_values('ticker') %}" in sql and "rpt_default_tickers" in sql
+
+
+def _dataset_rows(sql: str, project: dict[str, object]) -> int:
+    """The most rows a dataset returns: its own LIMIT, or the dbt var that caps the view it reads."""
+    import re
+
+    if m := re.search(r"\bLIMIT (\d+)\s*$", sql.strip(), re.I):
+        return int(m.group(1))
+    return int(project["vars"]["trending_top"])  # type: ignore[index]
+
+
+def test_no_chart_asks_for_a_row_limit_its_dataset_can_reach() -> None:
+    """Superset shows "row limit reached" when rowcount >= row_limit: every table chart's row_limit is above
+    what its dataset can return (the view's own top N); the time series ask for every series."""
+    project = yaml.safe_load((ROOT / "dbt" / "dbt_project.yml").read_text())
+    bundle = assets.render(ASSETS, _ctx())
+    datasets = {d["uuid"]: d for d in bundle.of_kind("datasets").values()}
+    for name, chart in _charts().items():
+        params, query = chart["params"], json.loads(chart["query_context"])["queries"][0]
+        assert params["row_limit"] == query["row_limit"], name
+        if chart["viz_type"] == "table":
+            ds = datasets[chart["dataset_uuid"]]
+            assert params["row_limit"] > _dataset_rows(ds["sql"] or "", project), name
+        else:
+            assert params["series_limit"] == 0 and query["series_limit"] == 0, name
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
@@ -92,11 +153,14 @@ def test_unknown_placeholder_and_dangling_reference(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"rpt_intraday_price.yaml.*template error"):
         assets.render(tmp_path / "a", _ctx())
     ds.write_text(ds.read_text().replace("${{ schemaa }}", "${{ schema }}"))
-    chart = tmp_path / "a" / "charts" / "Intraday_price.yaml"
+    chart = tmp_path / "a" / "charts" / "Intraday_price_from_session_open.yaml"
     doc = yaml.safe_load(chart.read_text())
     doc["dataset_uuid"] = "00000000-0000-0000-0000-000000000000"
     chart.write_text(assets.dump_yaml(doc))
-    with pytest.raises(DataError, match=r"Intraday_price.yaml: dataset_uuid .* matches no file in datasets/"):
+    with pytest.raises(
+        DataError,
+        match=r"Intraday_price_from_session_open.yaml: dataset_uuid .* matches no file in datasets/",
+    ):
         assets.render(tmp_path / "a", _ctx())
 
 

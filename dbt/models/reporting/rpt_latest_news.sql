@@ -3,7 +3,9 @@
   label show as soon as the loader inserted them. Only the newest articles (var latest_articles,
   default 500) are read: the top-N by published time first, then those ids' rows and scores by
   primary key. Grain article x ticker (same rows as fct_news_sentiment) so a ticker filter works;
-  label/score/sentiment are NULL until the article is scored.
+  label/score/sentiment are NULL until the article is scored. published_et: the publish time in market
+  time (var market_timezone), typed as UTC so a client that shows UTC shows New York time. keywords: the
+  title's words of 3+ letters and the article's tickers, lower case, for the dashboard's keyword search.
 #}
 with latest as (
     select article_id
@@ -21,6 +23,7 @@ select
     n.article_id as article_id,
     ticker,
     n.published_at as published_at,
+    toDateTime64(toString(toTimeZone(n.published_at, '{{ var("market_timezone") }}')), 3, 'UTC') as published_et,
     n.title as title,
     n.article_url as article_url,
     n.publisher as publisher,
@@ -28,7 +31,11 @@ select
     s.label as label,
     s.score as score,
     s.sentiment as sentiment,
-    s.scored_at as scored_at
+    s.scored_at as scored_at,
+    arrayDistinct(arrayConcat(
+        arrayFilter(w -> length(w) >= 3, splitByNonAlpha(lower(n.title))),
+        arrayMap(t -> lower(t), n.tickers)
+    )) as keywords
 from {{ ref('stg_news') }} as n
 array join n.tickers as ticker
 left join scores as s on s.article_id = n.article_id

@@ -31,7 +31,10 @@ READY_JS = """(() => {
   const loading = document.querySelectorAll('.loading, [aria-label="Loading"], .ant-skeleton').length;
   const errors = document.querySelectorAll(
     '.alert-danger, [data-test="error-alert"], .ant-alert-error').length;
-  return JSON.stringify({charts, canvases, rows, loading, errors});
+  // Superset's "row limit reached" notice: a warning icon in a chart's header (rowcount >= row_limit)
+  const limit_warnings = document.querySelectorAll(
+    '[data-test="slice-header"] [aria-label="warning"], [data-test="row-count-label"]').length;
+  return JSON.stringify({charts, canvases, rows, loading, errors, limit_warnings});
 })()"""
 
 

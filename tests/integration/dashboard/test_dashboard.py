@@ -7,6 +7,8 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from tests.integration.dashboard.conftest import ARTIFACTS, DATABASE, TIMINGS, m
 
 pytestmark = pytest.mark.timeout(600)
 ASSETS = ROOT / "superset_assets"
+PRICE = "Intraday price (% from session open)"
+SEARCH = "Search news (title words, tickers)"
 
 
 def _client(env: dict[str, str]) -> Any:
@@ -48,8 +52,8 @@ def synced(superset_server: Any, clickhouse_server: Any, reporting_tables: dict[
 def test_dry_run_lists_assets_without_credentials(dash_env: dict[str, str], tmp_path: Path) -> None:
     out = run_cli("dashboard", "sync", "--dry-run", env=dash_env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    names = ("Real-time finance", "Top 50 trending tickers", "Intraday price", "Intraday volume",
-             "Latest news", "rpt_trending_tickers_7d", "latest_news", "databases/rtfin.yaml")  # fmt: skip
+    names = ("Real-time finance", "Top 50 trending tickers", PRICE, "Intraday volume", "Latest news",
+             "rpt_trending_tickers_7d", "latest_news", "dim_ticker", "news_keywords", "databases/rtfin.yaml")  # fmt: skip
     for name in names:
         assert name in out.stdout
     assert dash_env["RTFIN__CLICKHOUSE__PASSWORD"] not in out.stdout + out.stderr
@@ -65,7 +69,7 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
 ) -> None:
     first, second = synced["first"], synced["second"]
     assert first["dashboard_id"] == second["dashboard_id"]
-    assert sorted(second["charts"]) == ["Intraday price", "Intraday volume", "Latest news",
+    assert sorted(second["charts"]) == [PRICE, "Intraday volume", "Latest news",
                                         "Top 50 trending tickers (7 days)"]  # fmt: skip
     client = _client(dash_env)
     try:
@@ -73,29 +77,33 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
             client.count("dashboard", "(filters:!((col:dashboard_title,opr:eq,value:'Real-time finance')))")
             == 1
         )
-        assert client.count("chart", "(filters:!((col:slice_name,opr:eq,value:'Intraday price')))") == 1
+        assert client.count("chart", "(filters:!((col:slice_name,opr:sw,value:'Intraday price')))") == 1
         dash = client.dashboard("rtfin")
         assert dash is not None
         meta = json.loads(dash["json_metadata"])
         assert meta["refresh_frequency"] == 30
         filters = {f["name"]: f for f in meta["native_filter_configuration"]}
         assert filters["Ticker"]["targets"][0]["column"]["name"] == "ticker"
-        assert filters["Keyword in news titles"]["targets"][0]["column"]["name"] == "keyword"
-        # the ticker filter's column exists in every chart's dataset, so it drives every chart
+        assert filters[SEARCH]["targets"][0]["column"]["name"] == "keyword"
         for ds in client.get_json("/api/v1/dataset/", "datasets", q="(page_size:100)")["result"]:
-            cols = client.get_json(f"/api/v1/dataset/{ds['id']}", "dataset")["result"]["columns"]
-            assert "ticker" in {c["column_name"] for c in cols}, ds["table_name"]
             assert ds["schema"] == DATABASE
         rows = {}
         for chart in client.dashboard_charts(int(dash["id"])):
+            form = chart["form_data"]
+            dataset_id = str(form["datasource"]).split("__")[0]
+            dataset = client.get_json(f"/api/v1/dataset/{dataset_id}", "dataset")["result"]
+            # the ticker filter's column exists in every chart's dataset, so it drives every chart
+            assert "ticker" in {c["column_name"] for c in dataset["columns"]}, dataset["table_name"]
             result = client.chart_data(int(chart["id"]))["result"][0]
             assert not result.get("error"), (chart["slice_name"], result.get("error"))
             rows[chart["slice_name"]] = result["rowcount"]
             assert result["rowcount"] > 0, chart["slice_name"]
+            # Superset's "row limit reached" notice shows when rowcount >= row_limit
+            assert result["rowcount"] < int(form["row_limit"]), chart["slice_name"]
         news = next(c for c in client.dashboard_charts(int(dash["id"])) if c["slice_name"] == "Latest news")
         data = client.chart_data(int(news["id"]))["result"][0]["data"]
         assert data[0]["title_link"].startswith('<a href="https://')
-        published = [r["published"] for r in data]
+        published = [r["published_et"] for r in data]
         assert published == sorted(published, reverse=True)  # newest first
         (ARTIFACTS / "dashboard_chart_rows.json").parent.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "dashboard_chart_rows.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -103,31 +111,96 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
         client.close()
 
 
+def _query(client: Any, chart: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chart's saved query with the native filters' WHERE terms, as the dashboard sends them."""
+    full = client.get_json(f"/api/v1/chart/{chart['id']}", "chart")["result"]
+    qc = json.loads(full["query_context"])
+    for query in qc["queries"]:
+        query["filters"] = filters
+    resp = client._send("POST", "/api/v1/chart/data", json=qc)
+    assert resp.status_code == 200, resp.text[:300]
+    return dict(resp.json()["result"][0])
+
+
+def _tickers(row: dict[str, Any]) -> list[str]:
+    return str(row["tickers"]).split(",")
+
+
 def test_filters_apply_to_chart_queries(dash_env: dict[str, str], synced: dict[str, Any]) -> None:
-    """The ticker filter narrows every chart; the keyword filter narrows the news to titles with the word."""
+    """The ticker filter narrows every chart, the news before its top 50; the search matches title words
+    and tickers; with no ticker selected, price and volume show the default tickers."""
     client = _client(dash_env)
     try:
         dash = client.dashboard("rtfin")
         assert dash is not None
-        for chart in client.dashboard_charts(int(dash["id"])):
-            full = client.get_json(f"/api/v1/chart/{chart['id']}", "chart")["result"]
-            qc = json.loads(full["query_context"])
-            for query in qc["queries"]:
-                query["filters"] = [{"col": "ticker", "op": "IN", "val": ["NVDA"]}]
-            resp = client._send("POST", "/api/v1/chart/data", json=qc)
-            assert resp.status_code == 200, resp.text[:300]
-            result = resp.json()["result"][0]
-            assert result["rowcount"] > 0, chart["slice_name"]
+        charts = {c["slice_name"]: c for c in client.dashboard_charts(int(dash["id"]))}
+        nvda = [{"col": "ticker", "op": "IN", "val": ["NVDA"]}]
+        for name, chart in charts.items():
+            result = _query(client, chart, nvda)
+            assert result["rowcount"] > 0, name
             if "ticker" in result["colnames"]:
-                assert {r["ticker"] for r in result["data"]} == {"NVDA"}
-            if chart["slice_name"] == "Latest news":
-                assert all("NVDA" in r["tickers"] for r in result["data"])
-                for query in qc["queries"]:
-                    query["filters"] = [{"col": "keyword", "op": "IN", "val": ["shares"]}]
-                data = client._send("POST", "/api/v1/chart/data", json=qc).json()["result"][0]["data"]
-                assert data and all("shares" in r["title_link"].lower() for r in data)
+                assert {r["ticker"] for r in result["data"]} == {"NVDA"}, name
+        news = charts["Latest news"]
+        newest = _query(client, news, [])["data"]
+        for_nvda = _query(client, news, nvda)["data"]
+        assert all("NVDA" in _tickers(r) for r in for_nvda)
+        assert len(for_nvda) > sum("NVDA" in _tickers(r) for r in newest)  # filtered before the top 50
+        words = _query(client, news, [{"col": "keyword", "op": "IN", "val": ["shares"]}])["data"]
+        assert words and all("shares" in r["title_link"].lower() for r in words)
+        symbol = _query(client, news, [{"col": "keyword", "op": "IN", "val": ["nvda"]}])["data"]
+        assert {r["title_link"] for r in for_nvda} <= {r["title_link"] for r in symbol}
+        with _warehouse(dash_env) as ch:
+            default = {
+                r[0] for r in ch.query(f"SELECT ticker FROM {DATABASE}.rpt_default_tickers").result_rows
+            }
+        assert len(default) == 5
+        for name in (PRICE, "Intraday volume"):
+            assert {r["ticker"] for r in _query(client, charts[name], [])["data"]} == default, name
     finally:
         client.close()
+
+
+@contextmanager
+def _warehouse(env: dict[str, str]) -> Iterator[Any]:
+    from rtfin_cli.settings import load_settings
+    from rtfin_cli.warehouse.client import get_client
+
+    client = get_client(load_settings(environ=env).settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _filter_options(client: Any, name: str) -> set[str]:
+    """The values a native select filter offers: its target column of its target dataset, as the filter's own
+    query reads them (Superset's select filter asks for up to 1000 values)."""
+    dash = client.dashboard("rtfin")
+    meta = json.loads(dash["json_metadata"])
+    target = next(f for f in meta["native_filter_configuration"] if f["name"] == name)["targets"][0]
+    column = target["column"]["name"]
+    query = {"columns": [column], "metrics": [], "row_limit": 1000, "orderby": [[column, True]]}
+    body = {"datasource": {"id": target["datasetId"], "type": "table"}, "queries": [query],
+            "result_format": "json", "result_type": "full"}  # fmt: skip
+    resp = client._send("POST", "/api/v1/chart/data", json=body)
+    assert resp.status_code == 200, resp.text[:300]
+    return {str(r[column]) for r in resp.json()["result"][0]["data"]}
+
+
+def test_ticker_filter_offers_every_ticker_in_the_data(
+    dash_env: dict[str, str], synced: dict[str, Any]
+) -> None:
+    with _warehouse(dash_env) as ch:
+        raw = DATABASE + "_raw"
+        in_data = {r[0] for r in ch.query(
+            f"SELECT DISTINCT sym FROM {raw}.stock_aggs UNION DISTINCT "
+            f"SELECT DISTINCT arrayJoin(tickers) FROM {raw}.news WHERE notEmpty(tickers)").result_rows}  # fmt: skip
+    client = _client(dash_env)
+    try:
+        options = _filter_options(client, "Ticker")
+    finally:
+        client.close()
+    assert len(in_data) > 30 and in_data <= options, sorted(in_data - options)
 
 
 @pytest.mark.slow
@@ -147,7 +220,22 @@ def test_screenshot_shows_every_chart(
     state = screenshot(url.stdout.strip() + "?standalone=1", cookie, out, tmp_path)
     TIMINGS["screenshot_s"] = round(time.monotonic() - t0, 1)
     assert state["canvases"] >= 2 and state["rows"] >= 2 and state["errors"] == 0, state
+    assert state["limit_warnings"] == 0, state  # no chart shows Superset's "row limit reached" notice
     assert out.stat().st_size > 50_000 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shutil.copyfile(out, ROOT / "docs" / "dashboard.png")  # the picture in README and docs/dashboard.md
+    client = _client(dash_env)
+    try:  # as Superset stores them: the price axis is not forced to 0, the filter offers every ticker
+        dash = client.dashboard("rtfin")
+        assert dash is not None
+        price = next(c for c in client.dashboard_charts(int(dash["id"])) if c["slice_name"] == PRICE)
+        assert price["form_data"]["truncateYAxis"] is True, price["form_data"]
+        assert price["form_data"].get("y_axis_bounds") in (None, [None, None])
+        options = _filter_options(client, "Ticker")
+    finally:
+        client.close()
+    with _warehouse(dash_env) as ch:
+        tickers = {r[0] for r in ch.query(f"SELECT ticker FROM {DATABASE}.dim_ticker").result_rows}
+    assert tickers and tickers <= options
 
 
 def test_export_sync_export_round_trips_without_diff(
@@ -192,7 +280,7 @@ def test_ui_edit_is_a_small_diff(dash_env: dict[str, str], synced: dict[str, Any
     rel = "charts/Intraday_volume.yaml"
     diff = subprocess.run(["diff", str(ASSETS / rel), str(work / rel)], capture_output=True, text=True)
     changed = [line for line in diff.stdout.splitlines() if line[:1] in "<>"]
-    assert changed == ["< description: Traded volume per minute bar for the selected ticker(s).",
+    assert changed == ["< description: Traded volume per minute bar of the selected tickers, by default the top trending.",
                        "> description: Edited in the UI."]  # fmt: skip
     _sync(dash_env, cwd=tmp_path)  # put the committed version back
 
@@ -245,7 +333,7 @@ def test_yaml_syntax_error_names_the_file_and_imports_nothing(
 ) -> None:
     broken = tmp_path / "assets"
     shutil.copytree(ASSETS, broken)
-    chart = broken / "charts" / "Intraday_price.yaml"
+    chart = broken / "charts" / "Intraday_price_from_session_open.yaml"
     chart.write_text(
         chart.read_text().replace("viz_type: echarts_timeseries_line\n", "viz_type: [unclosed\n", 1)
     )
