@@ -30,7 +30,8 @@ class ClickHouseServer:
     host: str = "127.0.0.1"
     user: str = "default"
     password: str | None = None  # None: the generated one
-    max_body_mb: int = 4096  # largest request body (INSERT data)
+    max_body_mb: int = 256  # largest request body (INSERT data)
+    loopback_network: bool = False  # url(), remote(), s3() ... may reach loopback addresses (never others)
     max_query_mb: int = 16  # largest SQL text
     name: str = "clickhouse"
 
@@ -57,7 +58,8 @@ class ClickHouseServer:
         user, password = self.credentials()
         cmd = [sys.executable, "-m", "rtfin_cli.local.clickhouse", "--data-dir", str(self.data_dir),
                "--host", self.host, "--port", str(self.port), "--user", user,
-               "--max-body-mb", str(self.max_body_mb), "--max-query-mb", str(self.max_query_mb)]  # fmt: skip
+               "--max-body-mb", str(self.max_body_mb), "--max-query-mb", str(self.max_query_mb),
+               *(["--loopback-network"] if self.loopback_network else [])]  # fmt: skip
         env = {PASSWORD_ENV: password} if self.password is not None else {}
         return self.service.start(cmd, env=env, ready=self.ready, timeout=timeout)
 
@@ -107,7 +109,10 @@ def from_settings(local: object, clickhouse: object | None = None) -> ClickHouse
     from rtfin_cli.settings import ClickHouseSettings, LocalSettings
 
     assert isinstance(local, LocalSettings)
-    server = ClickHouseServer(data_dir=Path(local.data_dir), port=local.clickhouse_port)
+    server = ClickHouseServer(
+        data_dir=Path(local.data_dir), port=local.clickhouse_port, max_body_mb=local.clickhouse_max_body_mb,
+        loopback_network=local.clickhouse_loopback_network,
+    )  # fmt: skip
     if isinstance(clickhouse, ClickHouseSettings):
         server.user = clickhouse.user
         explicit = clickhouse.password.get_secret_value() if clickhouse.password else None

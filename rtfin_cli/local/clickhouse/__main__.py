@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtfin_cli.local.clickhouse import PASSWORD_ENV
+from rtfin_cli.local.clickhouse.confine import Confinement
 from rtfin_cli.local.clickhouse.credentials import ensure_password
+from rtfin_cli.local.supervisor import private_dir
 
 if TYPE_CHECKING:  # chDB is imported when the server starts, after the time zone is set
     from rtfin_cli.local.clickhouse.engine import Engine
@@ -35,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--user", default="default")
-    parser.add_argument("--max-body-mb", type=int, default=4096, help="largest accepted request body")
+    parser.add_argument("--max-body-mb", type=int, default=256, help="largest accepted request body")
+    parser.add_argument("--loopback-network", action="store_true",
+                        help="let url(), remote(), s3() ... reach loopback addresses (never other hosts)")  # fmt: skip
     parser.add_argument("--max-query-mb", type=int, default=16, help="largest SQL text (not INSERT data)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                         help="DEBUG logs every query; INFO only slow (>= 1 s) and failed ones")  # fmt: skip
@@ -85,6 +89,15 @@ def _probe(server: Server, engine: Engine, stop: threading.Event) -> None:
             log.warning("engine probe failed: %s", exc.message)
 
 
+def _confinement(args: argparse.Namespace) -> Confinement:
+    """Files only under ``<data_dir>/clickhouse/user_files`` (also the working directory, where the engine
+    resolves relative paths), network only to loopback and only when asked."""
+    user_files = Path(args.data_dir).resolve() / "clickhouse" / "user_files"
+    private_dir(user_files)
+    os.chdir(user_files)
+    return Confinement(user_files, loopback_network=args.loopback_network)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -99,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = Engine(Path(args.data_dir).resolve() / "clickhouse" / "db")
     server = make_server(
-        (args.host, args.port), engine, args.user, password,
+        (args.host, args.port), engine, args.user, password, confinement=_confinement(args),
         max_body_bytes=args.max_body_mb << 20, max_query_bytes=args.max_query_mb << 20,
     )  # fmt: skip
     stop = threading.Event()

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from rtfin_cli.local.clickhouse import arrowstream, codecs, sqltext
+from rtfin_cli.local.clickhouse.confine import Confinement
 from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
 from rtfin_cli.local.clickhouse.errors import CHError, is_fatal
 from rtfin_cli.local.clickhouse.request import (
@@ -161,6 +162,7 @@ class Handler(BaseHTTPRequestHandler):
         )
         stmt = statement(params.get("query", "").encode(), chunks, self.server.max_query_bytes)
         stmt.check(readonly)
+        self.server.confinement.check_statement(stmt.text, stmt.split)
         engine = self.server.engine
         with engine.connection(
             opts.session_id, opts.database, opts.engine_settings, opts.session_timeout, opts.session_check
@@ -345,6 +347,9 @@ def engine_scalar(conn: Any, sql: str) -> str:
     return bytes(conn.raw.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().strip()
 
 
-def make_server(address: tuple[str, int], engine: Engine, user: str, password: str, **limits: int) -> Server:
+def make_server(
+    address: tuple[str, int], engine: Engine, user: str, password: str, confinement: Confinement | None = None,
+    **limits: int,
+) -> Server:  # fmt: skip
     """The endpoint's HTTP server on ``address`` (limits: ``max_body_bytes``, ``max_query_bytes``)."""
-    return Server(address, Handler, engine, user, password, **limits)
+    return Server(address, Handler, engine, user, password, confinement=confinement, **limits)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from rtfin_cli.local.clickhouse.confine import Confinement
 from rtfin_cli.local.clickhouse.errors import CHError
 
 if TYPE_CHECKING:
@@ -50,8 +51,10 @@ class Server(ThreadingHTTPServer):
         password: str,
         max_body_bytes: int = 4 << 30,
         max_query_bytes: int = 16 << 20,
+        confinement: Confinement | None = None,
     ) -> None:
         self.engine = engine
+        self.confinement = confinement or Confinement()  # default: no file access, no network
         self.user = user
         self.password = password
         self.max_body_bytes = max_body_bytes
