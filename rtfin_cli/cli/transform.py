@@ -185,11 +185,14 @@ def load(
 @app.command()
 def status(as_json: JsonOpt = False) -> None:
     """Migrations, raw row counts and ingestion state (loader lag, Kafka-engine errors, ClickPipes)."""
+    from rtfin_cli.cli.reporting import reporter_for
     from rtfin_cli.warehouse import ingest
     from rtfin_cli.warehouse.client import get_client
 
     s = settings()
-    info = ingest.status(s, get_client(s))
+    ingest.check(s)
+    with reporter_for("transform", as_json=as_json) as reporter:
+        info = ingest.status(s, get_client(s), reporter=reporter)
     if as_json:
         print_json(info)
         return
@@ -239,7 +242,10 @@ def pipes(
         raise UsageError(
             f"unknown pipes command {command!r}", "Use `rtfin transform pipes start` or `... stop`."
         )
-    result = ingest.pipes(settings(), command)
+    from rtfin_cli.cli.reporting import reporter_for
+
+    with reporter_for("transform", as_json=as_json) as reporter:
+        result = ingest.pipes(settings(), command, reporter=reporter)
     if as_json:
         print_json(result)
     else:

@@ -82,8 +82,8 @@ def setup(
     return out
 
 
-def pipes(settings: RtfinSettings, command: str) -> list[dict[str, str]]:
-    """Start or stop the ClickPipes (mode clickpipes only)."""
+def pipes(settings: RtfinSettings, command: str, reporter: Reporter | None = None) -> list[dict[str, str]]:
+    """Start or stop the ClickPipes (mode clickpipes only); an idle service is woken first (reported)."""
     from rtfin_cli.warehouse import clickpipes
 
     if settings.clickhouse.ingest != "clickpipes":
@@ -91,7 +91,7 @@ def pipes(settings: RtfinSettings, command: str) -> list[dict[str, str]]:
             f"clickhouse.ingest is '{settings.clickhouse.ingest}', not 'clickpipes'",
             "Start/stop applies to ClickPipes; the loader stops with SIGTERM.",
         )
-    api = clickpipes.ClickPipesApi(settings)
+    api = clickpipes.ClickPipesApi(settings, reporter=reporter)
     try:
         return [p.as_dict() for p in clickpipes.set_all(api, command)]
     finally:
@@ -129,7 +129,7 @@ def loader_lag(settings: RtfinSettings) -> dict[str, int] | str:
         c.close()
 
 
-def status(settings: RtfinSettings, client: Client) -> dict[str, Any]:
+def status(settings: RtfinSettings, client: Client, reporter: Reporter | None = None) -> dict[str, Any]:
     """Migrations, raw row counts, and the mode's own state (loader lag, engine errors, pipe states)."""
     from rtfin_cli.warehouse import ddl
     from rtfin_cli.warehouse.client import errors, where
@@ -152,7 +152,7 @@ def status(settings: RtfinSettings, client: Client) -> dict[str, Any]:
     else:
         from rtfin_cli.warehouse import clickpipes
 
-        api = clickpipes.ClickPipesApi(settings)
+        api = clickpipes.ClickPipesApi(settings, reporter=reporter)
         try:
             out["pipes"] = [p.as_dict() for p in clickpipes.states(api)]
         finally:

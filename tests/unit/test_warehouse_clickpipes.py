@@ -178,13 +178,16 @@ def test_unsupported_settings_fail_before_any_request(cloud: FakeCloud, tmp_path
     assert "kafka-pw" not in err.value.message and cloud.requests == []
 
 
-def test_cli_refuses_plaintext_kafka_with_exit_3(cloud: FakeCloud, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")} | {
+def _cli_env(cloud: FakeCloud, **extra: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")} | {
         "RTFIN__CLICKHOUSE__INGEST": "clickpipes", "RTFIN__CLICKHOUSE__CLICKPIPES__API_URL": cloud.url,
         "RTFIN__CLICKHOUSE__CLICKPIPES__ORGANIZATION_ID": ORG, "RTFIN__CLICKHOUSE__CLICKPIPES__SERVICE_ID": SVC,
         "RTFIN__CLICKHOUSE__CLICKPIPES__KEY_ID": KEY, "RTFIN__CLICKHOUSE__CLICKPIPES__KEY_SECRET": SECRET,
-    }  # fmt: skip
-    proc = run_cli("transform", "pipes", "start", env=env, cwd=tmp_path)
+    } | extra  # fmt: skip
+
+
+def test_cli_refuses_plaintext_kafka_with_exit_3(cloud: FakeCloud, tmp_path: Path) -> None:
+    proc = run_cli("transform", "pipes", "start", env=_cli_env(cloud), cwd=tmp_path)
     assert proc.returncode == 3, proc.stderr
     assert "kafka.security_protocol = 'PLAINTEXT'" in proc.stdout + proc.stderr
     assert cloud.requests == []
@@ -343,3 +346,18 @@ def test_a_missing_raw_table_names_the_ddl_command(cloud: FakeCloud, tmp_path: P
     with pytest.raises(RtfinError) as err:
         clickpipes_contract.desired(_settings(cloud, tmp_path), {})
     assert "rtfin_raw.news does not exist" in err.value.message and "rtfin transform ddl" in err.value.hint
+
+
+def test_cli_pipes_stop_wakes_an_idle_service_with_progress(tmp_path: Path) -> None:
+    with clickpipes_cloud.running(service_state="idle", awaking_polls=0) as cloud:
+        s = _settings(cloud, tmp_path)
+        cloud.service_state = "running"
+        _sync(s)
+        cloud.service_state = "idle"
+        env = _cli_env(cloud, RTFIN__KAFKA__SECURITY_PROTOCOL="SASL_SSL", RTFIN__KAFKA__SASL_USERNAME="u",
+                       RTFIN__KAFKA__SASL_PASSWORD="kafka-pw")  # fmt: skip
+        proc = run_cli("transform", "pipes", "stop", env=env, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout + proc.stderr
+        assert "service is idle: waking it up" in out and "service state: running" in out
+        assert {p["state"] for p in cloud.pipes.values()} == {"Stopped"} and "kafka-pw" not in out
