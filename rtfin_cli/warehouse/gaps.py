@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from rtfin_cli.errors import ServiceUnavailable
+from rtfin_cli.sources.news import LOCAL_HOSTS
 
 if TYPE_CHECKING:
     from rtfin_cli.settings import RtfinSettings
 
 MINUTE_MS = 60_000
 NEW_YORK = ZoneInfo("America/New_York")
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
