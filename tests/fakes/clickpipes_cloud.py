@@ -14,6 +14,8 @@ Derived from the official Terraform provider, ClickHouse/terraform-provider-clic
 Credentials are never returned (the provider keeps them from the plan, never from a read).
 
 ``key_ttl_requests`` models a revoked key: after that many requests every call answers 401.
+``throttle`` answers that many next requests 429 with ``X-RateLimit-Reset`` (seconds; the provider's
+``doRequest`` waits that plus one second and retries).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.fakes import clickpipes_schema as schema
 
 ORG, SVC, KEY, SECRET = "org-1", "svc-1", "key-id", "key-secret-value"
 CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-         424: "FAILED_DEPENDENCY"}  # fmt: skip
+         424: "FAILED_DEPENDENCY", 429: "TOO_MANY_REQUESTS"}  # fmt: skip
 
 
 class FakeCloud(ThreadingHTTPServer):
@@ -46,6 +48,7 @@ class FakeCloud(ThreadingHTTPServer):
         self.secrets: dict[str, dict[str, Any]] = {}  # pipe id -> the credentials last written
         self.requests: list[tuple[str, str, Any]] = []
         self.key_ttl_requests: int | None = None
+        self.throttle = 0
         self.lock = threading.Lock()
 
     @property
@@ -62,7 +65,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def _reply(self, status: int, result: Any = None, error: str = "") -> None:
+    def _reply(
+        self, status: int, result: Any = None, error: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         body: dict[str, Any] = {"status": status, "requestId": str(uuid.uuid4())}
         if status < 400:
             body["result"] = result
@@ -72,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -92,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.requests.append((self.command, self.path, body))
             if not self._authorized():
                 return self._reply(401, error="invalid API key")
+            if self.server.throttle > 0:
+                self.server.throttle -= 1
+                return self._reply(429, error="rate limit exceeded", headers={"X-RateLimit-Reset": "0"})
             svc = f"/v1/organizations/{ORG}/services/{SVC}"
             if self.path in (svc, svc + "/state"):
                 return self._service(body)

@@ -327,6 +327,12 @@ def test_a_revoked_key_is_an_auth_error_naming_the_api(cloud: FakeCloud, tmp_pat
         _sync(_settings(cloud, tmp_path, key_secret="wrong"))
 
 
+def test_throttled_requests_wait_for_the_rate_limit_reset_and_retry(cloud: FakeCloud, tmp_path: Path) -> None:
+    cloud.throttle = 2
+    assert [p.action for p in _sync(_settings(cloud, tmp_path))] == ["created"] * 3
+    assert [m for m, _, _ in cloud.requests[:3]] == ["GET"] * 3 and len(cloud.calls("POST")) == 3
+
+
 def test_stop_start_and_states(cloud: FakeCloud, tmp_path: Path) -> None:
     s = _settings(cloud, tmp_path)
     _sync(s)
