@@ -97,14 +97,27 @@ def _notes(speed: float | None, no_model: bool, rows: list[dict[str, Any]]) -> N
         )
 
 
+def _dashboard_url(port: int) -> str:
+    """The synced dashboard's own page on the local Superset (its slug from superset_assets/)."""
+    from urllib.parse import urlsplit
+
+    from rtfin_cli.dashboard.sync import dashboard_url
+    from rtfin_cli.errors import RtfinError
+
+    try:
+        path = urlsplit(dashboard_url(settings(), "superset", check=False)).path
+    except RtfinError:  # assets unreadable: the server's front page still gets the user there
+        path = "/"
+    return f"http://127.0.0.1:{port}{path}"
+
+
 def _guide(stack: Stack, rows: list[dict[str, Any]]) -> None:
     """Where to look and how to stop."""
     running = {r["service"]: r for r in rows if r["state"] == "running"}
     if "superset" in running:
-        url = f"http://127.0.0.1:{running['superset']['port']}/"
+        console.print(f"Dashboard: [bold]{_dashboard_url(running['superset']['port'])}[/]")
         pw = stack.data_dir / "superset" / "admin_password"
-        console.print(f"Dashboard: [bold]{url}[/]  (login [bold]admin[/], password in {pw}; "
-                      "`rtfin dashboard open` prints the dashboard's own URL)")  # fmt: skip
+        console.print(f"  login [bold]admin[/], password: [bold]cat {pw}[/]")
     console.print("Data flow and freshness: [bold]rtfin lag[/]   Services: [bold]rtfin local status[/]   "
                   "Logs: [bold]rtfin local logs SERVICE -f[/]")  # fmt: skip
     console.print("Stop: [bold]rtfin local down[/]  (add --purge to delete topics, tables and logs)")

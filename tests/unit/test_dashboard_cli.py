@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
 
 
@@ -80,3 +82,19 @@ def test_superset_not_installed(tmp_path: Path) -> None:
     assert "make setup" in out.stderr
     status = run_cli("local", "superset", "status", "--json", env=env, cwd=tmp_path)
     assert status.returncode == 1 and '"running":false' in status.stdout
+
+
+def test_local_up_guide_names_the_dashboard_page_and_the_login_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo` ends with the dashboard's own URL (its slug) and a command that shows the password."""
+    from rtfin_cli.cli import common, local
+
+    monkeypatch.setattr(common, "state", common.State())  # settings of this test only, not cached for others
+    for key, value in _env(tmp_path).items():
+        if key.startswith("RTFIN"):
+            monkeypatch.setenv(key, value)
+    assert local._dashboard_url(18088) == "http://127.0.0.1:18088/superset/dashboard/rtfin/"
+    makefile = (ROOT / "Makefile").read_text()
+    demo = makefile[makefile.index("\ndemo:") : makefile.index("\nclean:")]
+    assert "dashboard open --no-check" in demo and "superset_password_file()" in demo
