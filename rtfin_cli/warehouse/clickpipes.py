@@ -126,7 +126,7 @@ class ClickPipesApi:
         where = path.removeprefix(self.base) or "/"
         return RtfinError(f"ClickPipes API {method} {where} failed: HTTP {resp.status_code} {detail}")
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """A request to an API path; a ClickPipes request refused because the service idles is retried
         once after waking it (as the provider's ``doClickPipeRequest``)."""
         resp = self._send(method, path, body)
@@ -140,10 +140,10 @@ class ClickPipesApi:
     def _wake(self) -> None:
         """Wake an idle service and wait until it runs (the only state ClickPipes accepts requests in)."""
         message(self.reporter, STAGE, "ClickHouse Cloud service is idle: waking it up")
-        self._call("PATCH", self.service + "/state", {"command": "awake"})
+        self.call("PATCH", self.service + "/state", {"command": "awake"})
         deadline, last = time.monotonic() + self.wake_timeout_s, ""
         while True:
-            state = str((self._call("GET", self.service) or {}).get("state", ""))
+            state = str((self.call("GET", self.service) or {}).get("state", ""))
             if state != last:
                 message(self.reporter, STAGE, f"service state: {state}")
                 last = state
@@ -158,19 +158,43 @@ class ClickPipesApi:
             time.sleep(self.wake_poll_s)
 
     def list(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", self.base) or [])
+        return list(self.call("GET", self.base) or [])
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("POST", self.base, body))
-
-    def update(self, pipe_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"{self.base}/{pipe_id}", body))
-
-    def scale(self, pipe_id: str, replicas: int) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"{self.base}/{pipe_id}/scaling", {"replicas": replicas}))
+        return dict(self.call("POST", self.base, body))
 
     def set_state(self, pipe_id: str, command: str) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"{self.base}/{pipe_id}/state", {"command": command}))
+        return dict(self.call("PATCH", f"{self.base}/{pipe_id}/state", {"command": command}))
+
+
+Request = tuple[str, str, dict[str, Any]]  # method, API path, body
+
+
+def _shown(requests: list[Request]) -> list[dict[str, Any]]:
+    """Requests as a dry run prints them: ``{METHOD: path, "body": body}``, credentials masked."""
+    return [{method: path, "body": contract.masked(body)} for method, path, body in requests]
+
+
+def _changes(api: ClickPipesApi, have: dict[str, Any], want: dict[str, Any], start: bool) -> list[Request]:
+    """The requests that turn the existing pipe ``have`` into ``want`` (none when it already is)."""
+    pid, name = str(have["id"]), want["name"]
+    fixed = contract.fixed_changes(have, want)
+    if fixed:
+        raise RtfinError(
+            f"pipe {name} differs in {', '.join(fixed)}, which ClickPipes cannot change in place",
+            f"Delete the pipe in the ClickHouse Cloud console (id {pid}); the next run recreates it.",
+        )
+    creds = want["source"]["kafka"]["credentials"]
+    out: list[Request] = []
+    body = contract.update_body(have, want, send_credentials=not api.marks.current(pid, creds))
+    if body:
+        out.append(("PATCH", f"{api.base}/{pid}", body))
+    replicas = want["scaling"]["replicas"]
+    if ((have.get("scaling") or {}).get("replicas") or 1) != replicas:
+        out.append(("PATCH", f"{api.base}/{pid}/scaling", {"replicas": replicas}))
+    if start and have.get("state") == "Stopped":
+        out.append(("PATCH", f"{api.base}/{pid}/state", {"command": "start"}))
+    return out
 
 
 def _sync_one(
@@ -179,42 +203,22 @@ def _sync_one(
     name, creds = want["name"], want["source"]["kafka"]["credentials"]
     if have is None:
         if dry_run:
-            return PipeState(
-                name, "", "", "would-create", [{"POST": api.base, "body": contract.masked(want)}]
-            )
+            return PipeState(name, "", "", "would-create", _shown([("POST", api.base, want)]))
         pipe = api.create(want)
         api.marks.record(str(pipe["id"]), creds)
         return PipeState(name, str(pipe["id"]), str(pipe.get("state", "")), "created")
-    pid = str(have["id"])
-    fixed = contract.fixed_changes(have, want)
-    if fixed:
-        raise RtfinError(
-            f"pipe {name} differs in {', '.join(fixed)}, which ClickPipes cannot change in place",
-            f"Delete the pipe in the ClickHouse Cloud console (id {pid}); the next run recreates it.",
-        )
-    body = contract.update_body(have, want, send_credentials=not api.marks.current(pid, creds))
-    replicas = want["scaling"]["replicas"]
-    scale = ((have.get("scaling") or {}).get("replicas") or 1) != replicas
-    state = str(have.get("state", ""))
-    needs_start = start and state == "Stopped"
+    pid, state = str(have["id"]), str(have.get("state", ""))
+    requests = _changes(api, have, want, start)
     if dry_run:
-        reqs = [{"PATCH": f"{api.base}/{pid}", "body": contract.masked(body)}] if body else []
-        reqs += [{"PATCH": f"{api.base}/{pid}/scaling", "body": {"replicas": replicas}}] if scale else []
-        reqs += [{"PATCH": f"{api.base}/{pid}/state", "body": {"command": "start"}}] if needs_start else []
-        return PipeState(name, pid, state, "would-update" if reqs else "unchanged", reqs)
-    action = "unchanged"
-    if body:
-        state = str(api.update(pid, body).get("state", state))
+        return PipeState(name, pid, state, "would-update" if requests else "unchanged", _shown(requests))
+    for method, path, body in requests:
+        state = str((api.call(method, path, body) or {}).get("state", state))
         if "credentials" in (body.get("source") or {}).get("kafka", {}):
             api.marks.record(pid, creds)
-        action = "updated"
-    if scale:
-        state = str(api.scale(pid, replicas).get("state", state))
-        action = "updated"
-    if needs_start:
-        state = str(api.set_state(pid, "start").get("state", state))
-        action = "started" if action == "unchanged" else action
-    return PipeState(name, pid, state, action)
+    if not requests:
+        return PipeState(name, pid, state, "unchanged")
+    only_start = len(requests) == 1 and requests[0][1].endswith("/state")
+    return PipeState(name, pid, state, "started" if only_start else "updated")
 
 
 def sync(
