@@ -68,8 +68,29 @@ WTF_CSRF_TIME_LIMIT = None
 TALISMAN_ENABLED = False
 CONTENT_SECURITY_POLICY_WARNING = False
 SESSION_COOKIE_SAMESITE = "Lax"
-RATELIMIT_ENABLED = False
+RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_APPLICATION = None  # no app-wide limit: one dashboard fires dozens of requests at once
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = "10 per minute"  # per client address: POSTs to the login form (FAB's own limit)
+
+
+def _failed_login(response):
+    return response.status_code == 401
+
+
+def FLASK_APP_MUTATOR(app):
+    """AUTH_RATE_LIMIT on the login form (Superset 6.1 skips it: its auth view has no blueprint yet when the
+    limit is applied) and on the JWT login API (/api/v1/security/login, which FAB leaves unlimited; failed
+    attempts only count there)."""
+    sm = app.appbuilder.sm
+    if getattr(sm.auth_view, "blueprint", None) is not None:
+        sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(sm.auth_view.blueprint)
+    for view in app.appbuilder.baseviews:
+        if type(view).__name__ == "SecurityApi":
+            sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"], deduct_when=_failed_login)(view.blueprint)
+
+
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
