@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from rtfin_cli.errors import AuthError, RtfinError, ServiceUnavailable
-from rtfin_cli.report import NullReporter, Reporter, message
+from rtfin_cli.report import EventKind, NullReporter, Reporter, message
 from rtfin_cli.settings import RtfinSettings, secret
 from rtfin_cli.warehouse import clickpipes_contract as contract
 from rtfin_cli.warehouse.clickpipes_contract import desired, pipe_name
@@ -27,6 +27,7 @@ from rtfin_cli.warehouse.clickpipes_contract import desired, pipe_name
 __all__ = ["ClickPipesApi", "PipeState", "desired", "pipe_name", "set_all", "states", "sync"]
 STAGE = "clickpipes"
 IDLE = "Current state: idle"
+FAILED = ("Failed", "InternalError")
 
 
 @dataclass
@@ -231,7 +232,16 @@ def sync(
     the requests it would send (credentials masked).
     """
     existing = {p.get("name"): p for p in api.list()}
-    return [_sync_one(api, existing.get(want["name"]), want, start, dry_run) for want in bodies]
+    out = [_sync_one(api, existing.get(want["name"]), want, start, dry_run) for want in bodies]
+    for pipe in out:
+        if pipe.state in FAILED:  # the provider's read refuses these states with the same advice
+            message(
+                api.reporter,
+                STAGE,
+                f"pipe {pipe.name} is {pipe.state}: review its logs in the ClickHouse Cloud console",
+                EventKind.WARNING,
+            )
+    return out
 
 
 def set_all(api: ClickPipesApi, command: str) -> list[PipeState]:

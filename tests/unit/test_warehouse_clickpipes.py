@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from rtfin_cli.errors import AuthError, ConfigError, RtfinError, ServiceUnavailable
-from rtfin_cli.report import ListReporter
+from rtfin_cli.report import EventKind, ListReporter
 from rtfin_cli.settings import RtfinSettings
 from rtfin_cli.warehouse import clickpipes, clickpipes_contract
 from rtfin_cli.warehouse.records import SCHEMAS
@@ -263,6 +263,22 @@ def test_only_a_stopped_pipe_is_started(cloud: FakeCloud, tmp_path: Path) -> Non
     out = _sync(s)
     assert [p.action for p in out] == ["started", "unchanged", "unchanged"]
     assert [r[2] for r in cloud.calls("PATCH")] == [{"command": "start"}]
+
+
+def test_a_failed_pipe_is_reported_not_restarted(cloud: FakeCloud, tmp_path: Path) -> None:
+    s = _settings(cloud, tmp_path)
+    _sync(s)
+    next(iter(cloud.pipes.values()))["state"] = "Failed"
+    cloud.requests.clear()
+    rep = ListReporter()
+    api = _api(s, rep)
+    out = clickpipes.sync(api, clickpipes.desired(s, _types()))
+    assert [p.action for p in out] == ["unchanged"] * 3 and [m for m, _, _ in cloud.requests] == ["GET"]
+    (warning,) = rep.of(EventKind.WARNING)
+    assert (
+        warning.payload["message"]
+        == "pipe rtfin-news is Failed: review its logs in the ClickHouse Cloud console"
+    )
 
 
 def test_a_format_change_is_refused_not_patched(cloud: FakeCloud, tmp_path: Path) -> None:
