@@ -120,11 +120,28 @@ def test_loopback_setting_still_refuses_other_hosts(rules: Confinement, sql: str
     assert _code(Confinement(rules.user_files, loopback_network=True), sql) == 491
 
 
-def test_insert_data_is_not_sql_but_inline_values_are(rules: Confinement) -> None:
+def test_insert_data_is_not_sql_and_values_data_takes_literals_only(rules: Confinement) -> None:
     csv = b"INSERT INTO t FORMAT CSV\nfile('/etc/passwd'),1\n"
-    rules.check_statement(csv, split_insert(csv))  # CSV data: text, never evaluated
+    settings: dict[str, str] = {}
+    rules.check_statement(csv, split_insert(csv), settings)  # CSV data: text, never evaluated
+    assert settings == {}
     values = b"INSERT INTO t VALUES (file('/etc/passwd'))"
+    rules.check_statement(values, split_insert(values), settings)
+    assert settings == {
+        "input_format_values_interpret_expressions": "0",
+        "input_format_values_deduce_templates_of_expressions": "0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("sql", "settings"),
+    [
+        (b"SET input_format_values_interpret_expressions = 1", {}),
+        (b"INSERT INTO t SETTINGS input_format_values_deduce_templates_of_expressions=1 VALUES (1)", {}),
+        (b"SELECT 1", {"input_format_values_interpret_expressions": "1"}),
+    ],
+)
+def test_the_values_settings_are_locked(rules: Confinement, sql: bytes, settings: dict[str, str]) -> None:
     with pytest.raises(CHError) as err:
-        rules.check_statement(values, split_insert(values))
-    assert err.value.code == 291
-    assert "is not inside" in err.value.body("25.1")
+        rules.check_statement(sql, split_insert(sql), settings)
+    assert err.value.code == 452 and "should not be changed" in err.value.message

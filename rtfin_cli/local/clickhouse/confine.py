@@ -12,6 +12,8 @@ the engine, with the errors a ClickHouse server gives:
 - ``INTO OUTFILE`` and ``FROM INFILE`` (client-side clauses a server refuses): ``INTO_OUTFILE_NOT_ALLOWED``
   (358) / ``UNKNOWN_TYPE_OF_QUERY`` (59);
 - programs (executable, executablePool, Executable engines, chDB's Python()): ``DATABASE_ACCESS_DENIED``;
+- VALUES data: literals only (expressions there are evaluated, ``file()`` among them); the two settings
+  that allow expressions cannot be changed: ``SETTING_CONSTRAINT_VIOLATION`` (452);
 - network table functions and engines (url, remote, s3, mysql, postgresql, hdfs, kafka ...): refused with
   ``UNACCEPTABLE_URL`` (491, as for a host missing from ``remote_url_allow_hosts``) unless the endpoint was
   started with loopback access, and then only when their address is a loopback literal.
@@ -45,7 +47,10 @@ NETWORK_CALLS = {
 # ClickHouse's codes for these refusals (src/Common/ErrorCodes.cpp); the HTTP status is the one
 # src/Server/HTTP/exceptionCodeToHTTPStatus.cpp gives them (500, but 404 for UNKNOWN_TYPE_OF_QUERY).
 CODES = {"DATABASE_ACCESS_DENIED": 291, "INTO_OUTFILE_NOT_ALLOWED": 358, "UNKNOWN_TYPE_OF_QUERY": 59,
-         "UNACCEPTABLE_URL": 491}  # fmt: skip
+         "UNACCEPTABLE_URL": 491, "SETTING_CONSTRAINT_VIOLATION": 452}  # fmt: skip
+# VALUES data as literals only: no expression (a file() call among them) is evaluated.
+LOCKED_SETTINGS = {"input_format_values_interpret_expressions": "0",
+                   "input_format_values_deduce_templates_of_expressions": "0"}  # fmt: skip
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
@@ -57,15 +62,18 @@ class Confinement:
     user_files: Path | None = None
     loopback_network: bool = False
 
-    def check_statement(self, text: bytes, split: InsertSplit | None) -> None:
-        """Check a request's statement: its SQL, not the data of an INSERT (but inline VALUES, whose
-        expressions the engine evaluates)."""
+    def check_statement(self, text: bytes, split: InsertSplit | None, settings: dict[str, str]) -> None:
+        """Check a request's statement and settings: its SQL, not the data of an INSERT. VALUES data may hold
+        expressions (``(file('/etc/passwd'))``) the engine would evaluate: ``settings`` (the request's
+        engine settings) gets the two that make it take literals only, locked like a server's constraints."""
+        for name in LOCKED_SETTINGS.keys() & settings.keys():
+            raise _locked(name)
         if split is None:
             self.check(text)
             return
         self.check(split.statement.encode())
-        if split.fmt.upper() == "VALUES" and text:
-            self.check(text[split.data_offset :])
+        if split.fmt.upper() == "VALUES":
+            settings.update(LOCKED_SETTINGS)
 
     def check(self, sql: bytes) -> None:
         """CHError (ClickHouse's code and message) for the first thing ``sql`` may not reach."""
@@ -73,6 +81,8 @@ class Confinement:
         for i, tok in enumerate(toks):
             nxt = toks[i + 1].word if i + 1 < len(toks) else ""
             engine = i >= 2 and toks[i - 1].word == "=" and toks[i - 2].word == "ENGINE"
+            if tok.word.lower() in LOCKED_SETTINGS:
+                raise _locked(tok.word.lower())
             if nxt != "(" and not engine:
                 self._clause(sql, toks, i)
                 continue
@@ -119,6 +129,10 @@ class Confinement:
             f"(the local endpoint allows {hint})",
             status=500,
         )
+
+
+def _locked(setting: str) -> CHError:
+    return _refused("SETTING_CONSTRAINT_VIOLATION", f"Setting {setting} should not be changed", status=500)
 
 
 def _refused(name: str, message: str, status: int) -> CHError:

@@ -162,7 +162,7 @@ class Handler(BaseHTTPRequestHandler):
         )
         stmt = statement(params.get("query", "").encode(), chunks, self.server.max_query_bytes)
         stmt.check(readonly)
-        self.server.confinement.check_statement(stmt.text, stmt.split)
+        self.server.confinement.check_statement(stmt.text, stmt.split, opts.engine_settings)
         engine = self.server.engine
         with engine.connection(
             opts.session_id, opts.database, opts.engine_settings, opts.session_timeout, opts.session_check

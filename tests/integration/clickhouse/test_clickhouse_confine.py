@@ -5,6 +5,7 @@ INTO OUTFILE; each refusal carries ClickHouse's code and name, and nothing is re
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -110,3 +111,21 @@ def test_loopback_setting_reaches_loopback_only(loopback_server: Any, web: str) 
         _post(loopback_server, "SELECT * FROM url('http://192.0.2.1/x.csv', 'CSV')"), 491, "UNACCEPTABLE_URL"
     )
     _refused(_post(loopback_server, "SELECT * FROM file('/etc/hostname')"), 291, "DATABASE_ACCESS_DENIED")
+
+
+def test_values_data_cannot_call_file(clickhouse_server: Any) -> None:
+    """VALUES data is evaluated by the engine: it takes literals only, wherever the data comes from."""
+    table = f"confine_values_{uuid.uuid4().hex[:8]}"
+    assert _post(clickhouse_server, f"CREATE TABLE {table} (s String) ENGINE = Memory").status_code == 200
+    user, password = clickhouse_server.credentials()
+    in_body = httpx.post(clickhouse_server.url, params={"query": f"INSERT INTO {table} VALUES"},
+                         content=b"(file('/etc/hostname'))", auth=(user, password), timeout=60)  # fmt: skip
+    assert in_body.status_code != 200
+    inline = _post(clickhouse_server, f"INSERT INTO {table} VALUES (file('/etc/hostname'))")
+    assert inline.status_code != 200
+    assert _post(clickhouse_server, f"INSERT INTO {table} VALUES ('literal'), ('ok')").status_code == 200
+    assert (
+        _post(clickhouse_server, f"SELECT count() FROM {table}").text == "2\n"
+    )  # nothing read from the host
+    locked = _post(clickhouse_server, "SET input_format_values_interpret_expressions = 1")
+    _refused(locked, 452, "SETTING_CONSTRAINT_VIOLATION")
