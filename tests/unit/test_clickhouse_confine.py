@@ -42,6 +42,7 @@ def _code(rules: Confinement, sql: str) -> int | None:
         "SELECT * FROM sqlite('/home/u/.db', 't')",
         "CREATE DATABASE d ENGINE = Filesystem('/')",
         "ATTACH TABLE t FROM '/var/lib/x' (a UInt8) ENGINE = MergeTree ORDER BY a",
+        "SELECT * FROM t FORMAT Protobuf SETTINGS format_schema = '/etc/passwd:Message'",
     ],
 )
 def test_files_outside_user_files_are_denied(rules: Confinement, sql: str) -> None:
@@ -145,3 +146,10 @@ def test_the_values_settings_are_locked(rules: Confinement, sql: bytes, settings
     with pytest.raises(CHError) as err:
         rules.check_statement(sql, split_insert(sql), settings)
     assert err.value.code == 452 and "should not be changed" in err.value.message
+
+
+def test_a_format_schema_setting_must_be_a_user_file(rules: Confinement) -> None:
+    rules.check_statement(b"SELECT 1", None, {"format_schema": "schema.proto:Message"})
+    with pytest.raises(CHError) as err:
+        rules.check_statement(b"SELECT 1", None, {"format_schema": "/etc/passwd:Message"})
+    assert err.value.code == 291

@@ -10,7 +10,7 @@ the engine, with the errors a ClickHouse server gives:
   must resolve inside the user-files directory (relative paths are taken from it, like
   ``user_files_path``), else ``DATABASE_ACCESS_DENIED`` (291) ``File `x` is not inside `dir```;
 - ``INTO OUTFILE`` and ``FROM INFILE`` (client-side clauses a server refuses): ``INTO_OUTFILE_NOT_ALLOWED``
-  (358) / ``UNKNOWN_TYPE_OF_QUERY`` (59);
+  (358) / ``UNKNOWN_TYPE_OF_QUERY`` (59); a ``format_schema`` file, like a file argument;
 - programs (executable, executablePool, Executable engines, chDB's Python()): ``DATABASE_ACCESS_DENIED``;
 - VALUES data: literals only (expressions there are evaluated, ``file()`` among them); the two settings
   that allow expressions cannot be changed: ``SETTING_CONSTRAINT_VIOLATION`` (452);
@@ -68,6 +68,8 @@ class Confinement:
         engine settings) gets the two that make it take literals only, locked like a server's constraints."""
         for name in LOCKED_SETTINGS.keys() & settings.keys():
             raise _locked(name)
+        if "format_schema" in settings:
+            self._files([settings["format_schema"].split(":")[0]])
         if split is None:
             self.check(text)
             return
@@ -108,6 +110,11 @@ class Confinement:
             )
         if word == "FROM" and toks[0].word == "ATTACH" and i + 1 < len(toks) and toks[i + 1].word == "'":
             self._files([_unquote(sql, toks[i + 1])])
+        if (
+            word == "FORMAT_SCHEMA"
+        ):  # Protobuf/CapnProto schema file: a server reads it from format_schema_path
+            value = next((t for t in toks[i + 1 : i + 3] if t.word == "'"), None)
+            self._files([_unquote(sql, value).split(":")[0]] if value is not None else ["(not a literal)"])
 
     def _files(self, paths: list[str]) -> None:
         root = self.user_files
