@@ -16,7 +16,7 @@ from rtfin_cli.cli.common import console, out_console, print_json, settings
 from rtfin_cli.errors import ServiceUnavailable, ThresholdExceeded
 
 if TYPE_CHECKING:
-    from rtfin_cli.lag.model import GroupLag, PartitionLag, Snapshot, Stage
+    from rtfin_cli.lag.model import GroupLag, Hop, PartitionLag, Snapshot, Stage
     from rtfin_cli.lag.snapshot import Options
     from rtfin_cli.settings import LagSettings
 
@@ -148,10 +148,20 @@ def stages_table(stages: list[Stage], wide: bool) -> Table:
     return table
 
 
+def hops_table(hops: list[Hop]) -> Table:
+    table, _ = _table("per-hop latency over the window (wall seconds)", ["pipeline", "hop", ">rows", ">p50",
+                                                                       ">p95"], wide=True)  # fmt: skip
+    for h in hops:
+        table.add_row(h.pipeline, h.hop, f"{h.rows:,}", fmt_age(h.p50_s), fmt_age(h.p95_s))
+    return table
+
+
 def render(snap: Snapshot, wide: bool) -> Group:
     parts: list[Any] = [_header(snap), groups_table(snap.groups, wide)]
     if snap.stages:
         parts.append(stages_table(snap.stages, wide))
+    if snap.hops:
+        parts.append(hops_table(snap.hops))
     if snap.exceeded:
         parts.append(Text("threshold exceeded: " + "; ".join(snap.exceeded), style="bold red"))
     return Group(*parts)
@@ -202,6 +212,9 @@ def lag(
         str | None, typer.Option(help="Time-lag threshold, e.g. 30s: LAGGING above it; --once exits 8.")
     ] = None,
     pipeline: Annotated[bool, typer.Option(help="Show the pipeline stages and warehouse data age.")] = True,
+    hops: Annotated[
+        bool, typer.Option("--hops", help="Per-hop latency p50/p95 of each pipeline over the window.")
+    ] = False,
 ) -> None:
     """Live view of consumer lag, time lag and end-to-end data age (IDLE/OK/LAGGING/STALLED/MISSING)."""
     from rtfin_cli.lag.model import parse_duration
@@ -210,7 +223,11 @@ def lag(
     s = settings()
     every = parse_duration(interval if interval is not None else s.lag.interval_s, "--interval")
     opts = Options(
-        groups=list(group or []), topics=list(topic or []), only_lagging=only_lagging, pipeline=pipeline
+        groups=list(group or []),
+        topics=list(topic or []),
+        only_lagging=only_lagging,
+        pipeline=pipeline,
+        hops=hops,
     )
     _thresholds(opts, s.lag, window, max_lag, max_age)
     monitor = Monitor(s, opts)

@@ -146,6 +146,17 @@ class TableAge:
 
 
 @dataclass
+class Hop:
+    """p50/p95 (wall seconds) of one hop of a pipeline over the rows loaded within the window."""
+
+    pipeline: str
+    hop: str  # "from → to"
+    rows: int
+    p50_s: float | None
+    p95_s: float | None
+
+
+@dataclass
 class Freshness:
     """One reading of the warehouse: whether it answered, and the data age of each table."""
 
@@ -166,6 +177,7 @@ class Snapshot:
     warehouse: Freshness | None = None  # None: the pipeline view is off
     thresholds: Thresholds = field(default_factory=Thresholds)
     exceeded: list[str] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)  # with --hops
 
     def totals(self) -> dict[str, Any]:
         counts = {s: 0 for s in STATES}

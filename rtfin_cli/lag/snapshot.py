@@ -15,6 +15,7 @@ from rtfin_cli.lag.model import (
     STALLED,
     UNREACHABLE,
     GroupLag,
+    Hop,
     PartitionLag,
     Snapshot,
     Stage,
@@ -43,6 +44,7 @@ class Options:
     pipeline: bool = True  # the pipeline's stages and the warehouse
     window_s: float = 30.0
     settle_s: float = 2.0  # watched this long without progress, a long-waiting partition is STALLED
+    hops: bool = False  # per-hop p50/p95 from the warehouse (`--hops`)
     thresholds: Thresholds = field(default_factory=Thresholds)  # LAGGING thresholds of the view
     check: Thresholds = field(default_factory=Thresholds)  # explicit --max-lag/--max-age: the exit code
 
@@ -113,9 +115,22 @@ class Monitor:
                 snap.stages += [_table_stage(t) for t in wh.tables]
                 if wh.status != "ok":
                     snap.stages.append(Stage("warehouse", wh.endpoint, UNREACHABLE, detail=wh.error))
+                elif o.hops:
+                    snap.hops = self._hops()
         snap.exceeded = self._exceeded(rows)
         snap.took_s = time.time() - t0
         return snap
+
+    def _hops(self) -> list[Hop]:
+        """Per-hop latency over the window (nothing when the warehouse cannot answer the query)."""
+        from rtfin_cli.lag.hops import read_hops
+
+        assert self.freshness is not None
+        try:
+            raw = self.s.clickhouse.raw_database
+            return read_hops(self.freshness.client(), raw, self.opts.window_s, time.time(), self.clock)
+        except Exception:  # noqa: BLE001 - a failed hops query must not end the view
+            return []
 
     # -- rows ------------------------------------------------------------------------------------
     def _selected(self, row: GroupLag) -> bool:

@@ -38,6 +38,7 @@ class SourceClock:
     newest_article: float | None = None  # epoch s (event time) of the newest article the source serves
     next_article: float | None = None  # the first article published after the one asked about (None: none)
     error: str = ""  # the replay could not be asked: wall clock used
+    wall: float | None = None  # the wall time (epoch s) at which ``now`` was read (None: now is the wall)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -115,6 +116,7 @@ class SourceProbe:
             opened=_iso(doc.get("session_open")),
             newest_article=_iso(doc.get("newest_article")),
             next_article=_iso(doc.get("next_article")),
+            wall=wall,
         )
 
     @staticmethod

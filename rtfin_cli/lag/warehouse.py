@@ -68,6 +68,10 @@ class FreshnessProbe:
             )
         return self._client
 
+    def client(self) -> Any:
+        """The clickhouse-connect client (connected on first use); ``read`` drops it after a failure."""
+        return self._connect()
+
     def read(self, now: float, speed: float = 1.0) -> Freshness:
         """The data age of every table, or why the warehouse could not be asked. ``now`` is the event clock
         and ``speed`` its event seconds per wall second: ages are wall seconds, negative ahead of it."""
