@@ -58,10 +58,12 @@ def _charts() -> dict[str, dict[str, Any]]:
 
 
 def test_dashboard_contract() -> None:
-    """Four charts, a Ticker filter over every ticker (dim_ticker) and a news search, 30 s refresh."""
+    """Four market charts and the pipeline's health, a Ticker filter over every ticker (dim_ticker) that drives
+    every market chart, a news search, 30 s refresh."""
     bundle = assets.render(ASSETS, _ctx())
     charts = _charts()
-    assert set(charts) == {"Top 50 trending tickers (7 days)", PRICE, "Intraday volume", "Latest news"}
+    assert set(charts) == {"Top 50 trending tickers (7 days)", PRICE, "Intraday volume", "Latest news",
+                           "Pipeline health"}  # fmt: skip
     assert charts[PRICE]["viz_type"] == "echarts_timeseries_line"
     assert charts["Intraday volume"]["viz_type"] == "echarts_timeseries_bar"
     trending = charts["Top 50 trending tickers (7 days)"]["params"]
@@ -81,7 +83,7 @@ def test_dashboard_contract() -> None:
     datasets = {d["uuid"]: d for d in bundle.of_kind("datasets").values()}
     tables = {d["table_name"] for d in datasets.values()}
     assert tables == {"rpt_trending_tickers_7d", "rpt_intraday_price", "rpt_intraday_volume", "latest_news",
-                      "dim_ticker", "news_keywords"}  # fmt: skip
+                      "dim_ticker", "news_keywords", "rpt_pipeline_health"}  # fmt: skip
     meta = bundle.docs["dashboards/Real-time_finance.yaml"]["metadata"]
     targets = {f["name"]: f["targets"][0] for f in meta["native_filter_configuration"]}
     assert {name: t["column"]["name"] for name, t in targets.items()} == {
@@ -93,8 +95,20 @@ def test_dashboard_contract() -> None:
         datasets[targets["Search news (title words, tickers)"]["datasetUuid"]]["table_name"]
         == "news_keywords"
     )
-    for chart in charts.values():  # the Ticker filter applies to every chart: its dataset has the column
-        assert "ticker" in {c["column_name"] for c in datasets[chart["dataset_uuid"]]["columns"]}
+    dash = bundle.docs["dashboards/Real-time_finance.yaml"]
+    ids = {
+        n["meta"]["sliceName"]: n["meta"]["chartId"]
+        for n in dash["position"].values()
+        if isinstance(n, dict) and n["type"] == "CHART"
+    }
+    ticker = next(f for f in meta["native_filter_configuration"] if f["name"] == "Ticker")
+    assert ticker["scope"]["excluded"] == [ids["Pipeline health"]]
+    for (
+        name,
+        chart,
+    ) in charts.items():  # the Ticker filter applies to every market chart: its dataset has the column
+        if name != "Pipeline health":
+            assert "ticker" in {c["column_name"] for c in datasets[chart["dataset_uuid"]]["columns"]}, name
 
 
 def test_price_axis_is_its_own_scale_and_default_selection() -> None:
@@ -109,13 +123,14 @@ def test_price_axis_is_its_own_scale_and_default_selection() -> None:
         assert "{% if not filter_values('ticker') %}" in sql and "rpt_default_tickers" in sql
 
 
-def _dataset_rows(sql: str, project: dict[str, object]) -> int:
-    """The most rows a dataset returns: its own LIMIT, or the dbt var that caps the view it reads."""
+def _dataset_rows(table: str, sql: str, project: dict[str, object]) -> int:
+    """The most rows a dataset returns: its own LIMIT, or what caps the view it reads (a dbt var, its stages)."""
     import re
 
     if m := re.search(r"\bLIMIT (\d+)\s*$", sql.strip(), re.I):
         return int(m.group(1))
-    return int(project["vars"]["trending_top"])  # type: ignore[index]
+    caps = {"rpt_trending_tickers_7d": int(project["vars"]["trending_top"]), "rpt_pipeline_health": 4}  # type: ignore[index]
+    return caps[table]
 
 
 def test_no_chart_asks_for_a_row_limit_its_dataset_can_reach() -> None:
@@ -129,7 +144,7 @@ def test_no_chart_asks_for_a_row_limit_its_dataset_can_reach() -> None:
         assert params["row_limit"] == query["row_limit"], name
         if chart["viz_type"] == "table":
             ds = datasets[chart["dataset_uuid"]]
-            assert params["row_limit"] > _dataset_rows(ds["sql"] or "", project), name
+            assert params["row_limit"] > _dataset_rows(ds["table_name"], ds["sql"] or "", project), name
         else:
             assert params["series_limit"] == 0 and query["series_limit"] == 0, name
 

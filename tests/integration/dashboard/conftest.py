@@ -66,7 +66,7 @@ def reporting_tables(clickhouse_server: Any, tmp_path_factory: pytest.TempPathFa
     t0 = time.monotonic()
     # a selection (the reporting models and their parents, with their tests) skips source freshness
     models = ["+rpt_trending_tickers_7d", "+rpt_intraday_price", "+rpt_intraday_volume", "+rpt_latest_news",
-              "+dim_ticker", "rpt_default_tickers"]  # fmt: skip
+              "+dim_ticker", "rpt_default_tickers", "rpt_pipeline_health"]  # fmt: skip
     out = run_cli("transform", "run", "--json", "--select", " ".join(models), env=env, cwd=ROOT, timeout=900)
     TIMINGS["dbt_build_s"] = round(time.monotonic() - t0, 1)
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.timeout(600)
 ASSETS = ROOT / "superset_assets"
 PRICE = "Intraday price (% from session open)"
 SEARCH = "Search news (title words, tickers)"
+HEALTH = "Pipeline health"
 
 
 def _client(env: dict[str, str]) -> Any:
@@ -53,7 +54,8 @@ def test_dry_run_lists_assets_without_credentials(dash_env: dict[str, str], tmp_
     out = run_cli("dashboard", "sync", "--dry-run", env=dash_env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     names = ("Real-time finance", "Top 50 trending tickers", PRICE, "Intraday volume", "Latest news",
-             "rpt_trending_tickers_7d", "latest_news", "dim_ticker", "news_keywords", "databases/rtfin.yaml")  # fmt: skip
+             "rpt_trending_tickers_7d", "latest_news", "dim_ticker", "news_keywords", "Pipeline health",
+             "rpt_pipeline_health", "databases/rtfin.yaml")  # fmt: skip
     for name in names:
         assert name in out.stdout
     assert dash_env["RTFIN__CLICKHOUSE__PASSWORD"] not in out.stdout + out.stderr
@@ -69,7 +71,7 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
 ) -> None:
     first, second = synced["first"], synced["second"]
     assert first["dashboard_id"] == second["dashboard_id"]
-    assert sorted(second["charts"]) == [PRICE, "Intraday volume", "Latest news",
+    assert sorted(second["charts"]) == [PRICE, "Intraday volume", "Latest news", HEALTH,
                                         "Top 50 trending tickers (7 days)"]  # fmt: skip
     client = _client(dash_env)
     try:
@@ -92,8 +94,9 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
             form = chart["form_data"]
             dataset_id = str(form["datasource"]).split("__")[0]
             dataset = client.get_json(f"/api/v1/dataset/{dataset_id}", "dataset")["result"]
-            # the ticker filter's column exists in every chart's dataset, so it drives every chart
-            assert "ticker" in {c["column_name"] for c in dataset["columns"]}, dataset["table_name"]
+            # the ticker filter's column exists in every market chart's dataset, so it drives them all
+            if chart["slice_name"] != HEALTH:  # the health row is out of the Ticker filter's scope
+                assert "ticker" in {c["column_name"] for c in dataset["columns"]}, dataset["table_name"]
             result = client.chart_data(int(chart["id"]))["result"][0]
             assert not result.get("error"), (chart["slice_name"], result.get("error"))
             rows[chart["slice_name"]] = result["rowcount"]
@@ -136,6 +139,8 @@ def test_filters_apply_to_chart_queries(dash_env: dict[str, str], synced: dict[s
         charts = {c["slice_name"]: c for c in client.dashboard_charts(int(dash["id"]))}
         nvda = [{"col": "ticker", "op": "IN", "val": ["NVDA"]}]
         for name, chart in charts.items():
+            if name == HEALTH:
+                continue
             result = _query(client, chart, nvda)
             assert result["rowcount"] > 0, name
             if "ticker" in result["colnames"]:
@@ -201,6 +206,39 @@ def test_ticker_filter_offers_every_ticker_in_the_data(
     finally:
         client.close()
     assert len(in_data) > 30 and in_data <= options, sorted(in_data - options)
+
+
+def test_pipeline_health_row_reads_the_warehouse(
+    dash_env: dict[str, str], synced: dict[str, Any], reporting_tables: dict[str, int]
+) -> None:
+    """Per stage: rows landed, seconds since the last load and rows/min over 5 minutes, from the raw tables."""
+    client = _client(dash_env)
+    try:
+        dash = client.dashboard("rtfin")
+        assert dash is not None
+        chart = next(c for c in client.dashboard_charts(int(dash["id"])) if c["slice_name"] == HEALTH)
+        rows = {r["stage"]: r for r in client.chart_data(int(chart["id"]))["result"][0]["data"]}
+    finally:
+        client.close()
+    assert list(rows) == ["market bars", "news", "sentiment", "models (dbt)"]  # pipeline order
+    with _warehouse(dash_env) as ch:
+        for stage, table in (
+            ("market bars", "stock_aggs"),
+            ("news", "news"),
+            ("sentiment", "news_sentiment"),
+        ):
+            row = rows[stage]
+            assert row["total_rows"] == reporting_tables[table], stage
+            since, recent = ch.query(
+                f"SELECT dateDiff('second', max(_loaded_at), now64(3, 'UTC')), "
+                f"countIf(_loaded_at >= now64(3, 'UTC') - INTERVAL 5 MINUTE) FROM {DATABASE}_raw.{table}"
+            ).result_rows[0]
+            assert 0 <= row["last_load_s"] <= since, stage  # read before this query
+            assert row["rows_per_min"] in (0, reporting_tables[table] / 5) and recent in (
+                0,
+                reporting_tables[table],
+            )
+    assert rows["models (dbt)"]["last_load_s"] is not None and rows["models (dbt)"]["total_rows"] > 30
 
 
 @pytest.mark.slow

@@ -64,7 +64,7 @@ def test_replay_reaches_reporting_exactly_once(space: Space) -> None:
     assert run["success"], run["build"]
     assert run["ddl"]["applied"] == [] and len(run["ddl"]["already"]) == len(migrations())
     counts = run["build"]["counts"]
-    assert counts.get("model:success") == 11 and counts.get("test:pass", 0) >= 30, counts
+    assert counts.get("model:success") == 12 and counts.get("test:pass", 0) >= 30, counts
 
     expected = {
         "dim_ticker": len(data.tickers()),
