@@ -29,6 +29,7 @@ class Summary:
     offsets: int = 0  # distinct offsets present in the checked range
     first: int = -1
     last: int = -1
+    repeated: int = 0  # offsets more than one row holds before deduplication (candidates for duplicates)
 
 
 def _map(bounds: dict[int, int]) -> str:
@@ -49,25 +50,27 @@ def in_range(bounds: dict[int, tuple[int, int]]) -> str:
 def summaries(
     client: Client, raw: str, table: str, topic: str, bounds: dict[int, tuple[int, int]]
 ) -> dict[int, Summary]:
-    """Per partition: distinct offsets present (in any row, merged or not), the first and last."""
+    """Per partition: distinct offsets present (in any row, merged or not), the first, the last, and how
+    many offsets more than one row holds (only those can be duplicates after FINAL)."""
     rows = client.query(
-        f"SELECT _partition, uniqExact(_offset), min(_offset), max(_offset) FROM {ident(raw)}.{ident(table)} "
-        f"WHERE {in_range(bounds)} GROUP BY _partition",
+        "SELECT _partition, count(), min(_offset), max(_offset), countIf(n > 1) FROM ("
+        f" SELECT _partition, _offset, count() AS n FROM {ident(raw)}.{ident(table)} WHERE {in_range(bounds)}"
+        " GROUP BY _partition, _offset) GROUP BY _partition",
         parameters={"topic": topic},
     ).result_rows
-    return {int(p): Summary(int(n), int(lo), int(hi)) for p, n, lo, hi in rows}
+    return {int(p): Summary(int(n), int(lo), int(hi), int(rep)) for p, n, lo, hi, rep in rows}
 
 
 def inner_gaps(
     client: Client, raw: str, table: str, topic: str, bounds: dict[int, tuple[int, int]]
 ) -> list[tuple[int, int, int]]:
     """(partition, first, last) of each run of absent offsets between two present ones (window function)."""
-    rows = client.query(
+    rows = client.query(  # no DISTINCT: a repeated offset has a difference of 0, never a gap
         "SELECT p, prev + 1, o - 1 FROM ("
-        " SELECT _partition AS p, o, lagInFrame(o) OVER w AS prev, row_number() OVER w AS rn FROM ("
-        f"  SELECT DISTINCT _partition, _offset AS o FROM {ident(raw)}.{ident(table)} WHERE {in_range(bounds)})"
-        " WINDOW w AS (PARTITION BY _partition ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-        f") WHERE rn > 1 AND o - prev > 1 ORDER BY p, o LIMIT {MAX_GAPS}",
+        " SELECT _partition AS p, _offset AS o, lagInFrame(_offset, 1, -1) OVER w AS prev"
+        f" FROM {ident(raw)}.{ident(table)} WHERE {in_range(bounds)}"
+        " WINDOW w AS (PARTITION BY _partition ORDER BY _offset ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+        f") WHERE prev >= 0 AND o - prev > 1 ORDER BY p, o LIMIT {MAX_GAPS}",
         parameters={"topic": topic},
     ).result_rows
     return [(int(p), int(a), int(b)) for p, a, b in rows]
@@ -120,7 +123,10 @@ _TICKED = "notEmpty(arrayFilter(x -> x != '', tickers))"  # fct_news_sentiment h
 MARTS: dict[str, tuple[str, str, str]] = {
     "stock_aggs": (
         "fct_stock_bars",
-        "(sym, ev, fromUnixTimestamp64Milli(s, 'UTC')) NOT IN (SELECT sym, ev, bar_start FROM {db}.fct_stock_bars)",
+        # a 64-bit hash of the identity: a set of UInt64 is ~4x faster than one of tuples; an absent bar is
+        # hidden only if its hash equals one of the mart's n: n / 2^64 (5e-14 for 1M bars)
+        "cityHash64(sym, ev, s) NOT IN "
+        "(SELECT cityHash64(sym, ev, toUnixTimestamp64Milli(bar_start)) FROM {db}.fct_stock_bars)",
         "(SELECT max(loaded_at) FROM {db}.fct_stock_bars)",
     ),
     "news": (
