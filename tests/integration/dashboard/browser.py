@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
          "--disable-dev-shm-usage", "--mute-audio"]  # fmt: skip
-# every chart drawn: 2 ECharts canvases + 2 tables with rows, and no spinner left
+# every chart drawn: 2 ECharts canvases + 3 tables with rows, and no spinner left
 READY_JS = """(() => {
   const charts = document.querySelectorAll('.dashboard-chart, [data-test="chart-container"]').length;
   const canvases = document.querySelectorAll(
@@ -111,7 +111,7 @@ def screenshot(
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 state = json.loads(cdp.eval(READY_JS) or "{}")
-                if state.get("canvases", 0) >= 2 and state.get("rows", 0) >= 2 and not state.get("loading"):
+                if state.get("canvases", 0) >= 2 and state.get("rows", 0) >= 3 and not state.get("loading"):
                     break
                 time.sleep(1)
             time.sleep(2)  # let the ECharts animations finish
