@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Run the complete stack on this machine: no account, no key.", no_args_is_help=True)
 for _name, _server_app in APPS.items():
     app.add_typer(_server_app, name=_name)
+
+
+@app.callback()
+def _owner_only() -> None:
+    """What `rtfin local` and the processes it starts write (state, logs, databases) is the owner's only."""
+    os.umask(0o077)
+
 
 COLOURS = {"started": "green", "reused": "cyan", "done": "green", "stopped": "green",
            "purged": "green", "running": "green", "failed": "red", "crashed": "red", "restarting": "yellow",

@@ -76,7 +76,7 @@ def project_dir(settings: RtfinSettings) -> Path:
 def work_dir(settings: RtfinSettings) -> Path:
     """Where profiles, target and logs go: <local.data_dir>/dbt (ignored by git)."""
     path = settings.local.dbt_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # owner only, like the rest of the data directory
     return path
 
 
