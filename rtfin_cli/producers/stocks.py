@@ -126,6 +126,11 @@ def _repairer(settings: RtfinSettings, channels: list[str], sink: KafkaSink, top
 
     pol = settings.polygon
     resume = read_resume(settings.kafka, topic)
+    log.info(
+        "minute-bar repair resumes from the topic: %d ticker(s), oldest start %s",
+        len(resume.last_s),
+        min(resume.last_s.values(), default=resume.default_ms),
+    )
     return Repairer(
         AggsClient(pol),
         rest_emitter(sink, topic),

@@ -112,7 +112,9 @@ def _drop_run(
         code, out, err = _stop(proc)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
-    assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, stats
+    assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, (
+        stats
+    )
     assert stats["repaired"] > 0 and stats["repair_failed"] == 0, stats
     assert stats["longest_disconnected_s"] < 5, stats  # no backoff builds up across healthy sessions
     counts = _check_complete(kafka, want)
@@ -157,23 +159,32 @@ def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s
     proc.kill()  # SIGKILL: no flush, records in flight are lost
     proc.communicate()
     time.sleep(down_s)
+    before = market.control("status")["counters"]["connections"]
     proc = _start(env, *args)
     try:
-        wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the restart to subscribe")
-        time.sleep(5)
+        wait_until(
+            lambda: market.control("status")["counters"]["connections"] > before and _subscribed(market),
+            60,
+            "the restarted producer to subscribe",
+        )
+        time.sleep(5)  # its first bars arrive and start the repair of each ticker's hole
         market.control("clock", {"speed": 0})
         hi = _dataset_now(market)
         want = generated(market, TICKERS, lo, hi)
-        wait_until(lambda: _complete(kafka, want), 60, "every generated bar in the topic")
+        deadline = time.monotonic() + 60
+        while not _complete(kafka, want) and time.monotonic() < deadline:
+            time.sleep(1)
     finally:
         code, out, err = _stop(proc)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
-    assert stats["repaired"] > 0 and stats["repair_failed"] == 0
+    assert stats["repaired"] > 0 and stats["repair_failed"] == 0, (stats, err[-3000:])
     records = [r for r in read_topic(kafka, kafka.topics.stocks_aggs) if r["value"]["ev"] == "AM"]
     keys = {(r["value"]["sym"], r["value"]["s"]) for r in records}
     missing = sorted(set(want) - keys)
-    assert not missing, f"{len(missing)} minute bars missing after the restart, first {missing[:5]}"
+    assert not missing, (
+        f"{len(missing)} bars missing after the restart, first {missing[:5]}; {stats}; {err[-3000:]}"
+    )
     return {"bars": len(want), "records": len(records), "repaired": stats["repaired"]}
 
 
