@@ -3,9 +3,10 @@
 producer, stocks producer, loader and (from its test on) the Spark sentiment job as supervised `rtfin`
 processes (rtfin_cli.local.supervisor.Service).
 
-Every check compares what the replay server served (``/_control/emitted``) with the raw tables read with
-FINAL and with the marts dbt builds from them (dbt build --select +dim_ticker), and, once the
-sentiment job runs, with ``rtfin.news.sentiment``; results accumulate into tests/artifacts/faults.json (the
+Every check compares what the replay server served (``/_control/emitted``; for bars, every minute it
+generated for the served tickers over that span, as the stocks producer repairs gaps from REST) with the
+raw tables read with FINAL and with the marts dbt builds from them (dbt build --select +dim_ticker), and,
+once the sentiment job runs, with ``rtfin.news.sentiment``; results accumulate into tests/artifacts/faults.json (the
 table in docs/reliability.md, ``python -m tests.integration.faults.table``).
 """
 
@@ -142,9 +143,11 @@ class Pipeline:
         return self.market.control("emitted", timeout=30)  # type: ignore[no-any-return]
 
     def emitted(self) -> tuple[set[str], set[str]]:
-        """(article ids, bar keys 'AM|SYM|s') the replay server has served so far (malformed ones excluded)."""
+        """(article ids the replay server has served so far, malformed ones excluded; bar keys 'AM|SYM|s' it
+        generated for the served tickers from the first served minute to the newest)."""
         doc = self.served()
-        return set(doc["articles"]) - set(doc["malformed_articles"]), set(doc["bars"])
+        shift = self.market.control("status")["shift_ms"]
+        return set(doc["articles"]) - set(doc["malformed_articles"]), generated_bars(set(doc["bars"]), shift)
 
     # -- Kafka ---------------------------------------------------------------------------------------
     @property
@@ -369,6 +372,8 @@ class Pipeline:
             row.update(self.sentiment_counts(arts, mart_news))
         lag = self.lag_ok()
         row.update(lag_once_exit=lag["exit"], lag_states=lag["states"], lag_wait_s=lag["wait_s"])
+        verified = self.cli("verify", "--json")  # the same proof from Kafka's offsets, as a user runs it
+        row["verify_exit"] = verified.returncode
         self.results.append(row)
         write_artifact(self.results)
         assert row["duplicates_marts"] == 0 and dup_raw == 0, row
@@ -382,6 +387,7 @@ class Pipeline:
             assert row["sentiment_copies_max"] == 1 and row["articles_scored"] == len(arts), row
             assert row["marts_rows_unscored"] == 0, row
         assert lag["exit"] == 0, lag
+        assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
         return row
 
     def sentiment_counts(self, arts: set[str], mart_news: list[tuple[str, str, bool]]) -> dict[str, Any]:
@@ -395,6 +401,25 @@ class Pipeline:
             "scored_in_raw_final": len(set(self.scored()) & arts),
             "marts_rows_unscored": sum(1 for a, _, s in mart_news if a in arts and not s),
         }
+
+
+def generated_bars(served: set[str], shift_ms: int) -> set[str]:
+    """Every minute bar the replay generated for the served tickers between the first and the newest served
+    minute: what the stocks producer must deliver, streamed or repaired from REST after a gap."""
+    from rtfin_cli.local.market import dataset as ds
+
+    keys = [k.split("|") for k in served]
+    if not keys:
+        return set()
+    syms = {sym for ev, sym, _ in keys if ev == "AM"}
+    lo, hi = min(int(s) for *_, s in keys) - shift_ms, max(int(s) for *_, s in keys) - shift_ms
+    out = set(served)
+    for open_ms in ds.trading_days():
+        for i in range(ds.SESSION_MINUTES):
+            s = open_ms + i * ds.MINUTE_MS
+            if lo <= s <= hi:
+                out.update(f"AM|{sym}|{s + shift_ms}" for sym in syms)
+    return out
 
 
 def write_artifact(rows: list[dict[str, Any]]) -> None:
