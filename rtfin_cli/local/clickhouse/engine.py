@@ -4,7 +4,8 @@ chDB allows one process per data directory; within it, each chDB connection has 
 context (current database, settings, temporary tables), so an HTTP ``session_id`` maps onto one
 connection and session-less requests borrow a clean one from a pool. Queries on different
 connections run concurrently (chDB releases the GIL); a session runs one query at a time, like
-ClickHouse (SESSION_IS_LOCKED after ``session_lock_wait_s``).
+ClickHouse: a second request while one runs fails at once with SESSION_IS_LOCKED. The ``database``
+parameter applies to its request only; a session keeps the database its own ``USE`` chose.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class Conn:
     """A chDB connection and the state this server applied to it."""
 
     raw: Any
-    database: str = "default"
+    database: str = "default"  # the connection's current database
+    session_database: str = "default"  # what the session's own USE chose (a request's database is its own)
     settings: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
@@ -43,7 +45,7 @@ def quote(value: str) -> str:
 class Engine:
     """The chDB side of the server. Thread-safe."""
 
-    def __init__(self, path: Path, max_sessions: int = 256, session_lock_wait_s: float = 10.0) -> None:
+    def __init__(self, path: Path, max_sessions: int = 256) -> None:
         import chdb
 
         engine: Any = chdb._chdb  # the engine's own connection API (query, send_query, send_insert)
@@ -57,7 +59,6 @@ class Engine:
         self._sessions: dict[str, Conn] = {}
         self._lock = threading.Lock()
         self.max_sessions = max_sessions
-        self.session_lock_wait_s = session_lock_wait_s
         self.closed = False
 
     def scalar(self, sql: str) -> str:
@@ -89,7 +90,7 @@ class Engine:
         if session_id and session_check and session_id not in self._sessions:
             raise CHError("SESSION_NOT_FOUND", f"Session {session_id} not found")
         conn = self._session(session_id, session_timeout) if session_id else self._borrow()
-        if session_id and not conn.lock.acquire(timeout=self.session_lock_wait_s):
+        if session_id and not conn.lock.acquire(blocking=False):
             raise CHError("SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")
         keep = True
         try:
@@ -124,6 +125,12 @@ class Engine:
             conn.timeout_s, conn.last_used = timeout, time.monotonic()
             return conn
 
+    def session_changed(self, conn: Conn) -> None:
+        """A session's statement changed its state (SET, USE): its settings and database are its own now."""
+        conn.settings.clear()
+        res = conn.raw.query("SELECT currentDatabase()", "TabSeparatedRaw", params={})
+        conn.database = conn.session_database = bytes(res.bytes()).decode().strip()
+
     def forget(self, conn: Conn) -> None:
         """Renew a pooled connection whose state changed (SET/USE/temporary table outside a session)."""
         conn.settings = {"__dirty__": "1"}
@@ -133,7 +140,7 @@ class Engine:
             if "__dirty__" in conn.settings:
                 conn.raw.close()
                 conn.raw, conn.settings, conn.database = self._connect(), {}, "default"
-            target = database or (None if session else "default")  # a session keeps its USE
+            target = database or (conn.session_database if session else "default")
             if target is not None and conn.database != target:
                 conn.raw.query(f"USE `{target.replace('`', '``')}`", "TabSeparated", params={})
                 conn.database = target

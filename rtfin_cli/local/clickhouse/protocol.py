@@ -199,8 +199,7 @@ class Handler(BaseHTTPRequestHandler):
     def _session_changed(self, conn: Any, opts: Options) -> None:
         """A statement changed the connection's state (SET, USE, a temporary table)."""
         if opts.session_id:
-            conn.settings.clear()
-            conn.database = engine_scalar(conn, "SELECT currentDatabase()")
+            self.server.engine.session_changed(conn)
         else:
             self.server.engine.forget(conn)
 
@@ -341,10 +340,6 @@ def _log_query(query_id: str, kind: str, rows: int, nbytes: int, elapsed: float)
     """One line per query: INFO when slow, DEBUG otherwise (``--log-level DEBUG`` shows all)."""
     level = logging.INFO if elapsed >= SLOW_QUERY_S else logging.DEBUG
     log.log(level, "query %s: %s %s rows, %s bytes in %.3fs", query_id, kind, rows, nbytes, elapsed)
-
-
-def engine_scalar(conn: Any, sql: str) -> str:
-    return bytes(conn.raw.query(sql, "TabSeparatedRaw", params={}).bytes()).decode().strip()
 
 
 def make_server(

@@ -224,12 +224,29 @@ def test_session_is_locked_while_in_use(http: httpx.Client) -> None:
     result: dict[str, httpx.Response] = {}
 
     def hold() -> None:
-        result["a"] = http.post("/", params={"session_id": sid}, content=b"SELECT sleep(2)")
+        result["a"] = http.post("/", params={"session_id": sid}, content=b"SELECT sleep(3)")
 
     t = threading.Thread(target=hold)
     t.start()
-    time.sleep(0.5)
-    second = http.post("/", params={"session_id": sid, "session_check": "0"}, content=b"SELECT 1")
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    second = http.post("/", params={"session_id": sid}, content=b"SELECT 1")
+    assert time.monotonic() - t0 < 1.5  # at once, as ClickHouse: no waiting for the session
+    _assert_ch_error(second, 500, 373)
     t.join()
     assert result["a"].status_code == 200
-    assert second.status_code == 200  # waited for the session (up to the server's lock wait), then ran
+    assert http.post("/", params={"session_id": sid}, content=b"SELECT 1").text == "1\n"
+
+
+def test_database_parameter_does_not_stick_to_the_session(http: httpx.Client) -> None:
+    sid, db = f"db-{uuid.uuid4()}", f"sdb_{uuid.uuid4().hex[:8]}"
+    assert http.post("/", content=f"CREATE DATABASE {db}".encode()).status_code == 200
+    try:
+        assert http.post("/", params={"session_id": sid}, content=f"USE {db}".encode()).status_code == 200
+        current = b"SELECT currentDatabase()"
+        assert http.post("/", params={"session_id": sid}, content=current).text == f"{db}\n"
+        r = http.post("/", params={"session_id": sid, "database": "system"}, content=current)
+        assert r.text == "system\n"  # the parameter is this request's database ...
+        assert http.post("/", params={"session_id": sid}, content=current).text == f"{db}\n"  # ... only
+    finally:
+        http.post("/", content=f"DROP DATABASE IF EXISTS {db}".encode())
