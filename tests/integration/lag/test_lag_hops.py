@@ -37,10 +37,10 @@ def test_hops_from_stored_times(clickhouse_settings: Any) -> None:
                    f"_loaded_at) VALUES " + ",".join(f"('{a}', {_ms(p)}, 't', ('p','','',''), [], [], {_ms(i)}, {_ms(ld)})"
                                                      for a, p, i, ld in news))  # fmt: skip
     # scored 1 s after ingest, loaded 3 s after scoring; one scored article loaded long ago (outside)
-    scored = [(a, i + 1.0, i + 4.0) for a, _, i, _ in news] + [("old", now - 7200, now - 7000)]
+    scored = [(a, p, i + 1.0, i + 4.0) for a, p, i, _ in news] + [("old", now - 9000, now - 7200, now - 7000)]
     client.command(f"INSERT INTO {raw}.news_sentiment (id, published_utc, tickers, label, score, sentiment, "
-                   f"scored_at, _loaded_at) VALUES " + ",".join(f"('{a}', {_ms(now)}, [], 'neutral', 1, 0, {_ms(s)}, "
-                                                                f"{_ms(ld)})" for a, s, ld in scored))  # fmt: skip
+                   f"scored_at, _loaded_at) VALUES " + ",".join(f"('{a}', {_ms(p)}, [], 'neutral', 1, 0, {_ms(s)}, "
+                                                                f"{_ms(ld)})" for a, p, s, ld in scored))  # fmt: skip
     hops = {
         (h.pipeline, h.hop): h
         for h in read_hops(client, raw, 300.0, time.time(), SourceClock(now=time.time()))
@@ -50,8 +50,9 @@ def test_hops_from_stored_times(clickhouse_settings: Any) -> None:
         ev.rows == 10 and ev.p50_s == pytest.approx(6.5, abs=0.6) and ev.p95_s == pytest.approx(10.5, abs=0.6)
     )
     assert hops[("news", "ingest → loaded")].p50_s == pytest.approx(0.5, abs=0.01)
-    assert hops[("sentiment", "ingest → scored")].rows == 10  # the old one is outside the window
-    assert hops[("sentiment", "ingest → scored")].p95_s == pytest.approx(1.0, abs=0.01)
+    assert hops[("sentiment", "event → scored")].rows == 10  # the old one is outside the window
+    # scored 1 s after ingest: 3..12 s after the event
+    assert hops[("sentiment", "event → scored")].p50_s == pytest.approx(7.5, abs=0.6)
     assert hops[("sentiment", "scored → loaded")].p50_s == pytest.approx(3.0, abs=0.01)
     assert hops[("stocks", "event → ingest")].rows == 0 and hops[("stocks", "event → ingest")].p50_s is None
 
