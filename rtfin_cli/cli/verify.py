@@ -63,8 +63,9 @@ def _render(doc: dict[str, Any]) -> None:
         )
         dups = _dups(p["duplicate_offsets"], p["duplicates"])
         style = "green" if p["ok"] else "bold red"
+        span = f"{p['start']}-{p['end'] - 1}" if p["end"] > p["start"] else "-"  # the offsets checked
         table.add_row(
-            p["topic"], str(p["partition"]), f"{p['start']}..{p['end']}", str(p["present"]),
+            p["topic"], str(p["partition"]), span, str(p["present"]),
             str(p["dead_lettered"]), str(p["superseded"]), str(p["no_record"]),
             f"[{style}]{missing}[/]", f"[{style}]{dups}[/]",
         )  # fmt: skip
