@@ -7,7 +7,8 @@
   quiet cannot be seen from Kafka: a news topic with nothing new is IDLE and the detail says so.
 * ``STALLED`` – not fresh while the source has something: the market is open (and was open for longer than
   the window), or the replay published the first article the topic lacks longer ago than the window plus
-  the poll interval.
+  the poll interval; or the topic's newest article lies more than a window ahead of the replay's clock (left
+  by an earlier timeline: a producer resuming after it waits).
 
 Ages are wall-clock seconds on the event clock: (clock − event time) / speed.
 """
@@ -51,6 +52,9 @@ def news_state(
     newest: float, clock: SourceClock, window_s: float, moved: bool, poll_s: float
 ) -> tuple[LagState, str]:
     """(state, why) of the news producer whose newest article was published at ``newest``."""
+    ahead = -age_s(newest, clock)
+    if clock.replay and ahead > window_s and not moved:  # an older timeline's article: resuming waits for it
+        return STALLED, f"newest article {ahead:.0f}s ahead of the replay: the producer resumes after it"
     if moved or age_s(newest, clock) <= window_s:
         return OK, ""
     if not clock.replay:

@@ -66,3 +66,10 @@ def test_news_elsewhere_cannot_tell_quiet_from_stopped() -> None:
     assert news_state(NOW - 10, clock, WINDOW, moved=False, poll_s=20.0)[0] == OK
     state, why = news_state(NOW - 3600, clock, WINDOW, moved=False, poll_s=20.0)
     assert state == IDLE and "look alike" in why
+
+
+def test_news_stalled_when_the_topic_is_ahead_of_the_replay() -> None:
+    """A topic filled on an earlier timeline: the producer resumes after its newest article and waits."""
+    state, why = news_state(NOW + 60 * 600, _replay(), WINDOW, moved=False, poll_s=2.0)  # 600 s ahead
+    assert state == STALLED and why.startswith("newest article 600s ahead of the replay")
+    assert news_state(NOW + 60 * 10, _replay(), WINDOW, moved=False, poll_s=2.0)[0] == OK  # 10 s: clock skew
