@@ -241,3 +241,15 @@ def test_export_of_another_schema_is_templated_back() -> None:
 def test_read_zip_rejects_garbage() -> None:
     with pytest.raises(DataError, match="not a zip"):
         export.read_zip(b"<html>login</html>")
+
+
+# Superset 6.1's conditional-formatting comparators (superset-frontend, @superset-ui/chart-controls
+# `Comparator` enum); any other operator string is silently ignored by the table chart.
+COMPARATORS = {"None", ">", "<", "≥", "≤", "=", "≠", "< x <", "≤ x ≤", "≤ x <", "< x ≤", "begins with",
+               "ends with", "containing", "not containing", "is true", "is false", "is null", "is not null"}  # fmt: skip
+
+
+def test_conditional_formatting_uses_superset_comparators() -> None:
+    for name, chart in _charts().items():
+        for rule in chart["params"].get("conditional_formatting") or []:
+            assert rule["operator"] in COMPARATORS, (name, rule)
