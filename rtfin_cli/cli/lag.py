@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -277,30 +278,54 @@ def _out() -> Console:
     return out_console()
 
 
+def snapshot_or_failure(monitor: Any) -> tuple[Snapshot | None, str]:
+    """The next snapshot, or why it failed: a live view outlives any one failed refresh (each reader
+    already turns an unreachable service into a state; this is the net for anything else)."""
+    try:
+        return monitor.snapshot(), ""
+    except Exception as exc:  # noqa: BLE001 - shown, then the next refresh tries again
+        when = dt.datetime.now(dt.UTC).strftime("%H:%M:%S UTC")
+        return None, f"{when} rtfin lag: this refresh failed ({type(exc).__name__}: {exc}); retrying"
+
+
+def _print_failure(failed: str, as_json: bool) -> None:
+    if as_json:
+        print_json({"error": failed})
+    else:
+        console.print(failed, soft_wrap=True, markup=False, highlight=False)
+
+
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
     import logging
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     kafka_log = logging.getLogger("rtfin.kafka.client")
     kafka_log.propagate = False  # broker-down chatter must not scribble over the view
     try:
         if as_json or not console.is_terminal:
             while not stop.is_set():
-                snap = monitor.snapshot()
-                if as_json:
+                t0 = time.monotonic()
+                snap, failed = snapshot_or_failure(monitor)
+                if snap is None:
+                    _print_failure(failed, as_json)
+                elif as_json:
                     print_json(snap.as_dict(wide))
                 else:
                     for line in log_lines(snap):
                         console.print(line, soft_wrap=True, markup=False, highlight=False)
-                stop.wait(max(0.0, every - snap.took_s))
+                stop.wait(max(0.0, every - (time.monotonic() - t0)))
             return
         from rich.live import Live
 
         with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
             while not stop.is_set():
-                snap = monitor.snapshot()
-                live.update(render(snap, wide), refresh=True)
-                stop.wait(max(0.0, every - snap.took_s))
+                t0 = time.monotonic()
+                snap, failed = snapshot_or_failure(monitor)
+                view = render(snap, wide) if snap is not None else Text(failed, style="bold red")
+                live.update(view, refresh=True)
+                stop.wait(max(0.0, every - (time.monotonic() - t0)))
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

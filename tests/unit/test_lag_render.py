@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 
 from rtfin_cli.cli.lag import render
@@ -65,3 +67,35 @@ def test_wide_shows_every_column() -> None:
     for column in ("members", "consume/s", "produce/s", "trend", "drain ETA", "measured on", "time lag"):
         assert column in text
     assert "rtfin-sentiment-with-a-very-long-name" in text and "rtfin.rpt_trending_tickers_7d" in text
+
+
+class _FlakyMonitor:
+    """Fails its first refresh, then returns a snapshot, then the operator presses Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def snapshot(self) -> Snapshot:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("boom")
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return _snapshot()
+
+
+def test_a_failed_refresh_is_shown_and_the_view_goes_on(capsys: Any) -> None:
+    import json
+
+    from rtfin_cli.cli.lag import _live
+
+    monitor = _FlakyMonitor()
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    _live(monitor, every=0.01, as_json=True, wide=False)  # returns on Ctrl-C: exit code 0
+    assert signal.getsignal(signal.SIGTERM) is before  # the view's SIGTERM handler is gone with it
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert monitor.calls == 3
+    assert "this refresh failed (RuntimeError: boom); retrying" in lines[0]["error"]
+    assert lines[1]["kafka"]["status"] == "ok" and lines[1]["clock"]["speed"] == 60.0
