@@ -61,6 +61,9 @@ def test_output_format_and_kind() -> None:
     assert sqltext.kind(b"(SELECT 1)") == "("
     assert sqltext.kind(b"WITH 1 AS x INSERT INTO t SELECT x") == "INSERT"
     assert sqltext.kind(b"WITH (SELECT 1) AS x SELECT x") == "WITH"
+    assert sqltext.second_statement(b"SET a = 1; SELECT 1") == 11
+    assert sqltext.second_statement(b"SELECT ';'; -- c\n ;") is None
+    assert sqltext.second_statement(b"SELECT 1") is None
 
 
 @given(st.binary(max_size=200))

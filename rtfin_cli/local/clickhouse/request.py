@@ -99,9 +99,17 @@ class Statement:
     body_done: bool  # False while the body is still being streamed as INSERT data
 
     def check(self, readonly: bool) -> None:
-        """CHError for an empty statement, or a modifying one over GET."""
+        """CHError for an empty statement, several statements, or a modifying one over GET."""
         if self.data is None and not self.text.strip():
             raise CHError("SYNTAX_ERROR", "Empty query", status=400)
+        sql = self.text if self.split is None else self.text[: self.split.data_offset]
+        if (at := sqltext.second_statement(sql)) is not None:
+            raise CHError(
+                "SYNTAX_ERROR",
+                f"Syntax error (Multi-statements are not allowed): failed at position {at + 1}: "
+                f"{sql[at : at + 40].decode('utf-8', 'replace')}",
+                status=400,
+            )
         if readonly and (self.data is not None or sqltext.kind(self.text) not in sqltext.READ_ONLY):
             raise CHError(
                 "READONLY",

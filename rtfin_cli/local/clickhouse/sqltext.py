@@ -112,6 +112,17 @@ def _with_insert(toks: Iterator[Token]) -> Token | None:
     return None
 
 
+def second_statement(sql: bytes) -> int | None:
+    """Where a second statement starts after a top-level ';' (None: one statement, maybe with a
+    trailing ';'). ClickHouse's HTTP interface runs one statement per request."""
+    after_semicolon = False
+    for tok in tokens(sql):
+        if after_semicolon and tok.word != ";":
+            return tok.start
+        after_semicolon = after_semicolon or tok.word == ";"
+    return None
+
+
 @dataclass
 class InsertSplit:
     """An INSERT whose data follows its header: ``statement`` (without FORMAT) + data in ``fmt``.

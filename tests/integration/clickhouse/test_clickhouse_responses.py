@@ -129,3 +129,16 @@ def test_with_insert_inline_data_is_an_insert(client: Any, http: httpx.Client, d
     assert [row[0] for row in client.query(f"SELECT a FROM {db}.w ORDER BY a").result_rows] == [1, 2, 3, 4, 5]
     r = http.get("/", params={"query": f"WITH 5 AS x INSERT INTO {db}.w SELECT x"})
     assert r.headers["X-ClickHouse-Exception-Code"] == "164"  # READONLY: GET never inserts
+
+
+# -- one statement per request ---------------------------------------------------------------------------
+def test_multi_statements_are_refused(http: httpx.Client, client: Any, db: str) -> None:
+    r = http.post("/", content=b"SET max_threads = 1; SELECT 1")
+    assert (r.status_code, r.headers["X-ClickHouse-Exception-Code"]) == (400, "62"), r.text
+    assert "Multi-statements are not allowed" in r.text
+    for ok in (b"SELECT 1;", b"SELECT 1; -- done", b"SELECT ';' AS x; ;"):
+        assert http.post("/", content=ok).status_code == 200, ok
+    client.command(f"CREATE TABLE {db}.m (s String) ENGINE = Memory")
+    r = http.post("/", content=f"INSERT INTO {db}.m FORMAT TSV\na;b\nc; SELECT 1\n".encode())
+    assert r.status_code == 200, r.text  # a ';' in INSERT data is data
+    assert client.query(f"SELECT count() FROM {db}.m").result_rows == [(2,)]
