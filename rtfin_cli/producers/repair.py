@@ -112,7 +112,7 @@ class Repairer:
             self.failed += 1
             log.warning("repair of %s %d..%d failed: %s", sym, from_ms, to_ms, exc)
             return
-        n = self.emit(sym, [b for b in bars if from_ms <= _start(b) <= to_ms])
+        n = self.emit(sym, [b for b in bars if from_ms <= (b.t if type(b) is Bar else _start(b)) <= to_ms])
         self.repaired += n
         log.info("repaired %d minute bar(s) of %s from REST (%d..%d)", n, sym, from_ms, to_ms)
 
@@ -212,12 +212,11 @@ def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
     from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 
     headers: list[tuple[str, str | bytes | None]] = [(ORIGIN_HEADER, ORIGIN_REST)]
-    send = sink.send
 
     def emit(ticker: str, bars: list[Bar | dict[str, Any]]) -> int:
-        ingested, n = now_iso(), 0
+        ingested, records = now_iso(), []
         for bar in bars:
-            done = bar_value(ticker, bar, ingested) if isinstance(bar, Bar) else None
+            done = bar_value(ticker, bar, ingested) if type(bar) is Bar else None
             if done is None:
                 raw = msgspec.to_builtins(bar) if isinstance(bar, Bar) else bar
                 try:
@@ -226,9 +225,9 @@ def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
                     sink.dead_letter(ticker, dumps_raw(raw), f"aggregates REST bar: {exc}")
                     continue
                 done = (end_ms, value)
-            send(topic, ticker, done[1], done[0], headers)
-            n += 1
-        return n
+            records.append(done)
+        sink.send_many(topic, ticker, records, headers)
+        return len(records)
 
     return emit
 
