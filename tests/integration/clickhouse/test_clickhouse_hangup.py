@@ -13,6 +13,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,13 +44,14 @@ def endpoint(tmp_path: Path) -> Iterator[Any]:
         server.stop()
 
 
-def hang_up(server: Any, after: int, fmt: str, reset: bool) -> int:
+def hang_up(server: Any, after: int, fmt: str, reset: bool, session: str = "") -> int:
     """Send a big streaming SELECT, read ``after`` bytes of the response, close; returns bytes read."""
     auth = base64.b64encode(f"{server.user}:{server.password}".encode())
     sql = STREAM_SQL.format(fmt=fmt).encode()
+    path = f"/?session_id={session}".encode() if session else b"/"
     with socket.create_connection((server.host, server.port), timeout=30) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: %d\r\n\r\n%s"
-                     % (auth, len(sql), sql))  # fmt: skip
+        sock.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: %d\r\n\r\n%s"
+                     % (path, auth, len(sql), sql))  # fmt: skip
         got = 0
         while got < after:
             data = sock.recv(min(65536, after - got))
@@ -117,3 +119,22 @@ def test_hangups_mid_stream_leave_the_engine_healthy(endpoint: Any) -> None:
     assert "Traceback" not in log and "fatal" not in log.lower()
     assert log.count("client hung up") == HANGUPS  # one line each: every one was cut mid-stream
     assert last_error(endpoint.status().log) == ""
+
+
+def test_a_session_left_mid_stream_serves_its_next_query(endpoint: Any) -> None:
+    import httpx
+
+    with httpx.Client(base_url=endpoint.url, auth=(endpoint.user, endpoint.password), timeout=30) as http:
+        for i in range(10):
+            sid = f"hangup-{i}"
+            http.post("/", params={"session_id": sid}, content=b"SET max_threads = 1")
+            hang_up(endpoint, 2048 * (i + 1), "TabSeparated", reset=i % 2 == 0, session=sid)
+            deadline = time.monotonic() + 10
+            while True:  # the cancel may still hold the session for a moment: 373, as on ClickHouse
+                r = http.post("/", params={"session_id": sid}, content=b"SELECT getSetting('max_threads')")
+                if r.status_code == 200 or time.monotonic() > deadline:
+                    break
+                assert r.headers["X-ClickHouse-Exception-Code"] == "373", r.text
+                time.sleep(0.05)
+            assert (r.status_code, r.text) == (200, "1\n")  # the session and its settings survived
+    assert endpoint.healthy()
