@@ -184,19 +184,20 @@ class LocalSuperset:
             self._write_private(self.password_file, secrets.token_urlsafe(18) + "\n")
         password = self.admin_password() or ""
         superset = self._bin("superset")
+        # the password goes to create-admin's prompt on stdin: an argument would show in the process list
         steps = [
-            [superset, "db", "upgrade"],
-            [superset, "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "rtfin",
-             "--lastname", "admin", "--email", "admin@rtfin.local", "--password", password],
-            [superset, "init"],
+            ([superset, "db", "upgrade"], ""),
+            ([superset, "fab", "create-admin", "--username", ADMIN_USER, "--firstname", "rtfin",
+              "--lastname", "admin", "--email", "admin@rtfin.local"], f"{password}\n{password}\n"),
+            ([superset, "init"], ""),
         ]  # fmt: skip
         log = self.service.log_file
         private_dir(log.parent)
-        for cmd in steps:
+        for cmd, stdin in steps:
             with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
                 proc = subprocess.run(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env()}, cwd=self.home,
-                    umask=0o077,
+                    cmd, input=stdin.encode(), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env()},
+                    cwd=self.home, umask=0o077,
                 )  # fmt: skip
             if proc.returncode != 0:
                 shown = " ".join(cmd[1:3])
