@@ -24,6 +24,7 @@ CODES = {
     "BAD_REQUEST_PARAMETER": 457,
     "TIMEOUT_EXCEEDED": 159,
     "NOT_IMPLEMENTED": 48,
+    "BAD_ARGUMENTS": 36,
 }
 _ENGINE_ERROR = re.compile(
     r"Code: (\d+)\. DB::Exception: (.*?)(?:\. \(([A-Z0-9_]+)\))?(?: \(version [^)]*\))?\s*$", re.S

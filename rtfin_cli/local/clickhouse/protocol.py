@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rtfin_cli.local.clickhouse import arrowstream, codecs, sqltext
+from rtfin_cli.local.clickhouse import arrowstream, codecs, external, sqltext
 from rtfin_cli.local.clickhouse.confine import Confinement
 from rtfin_cli.local.clickhouse.engine import Engine, Stats, insert, run
 from rtfin_cli.local.clickhouse.errors import CHError, is_fatal
@@ -29,7 +29,7 @@ from rtfin_cli.local.clickhouse.request import (
     Options,
     Statement,
     chain,
-    form_fields,
+    form_parts,
     options,
     read_all,
     statement,
@@ -85,11 +85,14 @@ class Handler(BaseHTTPRequestHandler):
             self._authenticate(params)
             chunks = self._body()
             ctype = self.headers.get("Content-Type", "")
+            files: dict[str, bytes] = {}
             if ctype.startswith("multipart/form-data"):  # (urlencoded bodies are SQL, as `curl -d` sends it)
-                params.update(form_fields(read_all(chunks, self.server.max_query_bytes), ctype))
+                fields, files = form_parts(read_all(chunks, self.server.max_query_bytes), ctype)
+                params.update(fields)
                 chunks = iter(())
+            externals = external.tables(files, params)
             with self.server.active():
-                body_done = self._query(params, chunks, readonly, query_id, t0)
+                body_done = self._query(params, chunks, readonly, query_id, t0, externals)
         except CHError as exc:
             elapsed = time.monotonic() - t0
             log.warning(
@@ -154,7 +157,13 @@ class Handler(BaseHTTPRequestHandler):
         return codecs.decoded(raw, self.headers.get("Content-Encoding", ""), self.server.max_body_bytes)
 
     def _query(
-        self, params: dict[str, str], chunks: Iterator[bytes], readonly: bool, query_id: str, t0: float
+        self,
+        params: dict[str, str],
+        chunks: Iterator[bytes],
+        readonly: bool,
+        query_id: str,
+        t0: float,
+        externals: list[external.ExternalTable],
     ) -> bool:
         """Run the request's statement and send its response; True once the body was consumed."""
         opts = options(
@@ -164,9 +173,12 @@ class Handler(BaseHTTPRequestHandler):
         stmt.check(readonly)
         self.server.confinement.check_statement(stmt.text, stmt.split, opts.engine_settings)
         engine = self.server.engine
-        with engine.connection(
-            opts.session_id, opts.database, opts.engine_settings, opts.session_timeout, opts.session_check
-        ) as conn:
+        with (
+            engine.connection(
+                opts.session_id, opts.database, opts.engine_settings, opts.session_timeout, opts.session_check
+            ) as conn,
+            external.loaded(conn, externals, self.server.confinement.check),
+        ):
             if stmt.data is not None and stmt.split is not None:
                 stats = Stats()
                 insert(conn, stmt.split, stmt.data, stats)

@@ -140,21 +140,24 @@ def _inline(text: bytes) -> Statement:
     return Statement(text, split, data, True)
 
 
-def form_fields(body: bytes, ctype: str) -> dict[str, str]:
-    """The text fields of a multipart form (clickhouse-connect sends large query parameters so)."""
+def form_parts(body: bytes, ctype: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The text fields of a multipart form (clickhouse-connect sends large query parameters so) and its
+    file parts by name (external data: see external.py)."""
     from email.parser import BytesParser
     from email.policy import HTTP
 
     msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
-    fields = {}
+    fields, files = {}, {}
     for part in msg.iter_parts():  # type: ignore[attr-defined]
-        if part.get_filename():
-            raise CHError("NOT_IMPLEMENTED", "External data tables (file parts of a form) are not supported")
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True)
-        if name and isinstance(payload, bytes):
+        if not name or not isinstance(payload, bytes):
+            continue
+        if part.get_filename():
+            files[str(name)] = payload
+        else:
             fields[str(name)] = payload.decode("utf-8", "replace")
-    return fields
+    return fields, files
 
 
 def read_upto(chunks: Iterator[bytes], n: int) -> bytes:

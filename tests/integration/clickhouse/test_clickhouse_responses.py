@@ -142,3 +142,35 @@ def test_multi_statements_are_refused(http: httpx.Client, client: Any, db: str) 
     r = http.post("/", content=f"INSERT INTO {db}.m FORMAT TSV\na;b\nc; SELECT 1\n".encode())
     assert r.status_code == 200, r.text  # a ';' in INSERT data is data
     assert client.query(f"SELECT count() FROM {db}.m").result_rows == [(2,)]
+
+
+# -- external data: the form's file parts are temporary tables for the query ------------------------------
+def test_external_data_through_clickhouse_connect(client: Any) -> None:
+    from clickhouse_connect.driver.external import ExternalData
+
+    ext = ExternalData(
+        file_name="ext.csv", data=b"1,a\n2,b\n3,c\n", fmt="CSV", structure=["id UInt32", "s String"]
+    )
+    ext.add_file(file_name="typed", data=b"10\n20\n", types="UInt64")
+    res = client.query("SELECT sum(id), arrayStringConcat(groupArray(s)) FROM ext", external_data=ext)
+    assert res.result_rows == [(6, "abc")]
+    assert client.query("SELECT sum(_1) FROM typed", external_data=ext).result_rows == [(30,)]
+    with pytest.raises(Exception, match="UNKNOWN_TABLE|Unknown table"):
+        client.query("SELECT * FROM ext")  # gone after its query
+
+
+def test_external_data_without_structure_is_refused(http: httpx.Client) -> None:
+    files = {"t": ("t.tsv", b"1\n", "application/octet-stream")}
+    r = http.post("/", params={"query": "SELECT * FROM t"}, files=files)
+    assert (r.status_code, r.headers["X-ClickHouse-Exception-Code"]) == (400, "36"), r.text
+    assert "t_structure or t_types" in r.text
+    r = http.post("/", params={"query": "SELECT count() FROM t", "t_types": "UInt8"}, files=files)
+    assert (r.status_code, r.text) == (200, "1\n")
+
+
+def test_external_table_structure_is_confined_like_sql(http: httpx.Client) -> None:
+    files = {"t": ("t.tsv", b"1\n", "application/octet-stream")}
+    params = {"query": "SELECT a FROM t", "t_structure": "x UInt8, a String DEFAULT file('/etc/passwd')"}
+    r = http.post("/", params=params, files=files)
+    assert r.status_code != 200 and "root:" not in r.text
+    assert r.headers["X-ClickHouse-Exception-Code"] == "291", r.text  # DATABASE_ACCESS_DENIED, as for SQL
