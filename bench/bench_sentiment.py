@@ -28,9 +28,9 @@ N_ROW = int(os.environ.get("BENCH_SENTIMENT_N_ROW", "240"))
 
 def _headlines(n: int) -> list[str]:
     from rtfin_cli.sentiment.evaluate import read_tsv
-    from rtfin_cli.sentiment.train import HELDOUT, TRAIN
+    from rtfin_cli.sentiment.finetune import DATA_DIR
 
-    titles = read_tsv(TRAIN)[1] + read_tsv(HELDOUT)[1]
+    titles = read_tsv(DATA_DIR / "headlines_train.tsv")[1] + read_tsv(DATA_DIR / "headlines_heldout.tsv")[1]
     return [titles[i % len(titles)] + ("" if i < len(titles) else f" ({i})") for i in range(n)]
 
 

@@ -47,6 +47,7 @@ class Options:
     topic_dlq: str = "rtfin.dlq"
     group: str = "rtfin-sentiment"
     model: str = "ProsusAI/finbert"
+    runtime: str = "torch"  # onnx: the offline model as ONNX int8 under ONNX Runtime
     batch_size: int = 64
     max_length: int = 256
     checkpoint: str = ".rtfin/checkpoints/sentiment"
@@ -159,12 +160,12 @@ def scoring_module_name(opts: Options) -> str:
         return "rtfin_scoring"
 
 
-def make_score_udf(module: str, model: str, max_length: int, batch_size: int) -> Any:
+def make_score_udf(module: str, model: str, max_length: int, batch_size: int, runtime: str = "torch") -> Any:
     """The batched pandas UDF: model loaded once per worker process, scored batch_size texts at a time."""
     from pyspark.sql.functions import pandas_udf
 
     def score(texts: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        scorer = importlib.import_module(module).get_scorer(model, max_length, batch_size)
+        scorer = importlib.import_module(module).get_scorer(model, max_length, batch_size, runtime)
         for series in texts:
             preds = scorer.predict(series.fillna("").astype(str).tolist())
             now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -300,7 +301,9 @@ def run(
 ) -> Progress:
     """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
     spark = build_spark(opts)
-    score_udf = make_score_udf(scoring_module_name(opts), opts.model, opts.max_length, opts.batch_size)
+    score_udf = make_score_udf(
+        scoring_module_name(opts), opts.model, opts.max_length, opts.batch_size, opts.runtime
+    )
     sink = kafka_module(opts).TransactionalSink(opts)
     progress, stop = Progress(), threading.Event()
     if threading.current_thread() is threading.main_thread():  # after Spark installed its own SIGINT handler

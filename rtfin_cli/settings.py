@@ -137,6 +137,7 @@ class DatabricksSettings(_Section):
 
 class SentimentSettings(_Section):
     model: str = "ProsusAI/finbert"
+    runtime: Literal["torch", "onnx"] = "torch"  # onnx: the offline model as ONNX int8 under ONNX Runtime
     batch_size: int = Field(64, ge=1)
     max_length: int = Field(256, ge=8)
     max_offsets_per_trigger: int = Field(5000, ge=1)

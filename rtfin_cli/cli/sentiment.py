@@ -1,4 +1,4 @@
-"""`rtfin sentiment run|submit|status|cancel|score|eval`: the streaming job, Databricks, the model."""
+"""`rtfin sentiment run|submit|status|cancel|score|eval|train`: the streaming job, Databricks, the model."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def score(
     from rtfin_cli.sentiment.model import load
 
     s = settings().sentiment
-    scorer = load(model or s.model, s.max_length, s.batch_size)
+    scorer = load(_model(model, s.model), s.max_length, s.batch_size, s.runtime)
     preds = scorer.predict(text)
     rows: list[dict[str, Any]] = [
         {"text": t, "label": p.label, "score": round(p.score, 4), "sentiment": round(p.sentiment, 4)}
@@ -65,31 +65,117 @@ def score(
         )
 
 
+RuntimeOpt = Annotated[
+    str | None, typer.Option("--runtime", help="torch or onnx (default: sentiment.runtime).")
+]
+
+
+def _runtime(value: str | None, default: str) -> str:
+    from rtfin_cli.errors import UsageError
+    from rtfin_cli.sentiment.scoring import RUNTIMES
+
+    runtime = default if value is None else value.strip()
+    if runtime not in RUNTIMES:
+        raise UsageError(
+            f"--runtime {value!r} is not one of {', '.join(RUNTIMES)}", "Pass --runtime torch or onnx."
+        )
+    return runtime
+
+
 @app.command("eval")
 def eval_(
-    file: Annotated[Path, typer.Argument(help="TSV with a header naming columns 'label' and 'title'.")],
+    file: Annotated[
+        Path, typer.Argument(help="TSV (or .tsv.gz) with a header naming columns 'label' and 'title'.")
+    ],
     as_json: JsonOpt = False,
     model: Annotated[str | None, typer.Option("--model", help="Model (default: sentiment.model).")] = None,
+    runtime: RuntimeOpt = None,
+    errors: Annotated[int, typer.Option("--errors", min=0, help="List the N most confident mistakes.")] = 0,
 ) -> None:
-    """Accuracy, macro-F1 and confusion matrix of the model on a labelled TSV file."""
+    """Accuracy, macro-F1, per-label precision/recall/F1, confusion matrix and calibration error (ECE)."""
     from rtfin_cli.sentiment.evaluate import LABELS, evaluate_file
 
     s = settings().sentiment
-    report = evaluate_file(file, model or s.model, s.max_length, s.batch_size)
+    rt = _runtime(runtime, s.runtime)
+    report = evaluate_file(file, _model(model, s.model), s.max_length, s.batch_size, rt, errors)
     if as_json:
-        print_json(report.as_dict())
+        print_json(report.as_dict() | {"runtime": rt})
         return
     console.print(
-        f"model {report.model}  n={report.n}  accuracy [bold]{report.accuracy:.3f}[/]  "
-        f"macro-F1 [bold]{report.macro_f1:.3f}[/]"
+        f"model {report.model} ({rt})  n={report.n}  accuracy [bold]{report.accuracy:.3f}[/]  "
+        f"macro-F1 [bold]{report.macro_f1:.3f}[/]  ECE (10 bins) [bold]{report.ece:.3f}[/]"
     )
-    table = Table("gold \\ predicted", *LABELS, "recall", "f1")
+    table = Table("gold \\ predicted", *LABELS, "precision", "recall", "f1", "support")
     for gold in LABELS:
         pl = report.per_label[gold]
         table.add_row(
-            gold, *(str(report.confusion[gold][p]) for p in LABELS), f"{pl['recall']:.3f}", f"{pl['f1']:.3f}"
-        )
+            gold, *(str(report.confusion[gold][p]) for p in LABELS),
+            f"{pl['precision']:.3f}", f"{pl['recall']:.3f}", f"{pl['f1']:.3f}", str(int(pl["support"])),
+        )  # fmt: skip
     console.print(table)
+    for e in report.errors:
+        console.print(
+            f"{e['score']:.3f}  gold {e['gold']:8} predicted {e['predicted']:8}  {e['title'][:110]}"
+        )
+
+
+def _model(value: str | None, default: str) -> str:
+    from rtfin_cli.errors import UsageError
+
+    if value is not None and not value.strip():
+        raise UsageError(
+            "--model is empty", "Pass a model name or path, or leave --model out for sentiment.model."
+        )
+    return default if value is None else value.strip()
+
+
+@app.command()
+def train(
+    check: Annotated[
+        bool, typer.Option("--check", help="Retrain and compare with the committed adapter; write nothing.")
+    ] = False,
+    out: Annotated[
+        str | None,
+        typer.Option("--out", help="Write the adapter here (default: the packaged rtfin-minilm-fin)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune rtfin-minilm-fin (LoRA on all-MiniLM-L6-v2), fit its temperature, score the held-out split."""
+    from rtfin_cli.errors import DataError, UsageError
+    from rtfin_cli.sentiment import finetune
+
+    if out is not None and not str(out).strip():
+        raise UsageError("--out is empty", "Pass a file path for the adapter, or leave --out out.")
+    result = finetune.train(progress=None if as_json else lambda m: console.print(m, style="dim"))
+    meta = result["meta"]
+    keys = (
+        "train_seconds",
+        "temperature",
+        "heldout_accuracy",
+        "heldout_macro_f1",
+        "heldout_ece_raw",
+        "heldout_ece",
+    )
+    summary = {k: meta[k] for k in keys}
+    if check:
+        problems = finetune.check(result, finetune.ADAPTER)
+        _show(summary | {"reproduced": not problems, "problems": problems}, as_json)
+        if problems:
+            raise DataError(
+                f"the retrained adapter differs: {problems[0]}",
+                "Commit the output of `rtfin sentiment train`.",
+            )
+        return
+    path = Path(out) if out is not None else finetune.ADAPTER
+    finetune.save(result, path)
+    _show(summary | {"wrote": str(path)}, as_json)
+
+
+def _show(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        console.print("  ".join(f"{k} {v}" for k, v in data.items()))
 
 
 def _target_settings(target: str | None) -> tuple[Any, str]:

@@ -73,6 +73,11 @@ def _offline(s: RtfinSettings) -> bool:
 
 def job_spec(s: RtfinSettings, profile: str) -> dict[str, Any]:
     """The Jobs API JobSettings for this profile (plain data; no credential in it)."""
+    if s.sentiment.runtime != "torch":
+        raise ConfigError(
+            f"sentiment.runtime = {s.sentiment.runtime} runs in the local Spark job only",
+            "Set sentiment.runtime = torch for the Databricks job.",
+        )
     db, k = s.databricks, s.kafka
     paths = _paths(s)
     check_checkpoint(s)

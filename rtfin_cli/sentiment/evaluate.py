@@ -1,8 +1,10 @@
-"""Accuracy, macro-F1 and a confusion matrix for a labelled TSV (columns ``label`` and ``title``)."""
+"""Accuracy, macro-F1, confusion matrix and calibration error for a labelled TSV (columns ``label``, ``title``)."""
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 from rtfin_cli.errors import DataError
 
 LABELS = ("positive", "negative", "neutral")
+ECE_BINS = 10
 
 
 @dataclass
@@ -22,36 +25,46 @@ class EvalReport:
     per_label: dict[str, dict[str, float]]
     confusion: dict[str, dict[str, int]]  # gold label -> predicted label -> count
     labels: list[str] = field(default_factory=lambda: list(LABELS))
+    ece: float | None = None  # expected calibration error of the predicted label's probability, 10 bins
+    errors: list[dict[str, Any]] = field(default_factory=list)  # the most confident mistakes
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "n": self.n, "accuracy": self.accuracy, "macro_f1": self.macro_f1,
-            "per_label": self.per_label, "confusion": self.confusion,
+            "ece": self.ece, "per_label": self.per_label, "confusion": self.confusion, "errors": self.errors,
         }  # fmt: skip
 
 
+def _text(path: Path) -> str:
+    raw = Path(path).read_bytes()
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+
+
 def read_tsv(path: Path) -> tuple[list[str], list[str]]:
-    """(labels, titles) of a TSV with a header naming the columns ``label`` and ``title``."""
+    """(labels, titles) of a TSV (or .tsv.gz) with a header naming the columns ``label`` and ``title``."""
     try:
-        with Path(path).open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-            if not reader.fieldnames or not {"label", "title"} <= set(reader.fieldnames):
+        reader = csv.DictReader(io.StringIO(_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+        if not reader.fieldnames or not {"label", "title"} <= set(reader.fieldnames):
+            raise DataError(
+                f"{path}: the header must name the columns 'label' and 'title' (got {reader.fieldnames})",
+                "Write a tab-separated file whose first line is: label<TAB>title",
+            )
+        labels, titles = [], []
+        for line, row in enumerate(reader, start=2):
+            label = (row.get("label") or "").strip().lower()
+            if label not in LABELS:
                 raise DataError(
-                    f"{path}: the header must name the columns 'label' and 'title' (got {reader.fieldnames})",
-                    "Write a tab-separated file whose first line is: label<TAB>title",
+                    f"{path}:{line}: label {label!r} is not one of {', '.join(LABELS)}",
+                    "Fix the label column of that line.",
                 )
-            labels, titles = [], []
-            for line, row in enumerate(reader, start=2):
-                label = (row.get("label") or "").strip().lower()
-                if label not in LABELS:
-                    raise DataError(
-                        f"{path}:{line}: label {label!r} is not one of {', '.join(LABELS)}",
-                        "Fix the label column of that line.",
-                    )
-                labels.append(label)
-                titles.append(row.get("title") or "")
+            labels.append(label)
+            titles.append(row.get("title") or "")
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}", "Pass an existing TSV file.") from None
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(
+            f"cannot read {path}: {exc}", "Pass a UTF-8 TSV file (optionally gzip-compressed)."
+        ) from None
     if not labels:
         raise DataError(f"{path}: no rows to evaluate", "Add lines of label<TAB>title below the header.")
     return labels, titles
@@ -76,11 +89,39 @@ def metrics(gold: Sequence[str], pred: Sequence[str], model: str = "") -> EvalRe
     return EvalReport(model, len(gold), correct / len(gold) if gold else 0.0, macro, per_label, confusion)
 
 
-def evaluate_file(path: Path, model: str, max_length: int = 256, batch_size: int = 64) -> EvalReport:
+def calibration_error(confidence: Sequence[float], correct: Sequence[bool], bins: int = ECE_BINS) -> float:
+    """Expected calibration error: |accuracy - mean confidence| per equal-width confidence bin, weighted."""
+    n = len(confidence)
+    if n == 0:
+        return 0.0
+    sums = [[0, 0.0, 0] for _ in range(bins)]  # count, confidence sum, correct count
+    for conf, ok in zip(confidence, correct, strict=True):
+        b = sums[min(int(conf * bins), bins - 1)]
+        b[0], b[1], b[2] = b[0] + 1, b[1] + conf, b[2] + int(ok)
+    return sum(abs(c_sum - ok) for _, c_sum, ok in sums) / n
+
+
+def evaluate_file(
+    path: Path,
+    model: str,
+    max_length: int = 256,
+    batch_size: int = 64,
+    runtime: str = "torch",
+    errors: int = 0,
+) -> EvalReport:
     """Score every title of a labelled TSV with ``model`` and compare with the labels."""
     from rtfin_cli.sentiment.model import load
 
     gold, titles = read_tsv(path)
-    scorer = load(model, max_length, batch_size)
-    pred = [p.label for p in scorer.predict(titles)]
-    return metrics(gold, pred, scorer.name)
+    scorer = load(model, max_length, batch_size, runtime)
+    preds = scorer.predict(titles)
+    report = metrics(gold, [p.label for p in preds], scorer.name)
+    report.ece = calibration_error(
+        [p.score for p in preds], [g == p.label for g, p in zip(gold, preds, strict=True)]
+    )
+    wrong = sorted((i for i, p in enumerate(preds) if p.label != gold[i]), key=lambda i: -preds[i].score)
+    report.errors = [
+        {"title": titles[i], "gold": gold[i], "predicted": preds[i].label, "score": round(preds[i].score, 4)}
+        for i in wrong[:errors]
+    ]
+    return report

