@@ -13,6 +13,13 @@ from tests.conftest import run_cli
 from tests.integration.lag.conftest import commit, lag_env, new_topic, produce
 
 
+def _ts(t: float) -> str:
+    """A DateTime64(3, 'UTC') literal: plain VALUES, nothing for the server to interpret."""
+    import datetime as dt
+
+    return "'" + dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "'"
+
+
 def _warehouse(ch: Any) -> tuple[Any, float]:
     """Raw tables through rtfin's DDL in fresh databases, rows with known event times; returns (settings, now)."""
     from rtfin_cli.warehouse.client import get_client
@@ -26,12 +33,12 @@ def _warehouse(ch: Any) -> tuple[Any, float]:
     raw = ch.raw_database
     client.command(
         f"INSERT INTO {raw}.news (id, published_utc, title, publisher, tickers, keywords, ingested_at) VALUES "
-        f"('a1', fromUnixTimestamp64Milli({int((now - 120) * 1000)}), 't', ('p','','',''), ['AAPL'], [], now64(3)),"
-        f"('a2', fromUnixTimestamp64Milli({int((now - 900) * 1000)}), 't', ('p','','',''), ['MSFT'], [], now64(3))"
+        f"('a1', {_ts(now - 120)}, 't', ('p','','',''), ['AAPL'], [], {_ts(now)}),"
+        f"('a2', {_ts(now - 900)}, 't', ('p','','',''), ['MSFT'], [], {_ts(now)})"
     )
     client.command(
         f"INSERT INTO {raw}.stock_aggs (ev, sym, s, e, o, h, l, c, v, ingested_at) VALUES "
-        f"('AM', 'AAPL', {int((now - 90) * 1000)}, {int((now - 30) * 1000)}, 1, 1, 1, 1, 10, now64(3))"
+        f"('AM', 'AAPL', {int((now - 90) * 1000)}, {int((now - 30) * 1000)}, 1, 1, 1, 1, 10, {_ts(now)})"
     )
     # news_sentiment stays empty: the sentiment job has not scored anything yet
     client.command(f"CREATE DATABASE IF NOT EXISTS {ch.database}")
@@ -39,10 +46,7 @@ def _warehouse(ch: Any) -> tuple[Any, float]:
         f"CREATE TABLE {ch.database}.rpt_latest_news (article_id String, published_at DateTime64(3, 'UTC'), "
         f"scored_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY article_id"
     )
-    client.command(
-        f"INSERT INTO {ch.database}.rpt_latest_news VALUES "
-        f"('a1', fromUnixTimestamp64Milli({int((now - 300) * 1000)}), now64(3))"
-    )
+    client.command(f"INSERT INTO {ch.database}.rpt_latest_news VALUES ('a1', {_ts(now - 300)}, {_ts(now)})")
     return ch, now
 
 
