@@ -9,7 +9,7 @@ thread-safe (one connection pool): repairs run it on worker threads.
 A result carries ``o h l c v vw t n`` (and ``otc`` when true): the names of the official client's ``Agg``
 model. A repaired bar gets the same record mapping, key and identity (sym, ev = AM, s) as a streamed one:
 ``am_event`` turns a result into the minute-aggregate event the WebSocket would have carried (for
-``records.agg_value``), and ``bar_value`` writes the very same bytes straight from a ``Bar`` (pages are
+``records.agg_value``), and ``bar_value`` writes the same JSON object straight from a ``Bar`` (pages are
 decoded and type-checked by msgspec; a page it refuses is decoded loosely and each result goes through
 ``am_event``). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
 (``z``): those stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -57,19 +56,44 @@ class _Page(msgspec.Struct):
     next_url: str | None = None
 
 
+class _Record(msgspec.Struct):
+    """The stocks record of a repaired bar: ``records.agg_value``'s fields in its order, encoded by msgspec."""
+
+    ev: str
+    sym: str
+    s: int
+    e: int
+    o: float | int
+    h: float | int
+    l: float | int  # noqa: E741 - the record's name
+    c: float | int
+    v: float | int
+    vw: float | int
+    av: None
+    op: None
+    a: None
+    z: None
+    dv: None
+    dav: None
+    otc: bool
+    ingested_at: str
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
 def bar_value(ticker: str, bar: Bar, ingested_at: str) -> tuple[int, bytes] | None:
-    """(bar end ms, record value) of a typed bar, byte for byte what ``agg_value(am_event(...))`` gives;
-    None when a number is not finite (then the loose path explains it)."""
+    """(bar end ms, record value) of a typed bar: the JSON object ``agg_value(am_event(...))`` writes (same
+    fields, order and values; a float may be spelled differently, e.g. 1e-6); None when a number is not
+    finite or the ticker is empty (then the loose path explains it)."""
     o, h, lo, c, v, vw = bar.o, bar.h, bar.l, bar.c, bar.v, bar.vw
     if (o + h + lo + c + v + vw) * 0 != 0 or not ticker:
         return None
     e = bar.t + MINUTE_MS
-    text = (
-        f'{{"ev":"AM","sym":{_json_str(ticker)},"s":{bar.t},"e":{e},"o":{o!r},"h":{h!r},"l":{lo!r},"c":{c!r},'
-        f'"v":{v!r},"vw":{vw!r},"av":null,"op":null,"a":null,"z":null,"dv":null,"dav":null,'
-        f'"otc":{"true" if bar.otc else "false"},"ingested_at":"{ingested_at}"}}'
+    rec = _Record(
+        "AM", ticker, bar.t, e, o, h, lo, c, v, vw, None, None, None, None, None, None, bar.otc, ingested_at
     )
-    return e, text.encode()
+    return e, _ENCODE(rec)
 
 
 def am_event(ticker: str, bar: dict[str, Any]) -> dict[str, Any]:
