@@ -10,7 +10,9 @@ Needs torch, transformers, onnx and onnxruntime; the result is cached by the ada
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +75,24 @@ def export(adapter: Path, out: Path | None = None) -> Path:
                            padding=True, return_tensors="pt")  # fmt: skip
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
-    with tempfile.TemporaryDirectory(prefix="rtfin-onnx-") as tmp:
-        fp32 = Path(tmp) / "model.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                module, tuple(enc[n] for n in names), str(fp32), input_names=names, output_names=["logits"],
-                dynamic_axes=axes, opset_version=17, dynamo=False,
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic's advice to pre-process first
+    try:
+        with tempfile.TemporaryDirectory(prefix="rtfin-onnx-") as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shapes it treats as constants
+            fp32 = Path(tmp) / "model.onnx"
+            with torch.no_grad():
+                torch.onnx.export(
+                    module, tuple(enc[n] for n in names), str(fp32), input_names=names,
+                    output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False,
+                )  # fmt: skip
+            partial = out.with_suffix(".partial")
+            quantize_dynamic(
+                str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                nodes_to_quantize=_quantised_nodes(fp32),
             )  # fmt: skip
-        partial = out.with_suffix(".partial")
-        quantize_dynamic(
-            str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-            nodes_to_quantize=_quantised_nodes(fp32),
-        )  # fmt: skip
-        partial.replace(out)  # atomic: a concurrent loader never sees half a file
+            partial.replace(out)  # atomic: a concurrent loader never sees half a file
+    finally:
+        root.setLevel(level)
     return out

@@ -106,6 +106,7 @@ def test_training_is_reproducible_from_its_seed_and_the_adapter_loads_as_trained
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 3 minutes on a quiet 2-core machine, far longer when it is shared
 def test_training_reproduces_the_committed_adapter() -> None:
     assert finetune.check(finetune.train(), finetune.ADAPTER) == []
 
