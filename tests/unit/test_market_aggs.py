@@ -160,3 +160,19 @@ def test_the_typed_fast_path_writes_the_record_of_the_streamed_mapping(
     # the same object: fields, their order and values (msgspec may spell a float differently, 1e-5 / 1e-05)
     assert list(json.loads(fast[1]).items()) == list(json.loads(slow).items())
     assert bar_value(ticker, msgspec.structs.replace(bar, v=float("inf")), "x") is None
+
+
+def test_a_range_the_endpoint_refuses_is_an_error_with_its_text() -> None:
+    from rtfin_cli.errors import ServiceUnavailable
+
+    async def check(c: TestClient[Any, Any], m: Market) -> None:
+        client = AggsClient(PolygonSettings(rest_url=str(c.make_url("")).rstrip("/")))
+        try:
+            with pytest.raises(
+                ServiceUnavailable, match="HTTP 400: The 'to' date must be after the 'from' date"
+            ):
+                await asyncio.to_thread(client.minute_bars, "AAPL", OPEN + 10 * M, OPEN)
+        finally:
+            client.close()
+
+    _run(check)
