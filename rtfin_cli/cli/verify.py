@@ -42,7 +42,7 @@ def verify(
         bad = [p for p in doc["partitions"] if not p["ok"]]
         marts = [m for m in doc["marts"] if not m["ok"]]
         raise ThresholdExceeded(
-            f"{sum(p['missing'] for p in bad)} record(s) missing, {sum(p['duplicates'] for p in bad)} "
+            f"{sum(p['missing'] + p['expired'] for p in bad)} record(s) missing, {sum(p['duplicates'] for p in bad)} "
             f"duplicated offset(s) in {len(bad)} partition(s); "
             f"{sum(m['absent'] for m in marts)} raw identit(ies) absent from the marts",
             "Reload the named offsets (reset the ingesting group to the first missing one), or run "
@@ -58,8 +58,10 @@ def _render(doc: dict[str, Any]) -> None:
         "topic", "part", "offsets", "present", "dlq", "replaced", "no rec", "missing", "dup", box=None
     )
     for p in doc["partitions"]:
-        missing = _spans(p["missing_ranges"], p["missing"]) + (
-            f" +{p['unexplained']}?" if p["unexplained"] else ""
+        missing = (
+            _spans(p["missing_ranges"], p["missing"])
+            + (f" +{p['unexplained']}?" if p["unexplained"] else "")
+            + (f" +{p['expired']} expired" if p["expired"] else "")
         )
         dups = _dups(p["duplicate_offsets"], p["duplicates"])
         style = "green" if p["ok"] else "bold red"

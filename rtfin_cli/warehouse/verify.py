@@ -48,10 +48,11 @@ class PartitionResult:
     duplicates: int = 0
     duplicate_offsets: list[list[int]] = field(default_factory=list)  # [offset, rows]
     unexplained: int = 0  # absent offsets not read back (over MAX_PROBED)
+    expired: int = 0  # records the group had not read that retention deleted (committed below the low mark)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.duplicates or self.unexplained)
+        return not (self.missing or self.duplicates or self.unexplained or self.expired)
 
 
 @dataclass
@@ -135,7 +136,10 @@ def verify(
 
 
 def _result(topic: str, table: str, part: int, r: positions.Retained) -> PartitionResult:
-    return PartitionResult(topic, table, part, r.start, r.end, r.high, r.committed)
+    res = PartitionResult(topic, table, part, r.start, r.end, r.high, r.committed)
+    if r.committed is not None and r.committed < r.low:  # deleted before the group got to them: lost
+        res.expired = r.low - r.committed
+    return res
 
 
 class _DeadLetters:

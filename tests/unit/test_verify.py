@@ -65,12 +65,19 @@ def test_retained_range_ends_at_the_commit() -> None:
     assert positions.Retained(low=30, high=50, committed=20, start=30).end == 30  # committed below retention
 
 
+def test_records_retention_deleted_before_the_group_read_them_are_expired() -> None:
+    lost = verify._result("t", "news", 0, positions.Retained(low=100, high=150, committed=40, start=100))
+    assert lost.expired == 60 and not lost.ok and lost.end == 100
+    fine = verify._result("t", "news", 0, positions.Retained(low=100, high=150, committed=120, start=100))
+    assert fine.expired == 0 and fine.ok
+
+
 def test_report_is_not_ok_with_any_missing_duplicate_unexplained_or_mart_gap() -> None:
     def part(**kw: int) -> verify.PartitionResult:
         return verify.PartitionResult("t", "news", 0, 0, 10, 10, 10, **kw)
 
     assert verify.VerifyReport("loader", None, [part()], []).ok
-    for kw in ({"missing": 1}, {"duplicates": 1}, {"unexplained": 1}):
+    for kw in ({"missing": 1}, {"duplicates": 1}, {"unexplained": 1}, {"expired": 1}):
         assert not verify.VerifyReport("loader", None, [part(**kw)], []).ok
     mart = verify.MartResult("news", "fct_news_sentiment", "2026-01-01", absent=2, sample=["a"])
     doc = verify.VerifyReport("loader", None, [part()], [mart]).as_dict()
