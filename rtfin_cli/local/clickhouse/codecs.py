@@ -15,6 +15,10 @@ READ_SIZE = 1 << 20
 ENCODINGS = ("lz4", "zstd", "gzip", "deflate", "br")
 
 
+class BodyEndedEarly(ConnectionResetError):
+    """The request body ended before its declared length: the client hung up while sending it."""
+
+
 class Decoder(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
 
@@ -52,7 +56,7 @@ def raw_body(
             while remaining:
                 data = rfile.read(min(remaining, READ_SIZE))
                 if not data:
-                    raise CHError("UNKNOWN_EXCEPTION", "Request body ended early", status=400)
+                    raise BodyEndedEarly("Request body ended early: the client closed its connection")
                 remaining -= len(data)
                 yield data
             rfile.readline(3)
@@ -62,7 +66,7 @@ def raw_body(
         while remaining:
             data = rfile.read(min(remaining, READ_SIZE))
             if not data:
-                raise CHError("UNKNOWN_EXCEPTION", "Request body ended early", status=400)
+                raise BodyEndedEarly("Request body ended early: the client closed its connection")
             remaining -= len(data)
             yield data
 

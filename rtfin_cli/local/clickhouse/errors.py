@@ -25,6 +25,7 @@ CODES = {
     "TIMEOUT_EXCEEDED": 159,
     "NOT_IMPLEMENTED": 48,
     "BAD_ARGUMENTS": 36,
+    "CANNOT_READ_ALL_DATA": 33,
 }
 _ENGINE_ERROR = re.compile(
     r"Code: (\d+)\. DB::Exception: (.*?)(?:\. \(([A-Z0-9_]+)\))?(?: \(version [^)]*\))?\s*$", re.S

@@ -10,6 +10,7 @@ requests and ``enable_http_compression`` + Accept-Encoding on responses; ``wait_
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import io
 import logging
@@ -109,6 +110,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(exc, query_id)
         except HANGUP as exc:
             self._hung_up(query_id, t0, exc)
+            if isinstance(exc, codecs.BodyEndedEarly) and not getattr(self, "_headers_sent", False):
+                with contextlib.suppress(OSError):  # a client that only half-closed still gets an answer
+                    self._error(CHError("CANNOT_READ_ALL_DATA", str(exc), status=400), query_id)
         except Exception as exc:  # noqa: BLE001 - a bug here must not take the server down
             log.exception("query %s: internal error", query_id)
             self.close_connection = True

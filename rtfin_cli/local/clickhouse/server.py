@@ -26,6 +26,10 @@ HANGUP = (ConnectionError, TimeoutError)
 def how_hung_up(exc: BaseException) -> str:
     """A hang-up in words (never the exception's class name: the stack's status reads `...Error` lines
     of this log as errors, and a client hanging up is none)."""
+    from rtfin_cli.local.clickhouse.codecs import BodyEndedEarly
+
+    if isinstance(exc, BodyEndedEarly):
+        return "request body cut short"
     if isinstance(exc, TimeoutError):
         return "stopped reading"
     if isinstance(exc, BrokenPipeError):

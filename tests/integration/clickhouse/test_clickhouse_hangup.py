@@ -138,3 +138,29 @@ def test_a_session_left_mid_stream_serves_its_next_query(endpoint: Any) -> None:
                 time.sleep(0.05)
             assert (r.status_code, r.text) == (200, "1\n")  # the session and its settings survived
     assert endpoint.healthy()
+
+
+def test_a_client_that_hangs_up_while_sending_an_insert(endpoint: Any) -> None:
+    import clickhouse_connect
+
+    from rtfin_cli.stack.state import last_error
+
+    client = clickhouse_connect.get_client(
+        host=endpoint.host, port=endpoint.port, username=endpoint.user, password=endpoint.password
+    )
+    client.command("CREATE TABLE cut_t (id UInt64) ENGINE = MergeTree ORDER BY id")
+    auth = base64.b64encode(f"{endpoint.user}:{endpoint.password}".encode())
+    head = (b"POST /?query=INSERT%%20INTO%%20cut_t%%20FORMAT%%20TSV HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Basic %s\r\nContent-Length: %d\r\n\r\n" % (auth, 1 << 20))  # fmt: skip
+    for half_close in (False, True):
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=30) as sock:
+            sock.sendall(head + b"1\n" * 512)  # 1 KiB of the 1 MiB announced
+            if half_close:  # still listening: gets ClickHouse's CANNOT_READ_ALL_DATA
+                sock.shutdown(socket.SHUT_WR)
+                answer = sock.recv(65536)
+                assert answer.startswith(b"HTTP/1.1 400") and b"X-ClickHouse-Exception-Code: 33" in answer
+    assert client.query("SELECT count() FROM cut_t").result_rows == [(0,)]  # nothing of a cut body kept
+    log = endpoint.status().log.read_text()
+    assert log.count("(request body cut short)") == 2 and "Traceback" not in log
+    assert last_error(endpoint.status().log) == ""
+    client.close()
