@@ -5,7 +5,7 @@
                                size and thread count, median of alternating rounds in one process
   sentiment.onnx_load_s        seconds to load each runtime's model in a fresh interpreter (the ONNX
                                export is cached beforehand and not counted) vs torch
-  sentiment.onnx_peak_mb       peak RSS (MB) of a fresh interpreter that loads the model and scores
+  sentiment.onnx_peak_mb       peak RSS (MB, VmHWM) of a fresh interpreter that loads the model and scores
                                the texts once vs torch
 Run: python -m bench bench_sentiment_onnx (BENCH_ONNX_THREADS, default 1; BENCH_ONNX_ROUNDS, default 5)
 """
@@ -45,9 +45,16 @@ def _fresh(runtime: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _child(runtime: str) -> None:
-    import resource
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process image (VmHWM; getrusage's ru_maxrss keeps the parent's peak across exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
+
+def _child(runtime: str) -> None:
     from rtfin_cli.sentiment.scoring import load_scorer
 
     texts = _texts()[:PER_ROUND]
@@ -55,7 +62,7 @@ def _child(runtime: str) -> None:
     scorer = load_scorer(MODEL, 256, BATCH, runtime)
     load_s = time.perf_counter() - t0
     scorer.predict(texts)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _vm_hwm_mb()
     print(json.dumps({"load_s": load_s, "peak_mb": peak_mb}))
 
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 OFFLINE_MODEL = "rtfin-minilm-fin"
 RUNTIMES = ("torch", "onnx")
+ONNX_EXPORT_VERSION = 2  # part of the cached export's name: bump when onnx_export writes a different model
 LABELS = ("positive", "negative", "neutral")
 HERE = Path(__file__).resolve().parent
 # Next to this file: in the package it is data/, on Databricks the upload puts it beside the module.
@@ -199,7 +200,7 @@ def onnx_cache_file(adapter: Path) -> Path:
     import hashlib
 
     digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:16]
-    beside = adapter.with_name(f"{adapter.stem}.{digest}.int8.onnx")
+    beside = adapter.with_name(f"{adapter.stem}.{digest}.v{ONNX_EXPORT_VERSION}.int8.onnx")
     if beside.exists():  # uploaded next to the module (Databricks)
         return beside
     root = Path(os.environ.get("RTFIN_ONNX_CACHE") or Path.home() / ".cache" / "rtfin" / "onnx")
