@@ -121,13 +121,20 @@ def test_loopback_setting_still_refuses_other_hosts(rules: Confinement, sql: str
     assert _code(Confinement(rules.user_files, loopback_network=True), sql) == 491
 
 
-def test_insert_data_is_not_sql_and_values_data_takes_literals_only(rules: Confinement) -> None:
+def test_insert_data_is_not_sql_but_values_data_is_checked(rules: Confinement) -> None:
     csv = b"INSERT INTO t FORMAT CSV\nfile('/etc/passwd'),1\n"
     settings: dict[str, str] = {}
     rules.check_statement(csv, split_insert(csv), settings)  # CSV data: text, never evaluated
     assert settings == {}
+    values = b"INSERT INTO t VALUES (1, now64(3))"
+    rules.check_statement(values, split_insert(values), settings)  # inline: expressions allowed
+    assert settings == {}
     values = b"INSERT INTO t VALUES (file('/etc/passwd'))"
-    rules.check_statement(values, split_insert(values), settings)
+    with pytest.raises(CHError) as err:
+        rules.check_statement(values, split_insert(values), settings)
+    assert err.value.code == 291
+    streamed = b"INSERT INTO t VALUES "
+    rules.check_statement(b"", split_insert(streamed), settings, inline=False)  # data still in the body
     assert settings == {
         "input_format_values_interpret_expressions": "0",
         "input_format_values_deduce_templates_of_expressions": "0",

@@ -12,8 +12,9 @@ the engine, with the errors a ClickHouse server gives:
 - ``INTO OUTFILE`` and ``FROM INFILE`` (client-side clauses a server refuses): ``INTO_OUTFILE_NOT_ALLOWED``
   (358) / ``UNKNOWN_TYPE_OF_QUERY`` (59); a ``format_schema`` file, like a file argument;
 - programs (executable, executablePool, Executable engines, chDB's Python()): ``DATABASE_ACCESS_DENIED``;
-- VALUES data: literals only (expressions there are evaluated, ``file()`` among them); the two settings
-  that allow expressions cannot be changed: ``SETTING_CONSTRAINT_VIOLATION`` (452);
+- VALUES data: expressions there are evaluated (``file()`` among them), so inline VALUES data is checked
+  like SQL; VALUES data streamed in a body too large to read first is taken as literals only. The two
+  settings that allow expressions cannot be changed: ``SETTING_CONSTRAINT_VIOLATION`` (452);
 - network table functions and engines (url, remote, s3, mysql, postgresql, hdfs, kafka ...): refused with
   ``UNACCEPTABLE_URL`` (491, as for a host missing from ``remote_url_allow_hosts``) unless the endpoint was
   started with loopback access, and then only when their address is a loopback literal.
@@ -62,10 +63,12 @@ class Confinement:
     user_files: Path | None = None
     loopback_network: bool = False
 
-    def check_statement(self, text: bytes, split: InsertSplit | None, settings: dict[str, str]) -> None:
-        """Check a request's statement and settings: its SQL, not the data of an INSERT. VALUES data may hold
-        expressions (``(file('/etc/passwd'))``) the engine would evaluate: ``settings`` (the request's
-        engine settings) gets the two that make it take literals only, locked like a server's constraints."""
+    def check_statement(
+        self, text: bytes, split: InsertSplit | None, settings: dict[str, str], inline: bool = True
+    ) -> None:
+        """Check a request's statement and settings. The data of an INSERT is not SQL, except VALUES data,
+        whose expressions the engine evaluates: checked like SQL when it is ``inline`` in ``text``, else
+        ``settings`` (the request's engine settings) gets the two that make it take literals only."""
         for name in LOCKED_SETTINGS.keys() & settings.keys():
             raise _locked(name)
         if "format_schema" in settings:
@@ -74,7 +77,11 @@ class Confinement:
             self.check(text)
             return
         self.check(split.statement.encode())
-        if split.fmt.upper() == "VALUES":
+        if split.fmt.upper() != "VALUES":
+            return
+        if inline and text:
+            self.check(text[split.data_offset :])
+        else:
             settings.update(LOCKED_SETTINGS)
 
     def check(self, sql: bytes) -> None:

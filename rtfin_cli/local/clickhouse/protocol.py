@@ -175,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
         )
         stmt = statement(params.get("query", "").encode(), chunks, self.server.max_query_bytes)
         stmt.check(readonly)
-        self.server.confinement.check_statement(stmt.text, stmt.split, opts.engine_settings)
+        self.server.confinement.check_statement(stmt.text, stmt.split, opts.engine_settings, stmt.body_done)
         engine = self.server.engine
         with (
             engine.connection(

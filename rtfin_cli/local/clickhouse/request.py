@@ -128,6 +128,8 @@ def statement(query: bytes, chunks: Iterator[bytes], limit: int) -> Statement:
         return _inline(query + b"\n" + body if body else query)
     head = read_upto(chunks, HEAD_BYTES)
     split = sqltext.split_insert(head)
+    if split is not None and split.fmt.upper() == "VALUES" and len(head) < HEAD_BYTES:
+        return _inline(head)  # the whole body is here: its VALUES expressions can be checked like SQL
     if split is not None:
         return Statement(b"", split, chain(head[split.data_offset :], chunks), False)
     return _inline(head + read_all(chunks, limit - len(head)))
