@@ -214,9 +214,8 @@ class OnnxScorer:
         self, path: Path, max_length: int = 256, batch_size: int = 64, name: str = OFFLINE_MODEL
     ) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer  # the fast tokenizer's own library: no transformers, no torch
 
-        quiet()
         a = _Adapter(path)
         self.labels, self.temperature = a.labels, a.temperature
         model = onnx_cache_file(path)
@@ -231,8 +230,10 @@ class OnnxScorer:
         if n:
             opts.intra_op_num_threads = int(n)
         self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
         self.name, self.batch_size, self.max_length = name, batch_size, min(max_length, 512)
+        self.tokenizer = Tokenizer.from_file(str(encoder_path() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
 
     def logits(self, texts: Sequence[str]) -> Any:
         import numpy as np
@@ -240,9 +241,12 @@ class OnnxScorer:
         out = []
         texts = _clip(texts, self.max_length)
         for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(list(texts[i : i + self.batch_size]), padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")  # fmt: skip
-            feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+            encs = self.tokenizer.encode_batch(list(texts[i : i + self.batch_size]))
+            feed = {
+                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+            }
             out.append(self.session.run(["logits"], feed)[0])
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
