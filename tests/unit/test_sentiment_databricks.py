@@ -312,6 +312,15 @@ def test_dry_run_prints_spec_without_credentials(tmp_path: Path) -> None:
     assert SASL_SECRET not in out.stdout and TOKEN not in out.stdout
 
 
+def test_the_onnx_runtime_is_refused_for_databricks(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTFIN", "DATABRICKS"))}
+    out = run_cli(
+        "sentiment", "submit", "--dry-run", env=env | {"RTFIN__SENTIMENT__RUNTIME": "onnx"}, cwd=tmp_path
+    )
+    assert out.returncode == 3 and "sentiment.runtime = onnx runs in the local Spark job only" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_missing_host_is_a_config_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RTFIN", "DATABRICKS"))}
     out = run_cli("sentiment", "status", env=env, cwd=tmp_path)
