@@ -117,7 +117,8 @@ def _topic_configs(kafka: KafkaSettings, names: list[str]) -> dict[str, dict[str
     configs: dict[str, dict[str, str]] = {}
     if not names:
         return configs
-    futures = admin(kafka).describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+    client = admin(kafka)  # held until every future is done: a freed client takes its requests with it
+    futures = client.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
     for res, fut in futures.items():
         try:
             entries = fut.result(timeout=kafka.timeout_s)
