@@ -160,3 +160,12 @@ def test_a_format_schema_setting_must_be_a_user_file(rules: Confinement) -> None
     with pytest.raises(CHError) as err:
         rules.check_statement(b"SELECT 1", None, {"format_schema": "/etc/passwd:Message"})
     assert err.value.code == 291
+
+
+def test_a_dictionary_over_a_local_table_is_not_network(rules: Confinement) -> None:
+    local = b"CREATE DICTIONARY d (id UInt64, v String) PRIMARY KEY id SOURCE(CLICKHOUSE(TABLE 'src')) LAYOUT(FLAT()) LIFETIME(0)"
+    rules.check(local)
+    remote = local.replace(b"TABLE 'src'", b"HOST 'example.com' PORT 9000 TABLE 'src'")
+    with pytest.raises(CHError) as err:
+        rules.check(remote)
+    assert err.value.code == 491

@@ -104,7 +104,7 @@ class Confinement:
                     f"{_name(sql, tok)}: running programs is not allowed: the endpoint has no user scripts folder",
                     status=500,
                 )
-            elif tok.word in NETWORK_CALLS:
+            elif tok.word in NETWORK_CALLS and not _local_source(toks, i):
                 self._network(_name(sql, tok), args)
 
     def _clause(self, sql: bytes, toks: list[Token], i: int) -> None:
@@ -143,6 +143,20 @@ class Confinement:
             f"(the local endpoint allows {hint})",
             status=500,
         )
+
+
+def _local_source(toks: list[Token], at: int) -> bool:
+    """A dictionary's ``SOURCE(CLICKHOUSE(...))`` without HOST reads a table of this server, not the network."""
+    if toks[at].word != "CLICKHOUSE" or at + 1 >= len(toks) or toks[at + 1].word != "(":
+        return False
+    depth = 0
+    for tok in toks[at + 1 :]:
+        depth += (tok.word == "(") - (tok.word == ")")
+        if depth <= 0:
+            return True
+        if depth == 1 and tok.word == "HOST":
+            return False
+    return True
 
 
 def _locked(setting: str) -> CHError:
