@@ -190,7 +190,9 @@ class LocalSettings(_Section):
     clickhouse_port: int = Field(8123, ge=1, le=65535)
     market_port: int = Field(8765, ge=1, le=65535)
     clickhouse_max_body_mb: int = Field(256, ge=1)  # largest request body the local endpoint accepts
-    clickhouse_loopback_network: bool = False  # let url()/remote()/s3()... of the local endpoint reach loopback
+    clickhouse_loopback_network: bool = (
+        False  # let url()/remote()/s3()... of the local endpoint reach loopback
+    )
     market_speed: float = Field(60.0, gt=0)
     market_rate_limit: float = Field(10.0, ge=0)
     superset_port: int = Field(8088, ge=1, le=65535)

@@ -9,8 +9,8 @@ import typer
 
 from rtfin_cli import __version__
 from rtfin_cli.cli import config as config_cmd
-from rtfin_cli.cli import verify as verify_cmd
 from rtfin_cli.cli import dashboard, doctor, gaps, lag, local, produce, sentiment, topics, transform
+from rtfin_cli.cli import verify as verify_cmd
 from rtfin_cli.cli.common import err_console, state
 from rtfin_cli.errors import RtfinError
 

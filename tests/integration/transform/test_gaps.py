@@ -58,7 +58,9 @@ def test_gaps_lists_a_deleted_hole_and_repair_closes_it(space: Space, tmp_path: 
 
         raw = space.settings.clickhouse.raw_database
         client = space.client()
-        first, last = client.query(f"SELECT min(s), max(s) FROM {raw}.stock_aggs WHERE sym = 'MSFT'").result_rows[0]
+        first, last = client.query(
+            f"SELECT min(s), max(s) FROM {raw}.stock_aggs WHERE sym = 'MSFT'"
+        ).result_rows[0]
         assert last - first >= 6 * 60_000
         lo, hi = first + 2 * 60_000, first + 4 * 60_000
         client.command(
