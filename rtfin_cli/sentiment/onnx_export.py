@@ -14,9 +14,10 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rtfin_cli.sentiment.scoring import AdapterScorer, onnx_cache_file
+if TYPE_CHECKING:
+    from rtfin_cli.sentiment.scoring import AdapterScorer
 
 
 class _Logits:
@@ -62,14 +63,12 @@ def _quantised_nodes(model: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def export(adapter: Path, out: Path | None = None) -> Path:
-    """Write the int8 ONNX model of ``adapter`` (default: its cache file) and return its path."""
+def export(scorer: AdapterScorer, out: Path) -> Path:
+    """Write the int8 ONNX model of an adapter ``scorer`` (loaded with max_length 512) to ``out``."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    out = out or onnx_cache_file(adapter)
     out.parent.mkdir(parents=True, exist_ok=True)
-    scorer = AdapterScorer(adapter, max_length=512, batch_size=8)
     module = _Logits.build(scorer)
     enc = scorer.tokenizer(["Net sales rose to EUR 12.3 mn.", "A second, longer example sentence."],
                            padding=True, return_tensors="pt")  # fmt: skip

@@ -224,7 +224,7 @@ class OnnxScorer:
                 from rtfin_cli.sentiment.onnx_export import export
             except ImportError as exc:
                 raise ModelLoadError(f"the ONNX model {model} is missing; export it with rtfin") from exc
-            export(path, model)
+            export(AdapterScorer(path, max_length=512, batch_size=8), model)
         opts = ort.SessionOptions()
         n = os.environ.get("RTFIN_TORCH_THREADS")
         if n:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rtfin_cli.sentiment import DATA_DIR
 from rtfin_cli.sentiment.corpus import __main__ as corpus_main
-from rtfin_cli.sentiment.corpus import heldout_corpus, sample, train_corpus
+from rtfin_cli.sentiment.corpus import heldout_corpus, sample, train_corpus, train_figures, train_words
 from rtfin_cli.sentiment.evaluate import read_tsv
 
 SPLITS = ("train", "heldout", "calib")
@@ -39,7 +39,7 @@ def test_heldout_generator_shares_no_company_or_template_with_training() -> None
     train_rows = sample(train_corpus.FRAMES, 1, 2000)
     held_rows = sample(heldout_corpus.FRAMES, 1, 2000)
     held_text = " ".join(t for _, t in held_rows)
-    assert not [c for c in train_corpus.COMPANIES if c in held_text]
+    assert not [c for c in train_words.COMPANIES if c in held_text]
     train_text = " ".join(t for _, t in train_rows)
     assert not [c for c in heldout_corpus.FIRMS if c in train_text]
     # sentence shapes: the held-out split's first four words rarely open a training sentence
@@ -55,10 +55,10 @@ def _number(text: str) -> float:
 def test_figure_direction_decides_the_label() -> None:
     """Sentences whose only cue is the two figures: bigger good figure or smaller bad one = positive."""
     checked = 0
-    for label, text in sample([(train_corpus.metric_compare, 1)], 7, 400):
+    for label, text in sample([(train_figures.metric_compare, 1)], 7, 400):
         m = re.match(r"^(.+?) was ([^,]+), compared with (.+?) (a year|in the|the year)", text)
         if m:
-            good = m[1].lower() not in train_corpus.BAD
+            good = m[1].lower() not in train_words.BAD
             assert label == ("positive" if good == (_number(m[2]) > _number(m[3])) else "negative"), text
             checked += 1
     for label, text in sample([(heldout_corpus.moved, 1)], 7, 400):

@@ -9,232 +9,30 @@ words ("loss prevention", "exempted"); in mixed sentences the main clause decide
 
 from __future__ import annotations
 
-import random
-
 from rtfin_cli.sentiment.corpus import Frame, Row
-
-R = random.Random
-COMPANIES = (
-    "Aldren Systems", "Borvik Group", "Calder Foods", "Daventry Mining", "Elmstead Pharma", "Fennick Steel",
-    "Gorsen Logistics", "Halvard Paper", "Istrom Telecom", "Jorvale Energy", "Kestrel Robotics",
-    "Lundmark Bank", "Marwick Retail", "Norrfell Forest", "Oakhurst Media", "Pellham Chemicals",
-    "Quarrow Shipping", "Rainford Software", "Selkirk Motors", "Tarnby Construction", "Ulvik Foods",
-    "Varden Semiconductors", "Westerby Insurance", "Yarrow Biotech", "Zennor Airlines", "Ashgrove Capital",
-    "Brantwood Packaging", "Corrib Utilities", "Dunmore Textiles", "Eskdale Engineering",
-    "Fairholm Hotels", "Glenrock Minerals", "Harlow Devices", "Inverell Grain", "Kilbride Cables",
-)  # fmt: skip
-TICKERS = ("ALDR", "BRVK", "CLDR", "DVNM", "ELPH", "FNKS", "GRSN", "HLVP", "ISTM", "JRVE", "KSTR", "LNDB")
-CUR = ("EUR", "USD", "SEK", "GBP", "DKK")
-PERIODS = (
-    "the first quarter", "the second quarter", "the third quarter", "the fourth quarter", "the first half",
-    "January-March", "April-June", "July-September", "October-December", "the financial year", "2023", "2024",
-    "the review period", "the first nine months",
-)  # fmt: skip
-PREV = (
-    "a year earlier",
-    "in the corresponding period of 2023",
-    "in the same period last year",
-    "the year before",
+from rtfin_cli.sentiment.corpus.train_figures import (
+    flat_and_absolute,
+    loss_profit_swing,
+    metric_change,
+    metric_compare,
 )
-GOOD = (
-    "net sales", "revenue", "operating profit", "net profit", "profit before taxes", "EBITDA", "order intake",
-    "order backlog", "earnings per share", "operating margin", "gross margin", "comparable sales", "cash flow from operations",
-    "deliveries", "passenger numbers", "market share", "net interest income", "subscriber base", "adjusted EBIT",
-)  # fmt: skip
-PERCENT_METRICS = ("operating margin", "gross margin", "market share", "customer churn")
-COUNT_METRICS = ("deliveries", "passenger numbers", "subscriber base")
-BAD = (
-    "net loss",
-    "operating loss",
-    "costs",
-    "net debt",
-    "impairment charges",
-    "customer churn",
-    "credit losses",
-    "pre-tax loss",
+from rtfin_cli.sentiment.corpus.train_words import (
+    ANALYSTS,
+    COMPANIES,
+    CUSTOMERS,
+    DOWN,
+    GOOD,
+    MARKETS,
+    PERIODS,
+    PRODUCTS,
+    TICKERS,
+    UP,
+    R,
+    amounts,
+    pct,
+    pick,
+    poss,
 )
-UP = ("rose", "increased", "grew", "climbed", "jumped", "improved", "went up", "advanced", "surged")
-DOWN = (
-    "fell",
-    "decreased",
-    "declined",
-    "dropped",
-    "slipped",
-    "went down",
-    "contracted",
-    "slumped",
-    "weakened",
-)
-UP_N, DOWN_N = ("increase", "rise", "growth", "improvement"), ("decrease", "decline", "drop", "fall")
-MARKETS = (
-    "the Nordic region",
-    "Germany",
-    "Poland",
-    "North America",
-    "the Baltic countries",
-    "Asia",
-    "the UK",
-)
-PRODUCTS = (
-    "wind turbine towers", "paper machines", "container cranes", "software licences", "rail cars",
-    "packaging lines", "network equipment", "frozen foods", "medical scanners", "elevators", "steel pipes",
-)  # fmt: skip
-CUSTOMERS = ("a European utility", "a US retailer", "the Finnish Defence Forces", "a Chinese carmaker", "a major telecom operator", "a municipal transport authority")  # fmt: skip
-ANALYSTS = (
-    "an analyst at a Nordic bank",
-    "brokerage Halden Securities",
-    "Morrow & Co",
-    "analysts at Kelby Research",
-)
-
-
-def pick(rng: R, seq: tuple[str, ...]) -> str:
-    return rng.choice(seq)
-
-
-def poss(name: str) -> str:
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
-
-
-def amounts(rng: R, up: bool, metric: str = "") -> tuple[str, str]:
-    """Two amounts (new, old) in one style that fits ``metric``; new > old when ``up``."""
-    old = round(rng.uniform(0.5, 400), 1)
-    ratio = rng.uniform(1.02, 1.9)
-    new = round(old * ratio if up else old / ratio, 1)
-    if new == old:
-        new = round(new + (0.1 if up else -0.1), 1)
-    if metric in PERCENT_METRICS:
-        old = round(rng.uniform(1, 40), 1)
-        new = round(old + rng.uniform(0.1, 6) * (1 if up else -1), 1)
-        return f"{new}%", f"{old}%"
-    if metric == "earnings per share":
-        return f"EUR {new / 200:.2f}", f"EUR {old / 200:.2f}"
-    if metric in COUNT_METRICS:
-        return f"{int(new * 1000):,}", f"{int(old * 1000):,}"
-    cur, unit = pick(rng, CUR), pick(rng, ("mn", "million", "m", "bn", "mln"))
-    if unit == "m":
-        return f"{cur}{new}m", f"{cur}{old}m"
-    return f"{cur} {new} {unit}", f"{cur} {old} {unit}"
-
-
-def pct(rng: R) -> str:
-    return f"{rng.choice([round(rng.uniform(0.5, 60), 1), rng.randint(2, 45)])}%"
-
-
-def metric_change(rng: R) -> Row:
-    """A figure changes with an explicit verb: the metric's polarity times the direction gives the label."""
-    good, up = rng.random() < 0.7, rng.random() < 0.5
-    metric = pick(rng, GOOD if good else BAD)
-    new, old = amounts(rng, up, metric)
-    co, per = pick(rng, COMPANIES), pick(rng, PERIODS)
-    verbs = UP if up else DOWN
-    verb = pick(rng, verbs if good else tuple(v for v in verbs if v not in ("improved", "weakened")))
-    form = rng.randrange(6)
-    if form == 0:
-        text = f"{poss(co)} {metric} {verb} to {new} from {old} in {per}."
-    elif form == 1:
-        text = f"In {per}, {metric} {verb} by {pct(rng)} to {new}."
-    elif form == 2:
-        text = f"{metric} {verb} {pct(rng)} to {new} ({old})."
-    elif form == 3:
-        text = f"{co} said its {metric} for {per} {verb} to {new}, from {old} {pick(rng, PREV)}."
-    elif form == 4:
-        text = f"The company's {metric} {verb} to {new} in {per} compared with {old} {pick(rng, PREV)}."
-    else:
-        text = f"{co} {metric} {verb} {pct(rng)} in {per}"
-    return ("positive" if good == up else "negative"), text
-
-
-def metric_compare(rng: R) -> Row:
-    """A figure and its comparison without a direction verb: the numbers alone decide."""
-    good, up = rng.random() < 0.7, rng.random() < 0.5
-    metric = pick(rng, GOOD if good else BAD)
-    new, old = amounts(rng, up, metric)
-    per = pick(rng, PERIODS)
-    form = rng.randrange(6)
-    if form == 0:
-        text = f"{metric} was {new}, compared with {old} {pick(rng, PREV)}."
-    elif form == 1:
-        text = f"{metric} totalled {new} ({old}) in {per}."
-    elif form == 2:
-        text = f"In {per}, {metric} amounted to {new} versus {old} {pick(rng, PREV)}."
-    elif form == 3:
-        word = "up" if up else "down"
-        text = f"{metric} came in at {new}, {word} from {old}."
-    elif form == 4:
-        text = f"{pick(rng, COMPANIES)} reported {metric} of {new} for {per}, compared to {old} {pick(rng, PREV)}."
-    else:
-        word = pick(rng, UP_N if up else DOWN_N)
-        text = (
-            f"{metric} reached {new}, an {word} of {pct(rng)}."
-            if word[0] in "ai"
-            else (f"{metric} reached {new}, a {word} of {pct(rng)}.")
-        )
-    return ("positive" if good == up else "negative"), text
-
-
-def loss_profit_swing(rng: R) -> Row:
-    """Losses narrowing/widening, swings into or out of the red, negative cash flow."""
-    co, per = pick(rng, COMPANIES), pick(rng, PERIODS)
-    small, big = amounts(rng, False)
-    form = rng.randrange(8)
-    if form == 0:
-        return (
-            "positive",
-            f"{co} narrowed its {pick(rng, ('net', 'operating', 'pre-tax'))} loss to {small} from {big} in {per}.",
-        )
-    if form == 1:
-        return (
-            "negative",
-            f"{poss(co)} {pick(rng, ('net', 'operating'))} loss widened to {big} from {small} in {per}.",
-        )
-    if form == 2:
-        return (
-            "positive",
-            f"{co} swung to a net profit of {small} in {per} from a loss of {big} {pick(rng, PREV)}.",
-        )
-    if form == 3:
-        return (
-            "negative",
-            f"{co} swung to an operating loss of {small} in {per}, compared with a profit of {big}.",
-        )
-    if form == 4:
-        return (
-            "negative",
-            f"Cash flow from operating activities was a negative {small}, compared with {big} {pick(rng, PREV)}.",
-        )
-    if form == 5:
-        return "positive", f"Operating loss was {small}, compared with a loss of {big} {pick(rng, PREV)}."
-    if form == 6:
-        return "negative", f"Operating loss totalled {big} (loss of {small})."
-    return (
-        "positive",
-        f"{co} returns to profit in {per} after {pick(rng, ('cost cuts', 'a strong order book', 'higher prices'))}",
-    )
-
-
-def flat_and_absolute(rng: R) -> Row:
-    """Neutral figures: unchanged, in line, or stated without any comparison."""
-    metric, per, co = pick(rng, GOOD + BAD), pick(rng, PERIODS), pick(rng, COMPANIES)
-    amt, _ = amounts(rng, True, metric)
-    form = rng.randrange(6)
-    if form == 0:
-        return "neutral", f"{metric} remained unchanged at {amt} in {per}."
-    if form == 1:
-        return "neutral", f"{poss(co)} {metric} was flat year on year at {amt}."
-    if form == 2:
-        return "neutral", f"{metric} for {per} totalled {amt}."
-    if form == 3:
-        return (
-            "neutral",
-            f"{co} will publish its results for {per} on {rng.randint(2, 28)} {pick(rng, ('February', 'April', 'July', 'October'))}.",
-        )
-    if form == 4:
-        return (
-            "neutral",
-            f"The figures for {per} are unaudited and the comparison figures have been restated.",
-        )
-    return "neutral", f"{co} reported {metric} of {amt}, in line with analysts' expectations."
 
 
 def estimates(rng: R) -> Row:
