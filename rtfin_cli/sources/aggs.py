@@ -17,22 +17,18 @@ decoded and type-checked by msgspec; a page it refuses is decoded loosely and ea
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
-from rtfin_cli.errors import AuthError, DataError, ServiceUnavailable
-from rtfin_cli.sources.news import KEY_HINT, _retry_after, api_key, backoff_delay
+from rtfin_cli.errors import DataError, ServiceUnavailable
+from rtfin_cli.sources.news import api_key, get_retrying
 
 if TYPE_CHECKING:
-    import httpx
-
     from rtfin_cli.settings import PolygonSettings
 
-log = logging.getLogger("rtfin.sources.aggs")
 MINUTE_MS = 60_000
 MAX_LIMIT = 50_000
 
@@ -171,48 +167,15 @@ class AggsClient:
         return _LoosePage([r for r in results if isinstance(r, dict)], nxt if isinstance(nxt, str) else None)
 
     def _get(self, url: str, params: dict[str, Any] | None) -> bytes:
-        import httpx
-
-        attempt = blind = 0
-        while True:
-            self.requests += 1
-            try:
-                resp = self._http.get(url, params=params)
-            except httpx.TransportError as exc:
-                status, reason, retry_after = 0, f"{type(exc).__name__}: {exc}", None
-            else:
-                status = resp.status_code
-                if status == 200:
-                    return resp.content
-                if status in (401, 403):
-                    raise AuthError(
-                        f"aggregates API at {self.base} refused the API key (HTTP {status}: {_message(resp)})",
-                        KEY_HINT,
-                    )
-                if status != 429 and status < 500:
-                    raise ServiceUnavailable(
-                        f"aggregates API at {self.base} rejected {resp.request.url.path} "
-                        f"(HTTP {status}: {_message(resp)})",
-                        "Check polygon.rest_url and the requested tickers and time range.",
-                    )
-                reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
-            if attempt >= self.polygon.max_retries or self.stop.is_set():
-                raise ServiceUnavailable(
-                    f"aggregates API at {self.base} still failing after {attempt} retries ({reason})",
-                    "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
-                )
-            delay = backoff_delay(blind, retry_after)
-            blind += retry_after is None
-            log.warning(
-                "aggregates API %s; retry %d/%d in %.1fs",
-                reason,
-                attempt + 1,
-                self.polygon.max_retries,
-                delay,
-            )
-            self.retries += 1
-            attempt += 1
-            self.stop.wait(delay)
+        path = urlsplit(url).path
+        resp = get_retrying(
+            self, self._http, url, params, api="aggregates API", base=self.base,
+            max_retries=0 if self.stop.is_set() else self.polygon.max_retries, stop=self.stop, rejected=path,
+            hint="Check polygon.rest_url and the requested tickers and time range.",
+        )  # fmt: skip
+        if resp is None:
+            raise ServiceUnavailable(f"aggregates API at {self.base}: stopped while retrying {path}")
+        return resp.content
 
 
 _DECODE = msgspec.json.Decoder(_Page).decode
@@ -234,11 +197,3 @@ def _loose(content: bytes, base: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise DataError(f"aggregates API at {base} returned {type(body).__name__}, expected an object")
     return body
-
-
-def _message(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-        return str(body.get("error") or body.get("message") or body.get("status"))
-    except (ValueError, AttributeError):
-        return resp.reason_phrase or "no detail"

@@ -7,7 +7,7 @@ import random
 import threading
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from rtfin_cli.errors import AuthError, ConfigError, DataError, ServiceUnavailable
@@ -60,6 +60,60 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
+class _Counted(Protocol):
+    requests: int
+    retries: int
+
+
+def get_retrying(
+    owner: _Counted, http: httpx.Client, url: str, params: dict[str, Any] | None, *, api: str, base: str,
+    max_retries: int, stop: threading.Event, rejected: str, hint: str,
+) -> httpx.Response | None:  # fmt: skip
+    """GET ``url`` until HTTP 200, as the Massive REST endpoints want it: 429, 5xx and transport errors back
+    off (Retry-After honoured, else exponential with jitter) up to ``max_retries``; 401/403 is an AuthError,
+    any other 4xx final. None when ``stop`` is set while waiting; ``owner`` counts requests and retries."""
+    import httpx
+
+    attempt = blind = 0  # retries so far; of those, without a Retry-After (they grow the backoff)
+    while True:
+        owner.requests += 1
+        try:
+            resp = http.get(url, params=params)
+        except httpx.TransportError as exc:
+            status, reason, retry_after = 0, f"{type(exc).__name__}: {exc}", None
+        else:
+            status = resp.status_code
+            if status == 200:
+                return resp
+            detail = f"HTTP {status}: {message(resp)}"
+            if status in (401, 403):
+                raise AuthError(f"{api} at {base} refused the API key ({detail})", KEY_HINT)
+            if status != 429 and status < 500:
+                raise ServiceUnavailable(f"{api} at {base} rejected {rejected} ({detail})", hint)
+            reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
+        if attempt >= max_retries:
+            raise ServiceUnavailable(
+                f"{api} at {base} still failing after {attempt} retries ({reason})",
+                "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
+            )
+        delay = backoff_delay(blind, retry_after)
+        blind += retry_after is None
+        log.warning("%s %s; retry %d/%d in %.1fs", api, reason, attempt + 1, max_retries, delay)
+        owner.retries += 1
+        attempt += 1
+        if stop.wait(delay):
+            return None
+
+
+def message(resp: httpx.Response) -> str:
+    """The error text of an API response (its error, message or status field), else the HTTP reason."""
+    try:
+        body = resp.json()
+        return str(body.get("error") or body.get("message") or body.get("status"))
+    except (ValueError, AttributeError):
+        return resp.reason_phrase or "no detail"
+
+
 class NewsClient:
     """Pages of raw articles in ascending ``published_utc`` order from a cursor."""
 
@@ -103,45 +157,11 @@ class NewsClient:
             url, params = body.get("next_url"), None  # next_url carries the query in its cursor
 
     def _get(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        import httpx
-
-        attempt = blind = 0  # retries so far; of those, without a Retry-After (they grow the backoff)
-        while True:
-            self.requests += 1
-            try:
-                resp = self._http.get(url, params=params)
-            except httpx.TransportError as exc:
-                status, reason, retry_after = 0, f"{type(exc).__name__}: {exc}", None
-            else:
-                status = resp.status_code
-                if status == 200:
-                    return self._json(resp)
-                if status in (401, 403):
-                    raise AuthError(
-                        f"news API at {self.base} refused the API key (HTTP {status}: {self._message(resp)})",
-                        KEY_HINT,
-                    )
-                if status != 429 and status < 500:
-                    raise ServiceUnavailable(
-                        f"news API at {self.base} rejected the request "
-                        f"(HTTP {status}: {self._message(resp)})",
-                        "Check polygon.rest_url and the --since/--until/--tickers options.",
-                    )
-                reason, retry_after = f"HTTP {status}", _retry_after(resp.headers.get("Retry-After"))
-            if attempt >= self.polygon.max_retries:
-                raise ServiceUnavailable(
-                    f"news API at {self.base} still failing after {attempt} retries ({reason})",
-                    "Check the service and polygon.rest_url; raise polygon.max_retries to wait longer.",
-                )
-            delay = backoff_delay(blind, retry_after)
-            blind += retry_after is None
-            log.warning(
-                "news API %s; retry %d/%d in %.1fs", reason, attempt + 1, self.polygon.max_retries, delay
-            )
-            self.retries += 1
-            attempt += 1
-            if self.stop.wait(delay):
-                return {"results": []}
+        resp = get_retrying(
+            self, self._http, url, params, api="news API", base=self.base, max_retries=self.polygon.max_retries,
+            stop=self.stop, rejected="the request", hint="Check polygon.rest_url and the --since/--until/--tickers options.",
+        )  # fmt: skip
+        return {"results": []} if resp is None else self._json(resp)
 
     def _json(self, resp: httpx.Response) -> dict[str, Any]:
         try:
@@ -153,11 +173,3 @@ class NewsClient:
         if not isinstance(body, dict):
             raise DataError(f"news API at {self.base} returned {type(body).__name__}, expected an object")
         return body
-
-    @staticmethod
-    def _message(resp: httpx.Response) -> str:
-        try:
-            body = resp.json()
-            return str(body.get("error") or body.get("message") or body.get("status"))
-        except (ValueError, AttributeError):
-            return resp.reason_phrase or "no detail"

@@ -98,8 +98,11 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
             "v",
             "vw",
             "av",
+            "op",
             "a",
             "z",
+            "dv",
+            "dav",
             "otc",
             "ingested_at",
         }
