@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import ServiceUnavailable
@@ -67,3 +69,36 @@ def check_reachable(kafka: KafkaSettings, timeout: float | None = None) -> Any:
             f"Kafka at {kafka.bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
             "Start it with `rtfin local kafka start` or check kafka.bootstrap / security settings.",
         ) from None
+
+
+def read_range(
+    c: Any,
+    topic: str,
+    begin: dict[int, int],
+    end: dict[int, int],
+    deadline_s: float,
+    strict: bool = True,
+) -> Iterator[Any]:
+    """The messages in [begin, end) of each partition of ``topic`` (an assigned, group-less read), until every
+    partition is read or ``deadline_s`` passes. A consumer error raises when ``strict``, else is skipped."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    todo = {p for p in begin if begin[p] < end.get(p, 0)}
+    if not todo:
+        return
+    c.assign([TopicPartition(topic, p, begin[p]) for p in todo])
+    deadline = time.monotonic() + deadline_s
+    while todo and time.monotonic() < deadline:
+        for msg in c.consume(num_messages=5000, timeout=1.0):
+            p = msg.partition()
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    todo.discard(p)
+                elif strict:
+                    raise RuntimeError(msg.error().str())
+                continue
+            if msg.offset() < end.get(p, 0):
+                yield msg
+            if msg.offset() >= end.get(p, 0) - 1:
+                todo.discard(p)
+    c.unassign()

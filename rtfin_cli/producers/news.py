@@ -77,29 +77,10 @@ def resume_point(
 
 def _read(c: Any, topic: str, begin: dict[int, int], end: dict[int, int]) -> list[tuple[str, int, int]]:
     """(key, timestamp, partition) of the records in [begin, end) of each partition."""
-    from confluent_kafka import KafkaError, TopicPartition
-
-    todo = {p for p in begin if begin[p] < end[p]}
-    if not todo:
-        return []
-    c.assign([TopicPartition(topic, p, begin[p]) for p in todo])
-    out: list[tuple[str, int, int]] = []
-    deadline = time.monotonic() + 120
-    while todo and time.monotonic() < deadline:
-        for msg in c.consume(num_messages=5000, timeout=1.0):
-            p = msg.partition()
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    todo.discard(p)
-                    continue
-                raise RuntimeError(msg.error().str())
-            if msg.offset() < end.get(p, 0):
-                key = msg.key()
-                out.append((key.decode() if key else "", msg.timestamp()[1], p))
-            if msg.offset() >= end.get(p, 0) - 1:
-                todo.discard(p)
-    c.unassign()
-    return out
+    return [
+        (msg.key().decode() if msg.key() else "", msg.timestamp()[1], msg.partition())
+        for msg in clients.read_range(c, topic, begin, end, deadline_s=120)
+    ]
 
 
 def run_news(

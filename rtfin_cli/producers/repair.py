@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from rtfin_cli.errors import RtfinError
+from rtfin_cli.kafka.clients import read_range
 from rtfin_cli.sources.aggs import MINUTE_MS, AggsClient, Bar
 
 if TYPE_CHECKING:
@@ -181,28 +181,8 @@ def _am_start(value: bytes | None) -> tuple[str, int] | None:
 def _records(
     c: Any, topic: str, begin: dict[int, int], end: dict[int, int]
 ) -> list[tuple[bytes | None, int]]:
-    """(value, timestamp) of the records in [begin, end) of each partition."""
-    from confluent_kafka import KafkaError, TopicPartition
-
-    todo = {p for p in begin if begin[p] < end.get(p, 0)}
-    if not todo:
-        return []
-    c.assign([TopicPartition(topic, p, begin[p]) for p in todo])
-    out: list[tuple[bytes | None, int]] = []
-    deadline = time.monotonic() + 60
-    while todo and time.monotonic() < deadline:
-        for msg in c.consume(num_messages=5000, timeout=1.0):
-            p = msg.partition()
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    todo.discard(p)
-                continue
-            if msg.offset() < end.get(p, 0):
-                out.append((msg.value(), msg.timestamp()[1]))
-            if msg.offset() >= end.get(p, 0) - 1:
-                todo.discard(p)
-    c.unassign()
-    return out
+    """(value, timestamp) of the records in [begin, end) of each partition (unreadable ones skipped)."""
+    return [(msg.value(), msg.timestamp()[1]) for msg in read_range(c, topic, begin, end, 60, strict=False)]
 
 
 def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
