@@ -81,7 +81,9 @@ def test_files_outside_user_files_are_denied(clickhouse_server: Any) -> None:
 
 def test_user_files_are_readable_and_writable_by_relative_path(clickhouse_server: Any) -> None:
     user_files = Path(clickhouse_server.data_dir) / "clickhouse" / "user_files"
-    (user_files / "probe.csv").write_text("a,1\nb,2\n")
+    probe = user_files / "probe.csv"
+    probe.write_text("a,1\nb,2\n")
+    probe.chmod(0o600)  # as the owner's own files there would be (the data dir is owner-only)
     resp = _post(clickhouse_server, "SELECT sum(c2) FROM file('probe.csv', 'CSV')")
     assert resp.status_code == 200 and resp.text == "3\n", resp.text
     resp = _post(clickhouse_server, "INSERT INTO FUNCTION file('written.tsv', 'TSV', 'x UInt8') SELECT 7")
