@@ -4,6 +4,7 @@ and that the error is one clean line (no traceback)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -131,8 +132,12 @@ def test_parameterised_ticker_search_through_the_endpoint(
 
 
 def test_dashboard_datasets_never_template_user_input() -> None:
-    """Local Superset enables Jinja templating: no dataset or chart may splice filter or URL values into SQL
-    (native filters are then bound by Superset's SQLAlchemy layer, never pasted as text)."""
+    """Local Superset enables Jinja templating: no dataset or chart may paste filter or URL values into SQL
+    as text. Filter values reach SQL only through ``where_in``, which renders each value as a literal with
+    the ClickHouse dialect (see the next test); ``filter_values`` may otherwise only be tested for being
+    set. Native filters are bound by Superset's SQLAlchemy layer."""
+    import re
+
     from rtfin_cli.dashboard import sync as dsync
     from rtfin_cli.settings import RtfinSettings
 
@@ -140,6 +145,41 @@ def test_dashboard_datasets_never_template_user_input() -> None:
     docs = [*bundle.of_kind("datasets").values(), *bundle.of_kind("charts").values()]
     assert docs
     for doc in docs:
-        text = repr(doc)
-        for marker in ("{{", "{%", "filter_values", "url_param", "get_filters"):
-            assert marker not in text, (doc.get("table_name") or doc.get("slice_name"), marker)
+        name = doc.get("table_name") or doc.get("slice_name")
+        text = json.dumps(doc)
+        for marker in ("url_param", "get_filters", "{{ filter_values", "|safe"):
+            assert marker not in text, (name, marker)
+        for expr in re.findall(r"\{\{(.*?)\}\}", text):
+            assert re.fullmatch(r"\s*\w+\|where_in\s*", expr), (name, expr)
+        for stmt in re.findall(r"\{%(.*?)%\}", text):
+            assert re.fullmatch(r"\s*(set \w+ = filter_values\('\w+'(, remove_filter=True)?\)|if (not )?"
+                                r"(\w+|filter_values\('\w+'\))|endif)\s*", stmt), (name, stmt)  # fmt: skip
+
+
+def _one_clickhouse_literal(sql: str) -> bool:
+    """True when ``sql`` is exactly one ClickHouse string literal (backslash escapes, doubled quotes)."""
+    if len(sql) < 2 or sql[0] != "'" or sql[-1] != "'":
+        return False
+    i, body = 0, sql[1:-1]
+    while i < len(body):
+        if body[i] == "\\":
+            i += 2
+            continue
+        if body[i] == "'":
+            if body[i + 1 : i + 2] != "'":
+                return False
+            i += 2
+            continue
+        i += 1
+    return i == len(body)
+
+
+def test_where_in_renders_hostile_filter_values_as_one_literal_each() -> None:
+    """``where_in`` compiles each value with the dialect Superset uses for rtfin's database (clickhousedb):
+    quotes and backslashes are escaped, so a value never ends its literal."""
+    from sqlalchemy import bindparam, create_engine
+
+    dialect = create_engine("clickhousedb://u:p@127.0.0.1:1/db").dialect
+    for value in ["Joe's", "x\\' OR 1=1 --", "a\\", "\\\\'); DROP TABLE t; --", "NVDA"]:
+        rendered = str(bindparam("v", value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        assert _one_clickhouse_literal(rendered), (value, rendered)
