@@ -8,12 +8,8 @@ one directory listing) and never create anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rtfin_cli.errors import ProcessError
-
-if TYPE_CHECKING:
-    from rtfin_cli.settings import RtfinSettings
 
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.0.0"
@@ -31,40 +27,13 @@ def read_secret(path: Path) -> str | None:
         return None
 
 
-def local_clickhouse_password(settings: RtfinSettings) -> str | None:
-    """The local endpoint's generated password, when no password is configured and the host is this machine.
-
-    This is the one rule: settings loading and the client both use it, so ``rtfin config show``
-    reports the password the client sends, and a remote host never receives the local secret.
-    """
-    ch = settings.clickhouse
-    if ch.password is not None and ch.password.get_secret_value():
+def local_clickhouse_password(configured: str, host: str, secret_file: Path) -> str | None:
+    """The local endpoint's generated password, when no password is ``configured`` and ``host`` is this
+    machine. This is the one rule: settings loading and the client both use it, so ``rtfin config show``
+    reports the password the client sends, and a remote host never receives the local secret."""
+    if configured or host not in LOOPBACK_HOSTS:
         return None
-    if ch.host not in LOOPBACK_HOSTS:
-        return None
-    return read_secret(settings.local.clickhouse_password_file())
-
-
-def local_admin_password(settings: RtfinSettings) -> str | None:
-    """The generated admin password of the local Superset, if it was initialised."""
-    return read_secret(settings.local.superset_password_file())
-
-
-def generated_secrets(settings: RtfinSettings) -> dict[str, tuple[str, Path]]:
-    """Secrets the local stack generated that this profile uses, by setting key: (value, the file it is
-    read from). Only where the setting is empty and its service is on this machine."""
-    from urllib.parse import urlsplit
-
-    out: dict[str, tuple[str, Path]] = {}
-    clickhouse = local_clickhouse_password(settings)
-    if clickhouse:
-        out["clickhouse.password"] = (clickhouse, settings.local.clickhouse_password_file())
-    d = settings.dashboard
-    if not (d.password and d.password.get_secret_value()) and urlsplit(d.url).hostname in LOOPBACK_HOSTS:
-        admin = local_admin_password(settings)
-        if admin:
-            out["dashboard.password"] = (admin, settings.local.superset_password_file())
-    return out
+    return read_secret(secret_file)
 
 
 def bundle_dir(cache_dir: str | Path, name: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from rtfin_cli.locate import generated_secrets
+from rtfin_cli.locate import LOOPBACK_HOSTS, local_clickhouse_password, read_secret
 from rtfin_cli.settings_sources import (
     DEFAULT_PROFILE,
     ENV_PREFIX,
@@ -344,6 +344,23 @@ def masked_dump(settings: RtfinSettings) -> dict[str, Any]:
         return value
 
     return mask(settings.model_dump())  # type: ignore[no-any-return]
+
+
+def generated_secrets(settings: RtfinSettings) -> dict[str, tuple[str, Path]]:
+    """Secrets the local stack generated that this profile uses, by setting key: (value, the file it is
+    read from). Only where the setting is empty and its service is on this machine."""
+    from urllib.parse import urlsplit
+
+    ch, d, local = settings.clickhouse, settings.dashboard, settings.local
+    out: dict[str, tuple[str, Path]] = {}
+    clickhouse = local_clickhouse_password(secret(ch.password), ch.host, local.clickhouse_password_file())
+    if clickhouse:
+        out["clickhouse.password"] = (clickhouse, local.clickhouse_password_file())
+    if not secret(d.password) and urlsplit(d.url).hostname in LOOPBACK_HOSTS:
+        admin = read_secret(local.superset_password_file())
+        if admin:
+            out["dashboard.password"] = (admin, local.superset_password_file())
+    return out
 
 
 def secret(value: SecretStr | None) -> str:

@@ -82,11 +82,11 @@ def _local_admin_password(settings: RtfinSettings) -> str | None:
     """The generated password of the local Superset, when the profile points at this machine."""
     from urllib.parse import urlsplit
 
-    from rtfin_cli.locate import LOOPBACK_HOSTS, local_admin_password
+    from rtfin_cli.locate import LOOPBACK_HOSTS, read_secret
 
     if urlsplit(settings.dashboard.url).hostname not in LOOPBACK_HOSTS:
         return None
-    return local_admin_password(settings)
+    return read_secret(settings.local.superset_password_file())
 
 
 def plan(settings: RtfinSettings) -> Bundle:

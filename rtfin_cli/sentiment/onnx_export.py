@@ -14,17 +14,23 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from rtfin_cli.sentiment.scoring import AdapterScorer
+
+class AdapterModel(Protocol):
+    """What the export reads of the scoring module's adapter scorer (which imports this module to export)."""
+
+    model: Any  # the encoder with the adapter merged (torch)
+    weights: Any  # head weights, (hidden, labels)
+    bias: Any
+    tokenizer: Any
 
 
 class _Logits:
     """A torch module computing the adapter scorer's logits (built lazily: torch is imported late)."""
 
     @staticmethod
-    def build(scorer: AdapterScorer) -> Any:
+    def build(scorer: AdapterModel) -> Any:
         import torch
 
         class Module(torch.nn.Module):
@@ -63,7 +69,7 @@ def _quantised_nodes(model: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def export(scorer: AdapterScorer, out: Path) -> Path:
+def export(scorer: AdapterModel, out: Path) -> Path:
     """Write the int8 ONNX model of an adapter ``scorer`` (loaded with max_length 512) to ``out``."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic

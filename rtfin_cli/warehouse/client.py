@@ -39,7 +39,10 @@ def password(settings: RtfinSettings | ClickHouseSettings) -> str:
     value = secret(_ch(settings).password)
     if value or not isinstance(settings, RtfinSettings):
         return value
-    return local_clickhouse_password(settings) or ""
+    local = local_clickhouse_password(
+        value, settings.clickhouse.host, settings.local.clickhouse_password_file()
+    )
+    return local or ""
 
 
 def error_code(exc: BaseException) -> int | None:
