@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,3 +126,21 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_stocks(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`rtfin produce stocks --json ARGS` as a child process."""
+    cmd = [sys.executable, "-m", "rtfin_cli", "produce", "stocks", "--json", *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str, str]:
+    """SIGTERM (as the stack's supervisor stops it), then its exit code and output; killed after timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,25 +12,16 @@ import pytest
 from rtfin_cli.local.market.service import MarketServer
 from rtfin_cli.settings import KafkaSettings
 from tests.conftest import run_cli
-from tests.integration.producers.conftest import cli_env, read_topic, topic_count, wait_until
+from tests.integration.producers.conftest import (
+    cli_env,
+    read_topic,
+    start_stocks,
+    stop,
+    topic_count,
+    wait_until,
+)
 
 TICKERS = "AAPL,MSFT,NVDA,JPM,XOM"
-
-
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "rtfin_cli", "produce", "stocks", "--json", *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out, err
 
 
 def _subscribed(market: MarketServer, n: int = 1) -> bool:
@@ -44,7 +32,7 @@ def _subscribed(market: MarketServer, n: int = 1) -> bool:
 def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
     kafka: KafkaSettings, market: MarketServer, tmp_path: Path
 ) -> None:
-    proc = _start(cli_env(kafka, market, tmp_path), "--tickers", TICKERS)
+    proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", TICKERS)
     try:
         wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
         assert proc.poll() is None, proc.communicate()
@@ -70,7 +58,7 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
             "every emitted bar in the topic",
         )
     finally:
-        code, out, err = _stop(proc)
+        code, out, err = stop(proc, 30)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["reconnects"] >= 1 and stats["failed"] == 0

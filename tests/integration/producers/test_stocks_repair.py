@@ -5,9 +5,6 @@ sent) and none is duplicated in the topic. Real Kafka, real replay server, real 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,26 +16,10 @@ from rtfin_cli.local.market import dataset as ds
 from rtfin_cli.local.market.service import MarketServer
 from rtfin_cli.settings import KafkaSettings
 from tests.conftest import run_cli
-from tests.integration.producers.conftest import cli_env, read_topic, wait_until
+from tests.integration.producers.conftest import cli_env, read_topic, start_stocks, stop, wait_until
 
 TICKERS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "BRK.B"]
 SPEED = 60.0  # one replay minute per wall second: a session (390 minutes) outlasts the 5-minute run
-
-
-def _start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "rtfin_cli", "produce", "stocks", "--json", *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        out, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    return proc.returncode, out, err
 
 
 def _subscribed(market: MarketServer) -> bool:
@@ -86,7 +67,7 @@ def _check_complete(kafka: KafkaSettings, want: dict[tuple[str, int], dict[str, 
 def _drop_run(
     kafka: KafkaSettings, market: MarketServer, tmp_path: Path, seconds: float, speed: float = SPEED
 ) -> dict[str, Any]:
-    proc = _start(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
+    proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
     try:
         wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
         assert proc.poll() is None, proc.communicate()
@@ -109,7 +90,7 @@ def _drop_run(
         wait_until(lambda: _complete(kafka, want), 60, "every generated bar in the topic")
         assert proc.poll() is None, "the producer ended during the drops"
     finally:
-        code, out, err = _stop(proc)
+        code, out, err = stop(proc, 60)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, (
@@ -151,7 +132,7 @@ def test_five_minutes_of_drops_lose_no_minute(
 def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s: float) -> dict[str, Any]:
     env = cli_env(kafka, market, tmp_path)
     args = ("--tickers", ",".join(TICKERS))
-    proc = _start(env, *args)
+    proc = start_stocks(env, *args)
     wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
     lo = _dataset_now(market)
     market.control("clock", {"speed": SPEED})
@@ -160,7 +141,7 @@ def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s
     proc.communicate()
     time.sleep(down_s)
     before = market.control("status")["counters"]["connections"]
-    proc = _start(env, *args)
+    proc = start_stocks(env, *args)
     try:
         wait_until(
             lambda: market.control("status")["counters"]["connections"] > before and _subscribed(market),
@@ -175,7 +156,7 @@ def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s
         while not _complete(kafka, want) and time.monotonic() < deadline:
             time.sleep(1)
     finally:
-        code, out, err = _stop(proc)
+        code, out, err = stop(proc, 60)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["repaired"] > 0 and stats["repair_failed"] == 0, (stats, err[-3000:])
