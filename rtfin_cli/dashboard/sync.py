@@ -80,13 +80,10 @@ def connect(settings: RtfinSettings, target: Target) -> SupersetClient:
 
 def _local_admin_password(settings: RtfinSettings) -> str | None:
     """The generated password of the local Superset, when the profile points at this machine."""
-    from urllib.parse import urlsplit
+    from rtfin_cli.settings import generated_secrets
 
-    from rtfin_cli.locate import LOOPBACK_HOSTS, read_secret
-
-    if urlsplit(settings.dashboard.url).hostname not in LOOPBACK_HOSTS:
-        return None
-    return read_secret(settings.local.superset_password_file())
+    found = generated_secrets(settings).get("dashboard.password")
+    return found[0] if found else None
 
 
 def plan(settings: RtfinSettings) -> Bundle:
