@@ -10,7 +10,7 @@ from rtfin_cli.dashboard.assets import Bundle, context_from_settings, render
 from rtfin_cli.dashboard.client import SupersetClient, preset_token
 from rtfin_cli.dashboard.export import ExportResult
 from rtfin_cli.errors import ConfigError, DataError
-from rtfin_cli.settings import RtfinSettings, secret
+from rtfin_cli.settings import RtfinSettings, generated_secrets, secret
 
 Target = Literal["superset", "preset"]
 
@@ -80,8 +80,6 @@ def connect(settings: RtfinSettings, target: Target) -> SupersetClient:
 
 def _local_admin_password(settings: RtfinSettings) -> str | None:
     """The generated password of the local Superset, when the profile points at this machine."""
-    from rtfin_cli.settings import generated_secrets
-
     found = generated_secrets(settings).get("dashboard.password")
     return found[0] if found else None
 
