@@ -19,13 +19,24 @@ class Result:
     baseline_name: str = ""
     target: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    goal: float | None = None  # the number the target names: a least ratio, or a most value if ``at_most``
+    at_most: bool = False
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether the target is met: ratio >= goal, or value <= goal when ``at_most``; None without a goal."""
+        if self.goal is None:
+            return None
+        if self.at_most:
+            return self.value <= self.goal
+        return self.ratio is not None and self.ratio >= self.goal
 
     @property
     def ratio(self) -> float | None:
         return self.value / self.baseline if self.baseline else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": self.ratio}
+        return {**asdict(self), "ratio": self.ratio, "pass": self.passed}
 
 
 def timed(fn: Callable[[], Any], repeat: int = 3) -> float:

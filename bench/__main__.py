@@ -36,7 +36,8 @@ def main(argv: list[str]) -> int:
     for r in results:
         base = f"{r.baseline:.4g}" if r.baseline else "-"
         ratio = f"{r.ratio:.3g}" if r.ratio else "-"
-        print(f"{r.name:48} {r.value:12.4g} {r.unit:10} {base:>12} {ratio:>8}  {r.target}")
+        verdict = {True: "pass", False: "FAIL", None: ""}[r.passed]
+        print(f"{r.name:48} {r.value:12.4g} {r.unit:10} {base:>12} {ratio:>8}  {r.target} {verdict}")
     out = HERE / "results.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     merged = {**previous.get("results", {}), **{r.name: r.as_dict() for r in results}}
