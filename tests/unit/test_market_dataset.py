@@ -68,3 +68,28 @@ def test_session_calendar() -> None:
     assert ds.session_index(opens[1] - ds.MINUTE_MS) is None
     assert ds.next_session_minute(opens[0] + ds.SESSION_MINUTES * ds.MINUTE_MS) == opens[1]
     assert ds.next_session_minute(ds.END_MS) is None
+
+
+def test_articles_carry_the_providers_insights_in_the_api_shape() -> None:
+    """Massive's ``insights``: {ticker, sentiment, sentiment_reasoning} per ticker, as the official client's
+    ``Insight`` model reads them; the provider is another model, so it does not always agree with the label."""
+    from massive.rest.models.tickers import Insight
+
+    news = ds.news()
+    with_insights = [a for a in news if a["insights"]]
+    assert 0.9 * len(news) <= len(with_insights) < len(news)  # a few articles have none
+    main_agrees = []
+    for a in with_insights:
+        tickers = [i["ticker"] for i in a["insights"]]
+        assert len(tickers) == len(set(tickers)) and set(tickers) <= set(a["tickers"])
+        for i in a["insights"]:
+            assert set(i) == {"ticker", "sentiment", "sentiment_reasoning"}
+            assert Insight.from_dict(i) == Insight(**i)
+            assert (
+                i["sentiment"] in ("positive", "negative", "neutral") and len(i["sentiment_reasoning"]) > 20
+            )
+        if tickers[0] == a["tickers"][0]:
+            main_agrees.append(a["insights"][0]["sentiment"] == a["label"])
+    assert 0.6 < sum(main_agrees) / len(main_agrees) < 0.95
+    peers = [a for a in with_insights if len(a["tickers"]) > 1]
+    assert any(len(a["insights"]) == 1 for a in peers) and any(len(a["insights"]) == 2 for a in peers)

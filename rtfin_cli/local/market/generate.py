@@ -4,7 +4,7 @@
 
 Every headline and description is written from this module's templates for this project. Each article
 carries the sentiment ``label`` it was written with (positive / negative / neutral), so the sentiment model
-can be evaluated end to end against the replayed news.
+can be evaluated end to end against the replayed news, and the provider's ``insights`` (see insights.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from rtfin_cli.local.market.insights import insights
 from rtfin_cli.local.market.templates import (
     AUTHORS,
     DESCRIPTIONS,
@@ -80,6 +81,7 @@ def _record(
     published: datetime,
     label: str,
     sector: str,
+    insights: list[dict[str, str]],
 ) -> dict[str, object]:
     """One article as Polygon/Massive's news API returns it, plus its sentiment ``label``."""
     publisher, home = rng.choice(PUBLISHERS)
@@ -101,6 +103,7 @@ def _record(
         "image_url": f"{home}/images/{art_id[:16]}.jpg",
         "description": description,
         "keywords": rng.sample(KEYWORDS[label], 2) + [sector.lower()],
+        "insights": insights,
         "label": label,
     }
 
@@ -116,6 +119,7 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
     order = list(range(len(TICKERS)))
     rng.shuffle(order)
     pop = [popularity[order.index(i)] for i in range(len(TICKERS))]
+    names = {t[0]: t[1] for t in TICKERS}
     out: list[dict[str, object]] = []
     last_time: datetime | None = None
     for i in range(N_ARTICLES):
@@ -131,7 +135,8 @@ def articles(seed: int = SEED) -> list[dict[str, object]]:
         published = last_time if last_time is not None and rng.random() < 0.08 else _publish_time(rng)
         last_time = published
         art_id = hashlib.sha256(f"{seed}:{i}:{title}".encode()).hexdigest()
-        out.append(_record(rng, art_id, title, description, tickers, published, label, sector))
+        provider = insights(seed, art_id, label, title, tickers, names)
+        out.append(_record(rng, art_id, title, description, tickers, published, label, sector, provider))
     out.sort(key=lambda a: (str(a["published_utc"]), str(a["id"])))
     return out
 

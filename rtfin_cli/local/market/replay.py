@@ -158,13 +158,9 @@ class Market:
         return ms + self.clock.shift_ms
 
     def article(self, i: int) -> dict[str, Any]:
+        """Article ``i`` as the news API returns it (with the dataset's insights; without its label)."""
         art = {k: v for k, v in self.articles[i].items() if k != "label"}
         art["published_utc"] = ds.iso(self.shown(self.times[i]))
-        label = str(self.articles[i]["label"])
-        art["insights"] = [
-            {"ticker": t, "sentiment": label, "sentiment_reasoning": "replay dataset label"}
-            for t in art["tickers"]
-        ]
         return art
 
     # -- rate limiting -----------------------------------------------------------------------------
