@@ -31,6 +31,7 @@ def _time(col: str) -> str:
 
 
 _PUBLISHER = "Tuple(name String, homepage_url String, logo_url String, favicon_url String)"
+_INSIGHTS = "Array(Tuple(ticker String, sentiment String, sentiment_reasoning String))"
 # table -> (queue columns, SELECT expressions into the raw table, validity condition)
 SPECS: dict[str, tuple[list[str], list[str], str]] = {
     "news": (
@@ -46,6 +47,7 @@ SPECS: dict[str, tuple[list[str], list[str], str]] = {
             "keywords Array(String)",
             "image_url String",
             "amp_url String",
+            f"insights {_INSIGHTS}",
             "ingested_at String",
         ],
         [
@@ -60,6 +62,7 @@ SPECS: dict[str, tuple[list[str], list[str], str]] = {
             "keywords",
             "image_url",
             "amp_url",
+            "insights",
             f"ifNull({_time('ingested_at')}, now64(3)) AS ingested_at",
         ],
         f"q.id != '' AND isNotNull({_time('published_utc')})",

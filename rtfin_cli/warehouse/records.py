@@ -93,17 +93,20 @@ def _str_list(v: Any) -> list[str]:
     return v
 
 
-def _publisher(v: Any) -> tuple[str, str, str, str]:
-    if v is None:
-        return ("", "", "", "")
+def _strings(v: Any, keys: tuple[str, ...]) -> tuple[str, ...]:  # an object's optional strings
     if not isinstance(v, dict):
         raise BadRecord("expected an object")
-    return (
-        _str(v.get("name")),
-        _str(v.get("homepage_url")),
-        _str(v.get("logo_url")),
-        _str(v.get("favicon_url")),
-    )
+    return tuple(_str(v.get(k)) for k in keys)
+
+
+def _publisher(v: Any) -> tuple[str, ...]:
+    return ("", "", "", "") if v is None else _strings(v, ("name", "homepage_url", "logo_url", "favicon_url"))
+
+
+def _insights(v: Any) -> list[tuple[str, ...]]:  # Massive's [{ticker, sentiment, sentiment_reasoning}]
+    if v is not None and not isinstance(v, list):
+        raise BadRecord("expected a list of objects")
+    return [_strings(x, ("ticker", "sentiment", "sentiment_reasoning")) for x in v or ()]
 
 
 def _label(v: Any) -> str:
@@ -123,10 +126,6 @@ class _Unit:
         if not self.lo <= x <= self.hi:
             raise BadRecord(f"expected {self.lo:g}..{self.hi:g}, got {x:g}")
         return x
-
-
-def _unit(lo: float, hi: float) -> Callable[[Any], float]:
-    return _Unit(lo, hi)
 
 
 def _ev(v: Any) -> str:
@@ -157,6 +156,7 @@ SCHEMAS: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {
         ("keywords", _str_list),
         ("image_url", _str),
         ("amp_url", _str),
+        ("insights", _insights),  # no msgspec type: converted by to_columns' default (a list per record)
         ("ingested_at", _time_ms),
     ],
     "stock_aggs": [
@@ -182,8 +182,8 @@ SCHEMAS: dict[str, list[tuple[str, Callable[[Any], Any]]]] = {
         ("title", _str),
         ("tickers", _str_list),
         ("label", _label),
-        ("score", _unit(0.0, 1.0)),
-        ("sentiment", _unit(-1.0, 1.0)),
+        ("score", _Unit(0.0, 1.0)),
+        ("sentiment", _Unit(-1.0, 1.0)),
         ("model", _str),
         ("scored_at", _time_ms),
     ],

@@ -18,6 +18,7 @@ VALID: dict[str, dict[str, Any]] = {
         "id": "a1", "published_utc": "2025-01-07T14:30:00Z", "title": "AAPL up", "description": "d",
         "article_url": "https://x/1", "author": "me", "publisher": {"name": "P", "homepage_url": "h"},
         "tickers": ["AAPL"], "keywords": ["k"], "image_url": "", "amp_url": None,
+        "insights": [{"ticker": "AAPL", "sentiment": "positive", "sentiment_reasoning": None}],
         "ingested_at": "2025-01-07T14:30:01.123Z",
     },
     "stock_aggs": {

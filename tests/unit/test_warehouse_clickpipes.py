@@ -207,6 +207,7 @@ def test_first_run_creates_three_pipes_second_run_sends_nothing(cloud: FakeCloud
     news = cloud.calls("POST")[0][2]
     assert news["source"]["kafka"]["credentials"] == {"username": "u", "password": "kafka-pw"}
     assert {"sourceField": "_offset", "destinationField": "_offset"} in news["fieldMappings"]
+    assert {"sourceField": "insights", "destinationField": "insights"} in news["fieldMappings"]
     assert news["source"]["kafka"]["consumerGroup"] == "rtfin-clickpipes-news"
     assert "kafka-pw" not in (tmp_path / ".rtfin" / "clickpipes" / f"{ORG}-{SVC}.json").read_text()
 

@@ -10,6 +10,8 @@ NEWS = {
     "id": "a1", "published_utc": "2024-06-03T12:00:00Z", "title": "t", "description": None,
     "article_url": "u", "author": "x", "publisher": {"name": "Wire", "homepage_url": "h"},
     "tickers": ["AAPL", "MSFT"], "keywords": ["k"], "image_url": "", "amp_url": "",
+    "insights": [{"ticker": "MSFT", "sentiment": "negative", "sentiment_reasoning": "lost a customer"},
+                 {"ticker": "AAPL", "sentiment": "positive", "sentiment_reasoning": None}],
     "ingested_at": "2024-06-03T12:00:01.250Z",
 }  # fmt: skip
 BAR = {
@@ -29,6 +31,8 @@ def test_news_row_in_column_order() -> None:
     assert doc["published_utc"] == 1717416000000 and doc["ingested_at"] == 1717416001250
     assert doc["publisher"] == ("Wire", "h", "", "")
     assert doc["tickers"] == ["AAPL", "MSFT"]
+    assert doc["insights"] == [("MSFT", "negative", "lost a customer"), ("AAPL", "positive", "")]
+    assert to_row("news", {**NEWS, "insights": None})[columns("news").index("insights")] == []
     assert (doc["_topic"], doc["_partition"], doc["_offset"]) == ("", 2, 7)
 
 
@@ -48,6 +52,8 @@ def test_bar_and_sentiment_rows() -> None:
         ("news", json.dumps({**NEWS, "id": ""}).encode(), "'id'"),
         ("news", json.dumps({**NEWS, "published_utc": "yesterday"}).encode(), "'published_utc'"),
         ("news", json.dumps({**NEWS, "tickers": "AAPL"}).encode(), "'tickers'"),
+        ("news", json.dumps({**NEWS, "insights": {"ticker": "AAPL"}}).encode(), "'insights'"),
+        ("news", json.dumps({**NEWS, "insights": [{"sentiment": 1}]}).encode(), "'insights'"),
         ("stock_aggs", json.dumps({**BAR, "ev": "T"}).encode(), "'ev'"),
         ("stock_aggs", json.dumps({**BAR, "o": "1.0"}).encode(), "'o'"),
         ("stock_aggs", json.dumps({**BAR, "s": 1.5}).encode(), "'s'"),

@@ -6,8 +6,10 @@
   label/score/sentiment are NULL until the article is scored. published_et: the publish time in market
   time (var market_timezone), typed as UTC so a client that shows UTC shows New York time. keywords: the
   title's words of 3+ letters and the article's tickers, lower case, for the dashboard's keyword search.
+  provider_label / provider_reasoning: the news provider's insight for the row's ticker (NULL if none).
 #}
-with latest as (
+with arrayFirst(i -> tupleElement(i, 'ticker') = ticker, n.insights) as insight,
+latest as (
     select article_id
     from {{ ref('stg_news') }}
     where notEmpty(tickers)
@@ -32,6 +34,8 @@ select
     s.score as score,
     s.sentiment as sentiment,
     s.scored_at as scored_at,
+    nullIf(tupleElement(insight, 'sentiment'), '') as provider_label,
+    nullIf(tupleElement(insight, 'sentiment_reasoning'), '') as provider_reasoning,
     arrayDistinct(arrayConcat(
         arrayFilter(w -> length(w) >= 3, splitByNonAlpha(lower(n.title))),
         arrayMap(t -> lower(t), n.tickers)

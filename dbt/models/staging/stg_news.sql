@@ -10,6 +10,7 @@ select
     tupleElement(r.publisher, 'homepage_url') as publisher_url,
     arrayDistinct(arrayFilter(t -> t != '', r.tickers)) as tickers,
     keywords,
+    insights,
     image_url,
     ingested_at,
     _loaded_at as loaded_at

@@ -63,6 +63,11 @@ class Dataset:
         with_tickers = [a for a in newest if tickers[a["id"]]]
         return sum(len(tickers[a["id"]]) for a in with_tickers[:n])
 
+    def provider_labels(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(article id, ticker) -> the provider's (sentiment, reasoning), where it has an insight."""
+        return {(a["id"], i["ticker"]): (i["sentiment"], i["sentiment_reasoning"]) for a in self.news
+                for i in a["insights"]}  # fmt: skip
+
     def messages(self) -> dict[str, list[tuple[str, bytes]]]:
         """{topic role: [(key, value)]} ready to produce."""
         enc = lambda d: json.dumps(d).encode()  # noqa: E731
@@ -71,6 +76,13 @@ class Dataset:
             "stocks_aggs": [(b["sym"], enc(b)) for b in self.bars],
             "news_sentiment": [(s["id"], enc(s)) for s in self.sentiment],
         }
+
+
+def _insights(seed: int, aid: str, tickers: list[str]) -> list[dict[str, Any]]:
+    """Massive-shaped insights for some of an article's tickers (their own random stream)."""
+    rng = random.Random(f"{seed}:{aid}:insights")
+    return [{"ticker": t, "sentiment": rng.choice(LABELS), "sentiment_reasoning": f"reason {aid} {t}"}
+            for t in tickers if rng.random() < 0.7]  # fmt: skip
 
 
 def generate(
@@ -112,6 +124,7 @@ def generate(
                 "keywords": ["markets"],
                 "image_url": "",
                 "amp_url": "",
+                "insights": _insights(seed, aid, chosen),
                 "ingested_at": iso(pub + 1500),
             }
         )

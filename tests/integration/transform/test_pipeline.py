@@ -85,6 +85,12 @@ def test_replay_reaches_reporting_exactly_once(space: Space) -> None:
     assert [(t, n) for t, n, _ in trending] == [(t, n) for t, n, _ in want]
     for (_, _, got), (_, _, exp) in zip(trending, want, strict=True):
         assert (got is None and exp is None) or abs(got - exp) < 1e-9
+    # The provider's insights, per article x ticker, where the article has one for that ticker.
+    provider = space.client().query(
+        f"SELECT article_id, ticker, provider_label, provider_reasoning FROM {db}.fct_news_sentiment "
+        "WHERE provider_label IS NOT NULL"
+    )
+    assert {(a, t): (lab, why) for a, t, lab, why in provider.result_rows} == data.provider_labels()
 
     # Replay everything: raw tables receive every record again, no mart count changes.
     raw_before = space.count(f"SELECT count() FROM {raw}.stock_aggs")

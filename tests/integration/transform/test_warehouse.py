@@ -86,6 +86,36 @@ def test_kafka_engine_sql_parses_and_moves_rows(space: Space) -> None:
     assert errors == [(2, "invalid record for news_sentiment"), (3, "Cannot parse")]
 
 
+def test_kafka_engine_reads_news_insights_from_the_record_json(space: Space) -> None:
+    """A news record's JSON, parsed as the news queue table parses it (JSONEachRow, the engine's input
+    settings), keeps the provider's insights per ticker through the view's SELECT into the raw table."""
+    import json
+
+    from rtfin_cli.warehouse import ddl, kafka_engine
+    from rtfin_cli.warehouse.records import columns
+
+    client = space.client()
+    ddl.apply(space.settings.clickhouse, client)
+    raw = space.settings.clickhouse.raw_database
+    cols, _, _ = kafka_engine.SPECS["news"]
+    fake = f"{raw}.fake_news_queue"
+    virtual = "_error String, _raw_message String, _topic String, _partition UInt64, _offset UInt64"
+    client.command(f"CREATE TABLE {fake} ({', '.join(cols)}, {virtual}) ENGINE = MergeTree ORDER BY _offset")
+    record = {"id": "n1", "published_utc": "2025-01-07T14:30:00Z", "title": "t", "tickers": ["AAPL", "MSFT"],
+              "publisher": {"name": "Wire"}, "ingested_at": "2025-01-07T14:30:01Z", "unknown": 1,
+              "insights": [{"ticker": "AAPL", "sentiment": "positive", "sentiment_reasoning": "beat"},
+                           {"ticker": "MSFT", "sentiment": "neutral", "sentiment_reasoning": None}]}  # fmt: skip
+    client.raw_insert(fake, [c.split()[0] for c in cols], json.dumps(record).encode(), fmt="JSONEachRow",
+                      settings={"input_format_skip_unknown_fields": 1,
+                                "input_format_json_read_numbers_as_strings": 1})  # fmt: skip
+    client.command(
+        f"INSERT INTO {raw}.news ({', '.join(columns('news'))}) {kafka_engine.select_valid('news', fake)}"
+    )
+    rows = client.query(f"SELECT id, insights.ticker, insights.sentiment, insights.sentiment_reasoning "
+                        f"FROM {raw}.news").result_rows  # fmt: skip
+    assert rows == [("n1", ["AAPL", "MSFT"], ["positive", "neutral"], ["beat", ""])]
+
+
 def test_unreachable_or_wrong_password_is_one_line_naming_the_host(space: Space) -> None:
     env = {**space.env, "RTFIN__CLICKHOUSE__PASSWORD": "definitely-wrong"}
     out = run_cli("transform", "run", env=env, cwd=space.cwd)
