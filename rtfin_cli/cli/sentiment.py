@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from rtfin_cli.cli.common import console, is_tty, print_json, settings, state
 from rtfin_cli.cli.reporting import SENTIMENT, reporter_for, sentiment_line
+from rtfin_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from rtfin_cli.sentiment.evaluate import EvalReport
 
 app = typer.Typer(
     help="Sentiment: the Spark streaming job, Databricks submission, the model.", no_args_is_help=True
@@ -85,16 +89,39 @@ def _runtime(value: str | None, default: str) -> str:
 @app.command("eval")
 def eval_(
     file: Annotated[
-        Path, typer.Argument(help="TSV (or .tsv.gz) with a header naming columns 'label' and 'title'.")
-    ],
+        Path | None,
+        typer.Argument(help="TSV (or .tsv.gz) with a header naming columns 'label' and 'title'."),
+    ] = None,
     as_json: JsonOpt = False,
     model: Annotated[str | None, typer.Option("--model", help="Model (default: sentiment.model).")] = None,
     runtime: RuntimeOpt = None,
     errors: Annotated[int, typer.Option("--errors", min=0, help="List the N most confident mistakes.")] = 0,
+    against_insights: Annotated[
+        bool,
+        typer.Option(
+            "--against-insights",
+            help="Instead of a FILE: the model's labels in ClickHouse against the news provider's insights.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --against-insights: articles published since (ISO-8601, or 24h / 7d ago)."),
+    ] = None,
 ) -> None:
-    """Accuracy, macro-F1, per-label precision/recall/F1, confusion matrix and calibration error (ECE)."""
-    from rtfin_cli.sentiment.evaluate import LABELS, evaluate_file
+    """Accuracy, macro-F1, per-label precision/recall/F1, confusion matrix and calibration error (ECE).
 
+    With --against-insights: agreement of the model's labels with the provider's per-ticker insights."""
+    from rtfin_cli.sentiment.evaluate import evaluate_file
+
+    if against_insights or since is not None:
+        _check_insights_options(file, against_insights, model, runtime, errors)
+        _eval_insights(since, as_json)
+        return
+    if file is None:
+        raise UsageError(
+            "eval needs a labelled FILE or --against-insights",
+            "Pass a TSV of label<TAB>title, or --against-insights to compare with the provider in ClickHouse.",
+        )
     s = settings().sentiment
     rt = _runtime(runtime, s.runtime)
     report = evaluate_file(file, _model(model, s.model), s.max_length, s.batch_size, rt, errors)
@@ -105,18 +132,61 @@ def eval_(
         f"model {report.model} ({rt})  n={report.n}  accuracy [bold]{report.accuracy:.3f}[/]  "
         f"macro-F1 [bold]{report.macro_f1:.3f}[/]  ECE (10 bins) [bold]{report.ece:.3f}[/]"
     )
-    table = Table("gold \\ predicted", *LABELS, "precision", "recall", "f1", "support")
+    console.print(_confusion_table(report, "gold \\ predicted"))
+    for e in report.errors:
+        console.print(
+            f"{e['score']:.3f}  gold {e['gold']:8} predicted {e['predicted']:8}  {e['title'][:110]}"
+        )
+
+
+def _check_insights_options(
+    file: Path | None, against_insights: bool, model: str | None, runtime: str | None, errors: int
+) -> None:
+    """--against-insights reads labels already in ClickHouse: a FILE, model, runtime or --errors has no use."""
+    if not against_insights:
+        raise UsageError(
+            "--since only applies with --against-insights", "Add --against-insights, or drop --since."
+        )
+    given = [
+        n for n, v in (("FILE", file), ("--model", model), ("--runtime", runtime), ("--errors", errors)) if v
+    ]
+    if given:
+        raise UsageError(
+            f"--against-insights compares the labels already in ClickHouse: {', '.join(given)} cannot be used with it",
+            "Drop them, or evaluate a labelled file without --against-insights.",
+        )
+
+
+def _eval_insights(since: str | None, as_json: bool) -> None:
+    """`eval --against-insights [--since T]`: the model (predicted) against the provider (gold)."""
+    from rtfin_cli.cli.produce import parse_time
+    from rtfin_cli.sentiment.insights_eval import compare
+
+    report = compare(settings(), parse_time(since, "--since") if since is not None else None)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    m = report.metrics
+    console.print(
+        f"model vs provider over {m.n} (article, ticker) insights: agreement [bold]{m.accuracy:.3f}[/]  "
+        f"macro-F1 [bold]{m.macro_f1:.3f}[/]  (not compared: {report.unscored} unscored, "
+        f"{report.other_labels} other provider labels)"
+    )
+    console.print(_confusion_table(m, "provider \\ model"))
+
+
+def _confusion_table(report: EvalReport, corner: str) -> Table:
+    """The confusion matrix (gold rows, predicted columns) with per-label precision, recall, F1, support."""
+    from rtfin_cli.sentiment.evaluate import LABELS
+
+    table = Table(corner, *LABELS, "precision", "recall", "f1", "support")
     for gold in LABELS:
         pl = report.per_label[gold]
         table.add_row(
             gold, *(str(report.confusion[gold][p]) for p in LABELS),
             f"{pl['precision']:.3f}", f"{pl['recall']:.3f}", f"{pl['f1']:.3f}", str(int(pl["support"])),
         )  # fmt: skip
-    console.print(table)
-    for e in report.errors:
-        console.print(
-            f"{e['score']:.3f}  gold {e['gold']:8} predicted {e['predicted']:8}  {e['title'][:110]}"
-        )
+    return table
 
 
 def _model(value: str | None, default: str) -> str:
