@@ -2,8 +2,8 @@
 
 * ``transform.loader_rows_per_s``: rtfin's loader (consume JSON from Kafka, validate, batch insert
   through clickhouse-connect, commit) rows/s vs. ONE bulk clickhouse-connect insert of the same rows
-  (already converted) into the same local ClickHouse endpoint; the median of three alternating rounds
-  of each. Target ≥ 0.5.
+  (already converted) into the same local ClickHouse endpoint. Paired rule (``bench.paired.alternate``):
+  each round of each side in a fresh interpreter, 3 alternating rounds, medians compared. Goal >= 0.8.
 * ``transform.dbt_build_s``: `dbt build --full-refresh` (all models + tests) over 1M bars and
   100k articles (80k scored), vs. the same build over 1% of that data (the fixed dbt overhead),
   after a warm-up build.
@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import Result
+from bench import Result, paired
 
 ROOT = Path(__file__).resolve().parents[1]
-ROUNDS = 3  # loader run, then bulk insert, this many times: the medians are compared
+ROUNDS = 3  # alternating rounds of each side (bench.paired.alternate): the medians are compared
 
 
 def _bars_sql(raw: str, n: int) -> str:
@@ -75,33 +72,45 @@ def _settings(side: dict[str, Any]) -> Any:
     )
 
 
-def _side(which: str, cfg: Path, *args: str) -> dict[str, Any]:
-    """Run one side of the loader comparison in a fresh interpreter (as a user runs either), its JSON back."""
-    out = subprocess.run([sys.executable, "-m", "bench.bench_transform", which, str(cfg), *args], cwd=ROOT,
-                         capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def loader_side(cfg: str, **_: Any) -> dict[str, Any]:
+    """One loader round (fresh process): every record of the topic consumed, validated, inserted, committed by
+    a new consumer group into an emptied table. Busy time: first record consumed to last commit."""
+    import uuid
 
-
-def _side_main(which: str, cfg_path: str, *args: str) -> None:
     from rtfin_cli.warehouse.client import get_client
     from rtfin_cli.warehouse.loader import Loader
-    from rtfin_cli.warehouse.records import columns, to_row
 
-    cfg = json.loads(Path(cfg_path).read_text())
-    s = _settings(cfg)
-    if which == "loader":  # consume, validate, insert and commit every record of the topic
-        stats = Loader(s, batch_s=1.0, group=args[0]).run(once=True, timeout_s=600)
-        print(json.dumps(stats.as_dict()))
-        return
-    rows = [to_row("stock_aggs", v) for v in cfg.pop("values")]  # converted before the clock starts
-    client = get_client(s)
+    side = json.loads(Path(cfg).read_text())
+    s = _settings(side)
+    get_client(s).command("TRUNCATE TABLE rtfin_raw.stock_aggs")
+    stats = Loader(s, batch_s=1.0, group=f"rtfin-loader-bench-{uuid.uuid4().hex[:8]}").run(
+        once=True, timeout_s=600
+    )
+    rows = len(side["values"])
+    assert stats.inserted["stock_aggs"] == rows, stats.as_dict()
+    return {"rows_per_s": rows / stats.busy_s, "busy_s": round(stats.busy_s, 3), "batches": stats.batches,
+            "total_s_incl_group_join": round(stats.elapsed_s, 2)}  # fmt: skip
+
+
+def bulk_side(cfg: str, **_: Any) -> dict[str, Any]:
+    """One baseline round (fresh process): the same rows, converted before the clock starts, in one
+    clickhouse-connect insert into an empty copy of the table."""
     from clickhouse_connect.driver import options
 
+    from rtfin_cli.warehouse.client import get_client
+    from rtfin_cli.warehouse.records import columns, to_row
+
+    side = json.loads(Path(cfg).read_text())
+    client = get_client(_settings(side))
+    rows = [to_row("stock_aggs", v) for v in side["values"]]
+    client.command("DROP TABLE IF EXISTS rtfin_raw.bulk")
+    client.command("CREATE TABLE rtfin_raw.bulk AS rtfin_raw.stock_aggs")
     getattr(options, "pd", None)  # its lazy pandas probe, done before the clock starts (as the loader does)
     t0 = time.perf_counter()
     client.insert("rtfin_raw.bulk", rows, column_names=columns("stock_aggs"))
-    print(json.dumps({"seconds": time.perf_counter() - t0}))
+    seconds = time.perf_counter() - t0
+    assert client.command("SELECT count() FROM rtfin_raw.bulk") == len(rows)
+    return {"rows_per_s": len(rows) / seconds, "seconds": round(seconds, 3)}
 
 
 def run() -> list[Result]:
@@ -151,28 +160,20 @@ def run() -> list[Result]:
         cfg = tmp / "side.json"  # what each side's process needs (the password stays in this 0600 file)
         cfg.touch(mode=0o600)
         cfg.write_text(json.dumps({**side, "values": [v.decode() for _, v in msgs]}))
-        loader_rps, bulk_rps, runs = [], [], []
-        for i in range(ROUNDS):  # alternating, each loader run a new consumer group reading every record
-            client.command("TRUNCATE TABLE rtfin_raw.stock_aggs")
-            stats = _side("loader", cfg, f"rtfin-loader-bench-{i}")
-            assert stats["inserted"]["stock_aggs"] == len(msgs), stats
-            loader_rps.append(len(msgs) / stats["busy_s"])
-            client.command("DROP TABLE IF EXISTS rtfin_raw.bulk")
-            client.command("CREATE TABLE rtfin_raw.bulk AS rtfin_raw.stock_aggs")
-            bulk_rps.append(len(msgs) / _side("bulk", cfg)["seconds"])
-            assert client.command("SELECT count() FROM rtfin_raw.bulk") == len(msgs)
-            runs.append({"loader_busy_s": round(stats["busy_s"], 3), "batches": stats["batches"],
-                         "loader_total_s_incl_group_join": round(stats["elapsed_s"], 2),
-                         "ratio": round(loader_rps[-1] / bulk_rps[-1], 3)})  # fmt: skip
+        loader_rps, bulk_rps, seen = paired.alternate(
+            "bench.bench_transform:loader_side", "bench.bench_transform:bulk_side", "rows_per_s",
+            rounds=ROUNDS, cfg=str(cfg),
+        )  # fmt: skip
         results.append(
             Result(
                 "transform.loader_rows_per_s",
-                statistics.median(loader_rps),
+                loader_rps,
                 "rows/s",
-                statistics.median(bulk_rps),
+                bulk_rps,
                 "one bulk clickhouse-connect insert",
-                ">= 0.5",
-                {"rows": len(msgs), "rounds": runs},
+                ">= 0.8 (median of 3 alternating fresh-process rounds)",
+                {"rows": len(msgs), "rounds": seen},
+                goal=0.8,
             )  # fmt: skip
         )
 
@@ -208,7 +209,3 @@ def run() -> list[Result]:
         server.stop()
         broker.stop()
     return results
-
-
-if __name__ == "__main__":
-    _side_main(*sys.argv[1:])
