@@ -78,6 +78,7 @@ def test_dashboard_contract() -> None:
         "tickers",
         "label",
         "confidence",
+        "provider",  # the news provider's label beside the model's (#25 item 5)
         "publisher",
     ]
     datasets = {d["uuid"]: d for d in bundle.of_kind("datasets").values()}

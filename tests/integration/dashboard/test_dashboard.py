@@ -4,6 +4,7 @@ screenshot, export round trip, Preset auth, bad input."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -108,6 +109,12 @@ def test_sync_twice_leaves_one_dashboard_and_every_chart_returns_rows(
         assert data[0]["title_link"].startswith('<a href="https://')
         published = [r["published_et"] for r in data]
         assert published == sorted(published, reverse=True)  # newest first
+        # the provider's label per ticker beside the model's, where the article has an insight
+        provider = [r["provider"] for r in data]
+        assert all(re.fullmatch(r"([A-Z.]+ (positive|negative|neutral)(, |$))*", p) for p in provider), (
+            provider
+        )
+        assert any(p and p.split()[1] != r["label"] for p, r in zip(provider, data, strict=True)), provider
         (ARTIFACTS / "dashboard_chart_rows.json").parent.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "dashboard_chart_rows.json").write_text(json.dumps(rows, indent=2) + "\n")
     finally:
