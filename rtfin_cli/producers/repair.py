@@ -1,13 +1,19 @@
 """Repair of missed minute bars from the aggregates REST endpoint, across reconnects and restarts.
 
-The feed does not replay what a client missed. Each ticker remembers the start of the last minute bar it
-received and the connection that brought it. When its next bar arrives on a newer connection, every
-minute strictly between the two is fetched from REST; at start the last bar of each ticker is read from
-the tail of the topic (``Resume``), and the first streamed bar of a ticker repairs from there. Windows
-are capped at ``lookback_ms``. Requests run on ``concurrency`` worker threads, and
-repaired bars go to the same topic with the same key, identity and record mapping as streamed ones,
-with the header ``rtfin-origin: rest``. A failed repair is logged and counted, never fatal: the stream
-goes on and ``rtfin gaps --repair`` can close the hole later.
+The feed does not replay what a client missed. Each ticker remembers the start of the newest minute bar
+produced for it (streamed or repaired) and the connection that brought it; at start that is read from the
+tail of the topic (``Resume``). On every subscribe (``subscribed``: at start and after each reconnect)
+every served ticker (the explicit tickers, or every ticker seen so far and in the topic's tail) is
+repaired at once from its newest minute on, without waiting for its next bar: REST returns the minutes
+that have ended, and the repair keeps those before the first minute the new connection streamed (the feed
+sends minutes in order, so that is where the new stream begins). When REST answers before the new stream
+has sent anything, every minute it returned is produced and the stream's copies of them are skipped
+(``observe`` returns False). A ticker first seen on a connection repairs from the topic's tail up to its
+first bar, and a ticker's next bar on a newer connection that was not repaired at its subscribe repairs
+the minutes strictly between. Windows are capped at ``lookback_ms``. Requests run on ``concurrency``
+worker threads, and repaired bars go to the same topic with the same key, identity and record mapping as
+streamed ones, with the header ``rtfin-origin: rest``. A failed repair is logged and counted, never
+fatal: the stream goes on and ``rtfin gaps --repair`` can close the hole later.
 
 Second aggregates (``A``) have no REST counterpart and are never repaired.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,6 +63,13 @@ class _Last:
     conn: int
 
 
+@dataclass
+class _Until:
+    """Where the stream of one subscribe begins: the first minute it sent (None until it sends one)."""
+
+    first: int | None = None
+
+
 class Repairer:
     """Watches streamed minute bars for holes left by a reconnect or a restart and fills them from REST."""
 
@@ -66,29 +80,67 @@ class Repairer:
         concurrency: int = 8,
         lookback_ms: int = 4 * 86_400_000,
         resume: Resume | None = None,
+        tickers: list[str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client, self.emit, self.lookback_ms = client, emit, lookback_ms
         self.resume = resume or Resume()
+        self.tickers = tickers  # the served tickers; None: every ticker seen (a ``*`` subscription)
+        self.clock = clock  # wall seconds: the lookback of a subscribe's repair counts back from it
         self._pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="rtfin-repair")
         self._last: dict[str, _Last] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.conn = 0  # the current connection, as ``subscribed`` was told
+        self._open: list[_Until] = []  # subscribes whose stream has not sent a minute yet
+        self._skip: dict[
+            str, int
+        ] = {}  # ticker -> newest minute produced from REST that the stream may repeat
+        self._rest_newest: dict[str, int] = {}  # ticker -> newest minute a subscribe's repair produced
+        self._locks: dict[str, asyncio.Lock] = {}  # one subscribe repair of a ticker at a time, in order
         self.windows = 0  # repairs started
         self.repaired = 0  # bars produced from REST
         self.failed = 0  # repairs that gave up (the hole stays until `rtfin gaps --repair`)
 
-    def observe(self, sym: str, s: int, conn: int) -> None:
-        """A streamed minute bar of ``sym`` starting at ``s`` arrived on connection number ``conn``."""
+    def observe(self, sym: str, s: int, conn: int | None = None) -> bool:
+        """A streamed minute bar of ``sym`` starting at ``s`` arrived on connection number ``conn`` (default:
+        the current one). False when a repair already produced it (the caller does not send it again)."""
+        if self._open:  # the first minute streamed since these subscribes: their repairs stop before it
+            for until in self._open:
+                until.first = s
+            self._open.clear()
+        if self._skip and sym in self._skip:
+            if s <= self._skip[sym]:
+                return False
+            del self._skip[sym]
+        conn = self.conn if conn is None else conn
         last = self._last.get(sym)
         if last is None:
             start = self.resume.last_s.get(sym, self.resume.default_ms)
             if start is not None and s - start > MINUTE_MS:
                 self._schedule(sym, start + MINUTE_MS, s - MINUTE_MS)
             self._last[sym] = _Last(s, conn)
-            return
+            return True
         if last.conn != conn and s - last.s > MINUTE_MS:
             self._schedule(sym, last.s + MINUTE_MS, s - MINUTE_MS)
         if s >= last.s:
             last.s, last.conn = s, conn
+        return True
+
+    def subscribed(self, conn: int) -> None:
+        """Connection ``conn`` subscribed: repair every served ticker from its newest minute on, now."""
+        self.conn, until = conn, _Until()
+        self._open.append(until)
+        served = self.tickers if self.tickers is not None else [*self._last, *self.resume.last_s]
+        for sym in dict.fromkeys(served):
+            last = self._last.get(sym)
+            if last is None:
+                start = self.resume.last_s.get(sym, self.resume.default_ms)
+                if start is None:
+                    continue  # an empty topic: nothing known to repair from
+                last = self._last[sym] = _Last(start, conn)
+            last.conn = conn
+            self.windows += 1
+            self._track(self._repair_since(sym, last.s + MINUTE_MS, until))
 
     @property
     def pending(self) -> int:
@@ -100,21 +152,54 @@ class Repairer:
     def fetch(self, sym: str, from_ms: int, to_ms: int) -> None:
         """Start fetching the minutes ``from_ms``..``to_ms`` (bar starts, inclusive) of ``sym``."""
         self.windows += 1
-        task = asyncio.ensure_future(self._repair(sym, from_ms, to_ms))
+        self._track(self._repair(sym, from_ms, to_ms))
+
+    def _track(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _repair(self, sym: str, from_ms: int, to_ms: int) -> None:
+    async def _fetch(self, sym: str, from_ms: int, to_ms: int) -> list[Bar | dict[str, Any]] | None:
+        """The REST bars of ``sym`` starting in [from_ms, to_ms]; None (counted, logged) when it failed."""
         loop = asyncio.get_running_loop()
         try:
             bars = await loop.run_in_executor(self._pool, self.client.minute_bars, sym, from_ms, to_ms)
         except RtfinError as exc:
             self.failed += 1
             log.warning("repair of %s %d..%d failed: %s", sym, from_ms, to_ms, exc)
-            return
-        n = self.emit(sym, [b for b in bars if from_ms <= (b.t if type(b) is Bar else _start(b)) <= to_ms])
-        self.repaired += n
-        log.info("repaired %d minute bar(s) of %s from REST (%d..%d)", n, sym, from_ms, to_ms)
+            return None
+        return [b for b in bars if from_ms <= (b.t if type(b) is Bar else _start(b)) <= to_ms]
+
+    async def _repair(self, sym: str, from_ms: int, to_ms: int) -> None:
+        bars = await self._fetch(sym, from_ms, to_ms)
+        if bars is not None:
+            n = self.emit(sym, bars)
+            self.repaired += n
+            log.info("repaired %d minute bar(s) of %s from REST (%d..%d)", n, sym, from_ms, to_ms)
+
+    async def _repair_since(self, sym: str, from_ms: int, until: _Until) -> None:
+        """A subscribe's repair of ``sym``: every ended minute from ``from_ms`` to where the new stream began.
+
+        The window is open-ended (REST returns only minutes that have ended); the lookback counts back from
+        the wall clock, a live feed's clock (a replay's runs ahead of it)."""
+        async with self._locks.setdefault(sym, asyncio.Lock()):  # after an earlier subscribe's repair of it
+            now = int(self.clock() * 1000)
+            lo = max(from_ms, self._rest_newest.get(sym, 0) + MINUTE_MS, now - self.lookback_ms)
+            bars = await self._fetch(sym, lo, max(lo, now) + self.lookback_ms)
+            if bars is None:
+                return
+            first = until.first
+            bars = [b for b in bars if first is None or (b.t if type(b) is Bar else _start(b)) < first]
+            n = self.emit(sym, bars)
+            self.repaired += n
+            if bars:
+                newest = max(b.t if type(b) is Bar else _start(b) for b in bars)
+                self._rest_newest[sym] = newest
+                if first is None:  # the new stream has not begun: it may still send some of these
+                    self._skip[sym] = max(newest, self._skip.get(sym, newest))
+                last = self._last[sym]
+                last.s = max(last.s, newest)
+            log.info("repaired %d minute bar(s) of %s from REST since %d", n, sym, lo)
 
     async def drain(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for running repairs; cancel (and count as failed) the rest."""

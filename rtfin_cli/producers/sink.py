@@ -77,16 +77,24 @@ class KafkaSink:
             )
 
     def _delivered(self, err: Any, msg: Any) -> None:
+        """Delivery report of a record (one per record: keep it cheap)."""
         if err is None:
-            if msg.topic() != self.dlq_topic:
-                self.stats.delivered += 1
+            self.stats.delivered += 1
         else:
-            self.stats.failed += 1
-            hint = " (is the message timestamp outside the broker's message.timestamp.*.max.ms window?)"
-            self.stats.last_error = f"delivery to {msg.topic()} failed: {err.str()}" + (
-                hint if err.code() == KAFKA_INVALID_RECORD else ""
-            )
-            log.error(self.stats.last_error)
+            self._failed(err, msg)
+
+    def _dead_letter_delivered(self, err: Any, msg: Any) -> None:
+        """Delivery report of a dead letter: counted in ``dead_lettered`` when queued, here only if it fails."""
+        if err is not None:
+            self._failed(err, msg)
+
+    def _failed(self, err: Any, msg: Any) -> None:
+        self.stats.failed += 1
+        hint = " (is the message timestamp outside the broker's message.timestamp.*.max.ms window?)"
+        self.stats.last_error = f"delivery to {msg.topic()} failed: {err.str()}" + (
+            hint if err.code() == KAFKA_INVALID_RECORD else ""
+        )
+        log.error(self.stats.last_error)
 
     def send(
         self,
@@ -135,7 +143,9 @@ class KafkaSink:
         value = payload.encode() if isinstance(payload, str) else payload
         hdrs = deadletter.headers(error, self.stats.source, self.stage)
         raw_key = key.encode() if key else None
-        deadletter.produce(self.producer, self.dlq_topic, raw_key, value, hdrs, on_delivery=self._delivered)
+        deadletter.produce(
+            self.producer, self.dlq_topic, raw_key, value, hdrs, on_delivery=self._dead_letter_delivered
+        )
         self.stats.dead_lettered += 1
         log.warning("dead-lettered a %s payload: %s", self.stats.source, error)
 

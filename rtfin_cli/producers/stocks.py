@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Any
 from rtfin_cli.errors import RtfinError
 from rtfin_cli.producers.repair import Repairer, read_resume, rest_emitter
 from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
-from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
+from rtfin_cli.sources.records import (
+    Events,
+    InvalidRecord,
+    MinuteAgg,
+    StatusEvent,
+    agg_value,
+    dumps_raw,
+    encode_event,
+    loads,
+    now_iso,
+)
 from rtfin_cli.sources.stocks import StocksStream
 
 if TYPE_CHECKING:
@@ -34,11 +44,14 @@ class AggHandler:
 
     def __init__(self, sink: KafkaSink, topic: str, stats: Stats, tick: Ticker) -> None:
         self.sink, self.topic, self.stats, self.tick = sink, topic, stats, tick
-        self.observe: Callable[[str, int], None] | None = None  # (ticker, minute start) of each AM bar sent
+        # (ticker, minute start) of each AM bar before it is sent: False when a repair already produced it
+        self.observe: Callable[[str, int], bool] | None = None
 
     def __call__(self, data: Any, raw: str) -> None:
         sink, stats = self.sink, self.stats
-        if not isinstance(data, list):
+        if type(data) is Events:
+            self._typed(data, raw)
+        elif not isinstance(data, list):
             what = "not JSON" if data is None and raw.strip() != "null" else f"a JSON {type(data).__name__}"
             sink.dead_letter(None, raw, f"frame is {what}, expected a JSON array of events")
         else:
@@ -53,14 +66,50 @@ class AggHandler:
                     key = ev.get("sym") if isinstance(ev, dict) and isinstance(ev.get("sym"), str) else None
                     sink.dead_letter(key, dumps_raw(ev), str(exc))
                     continue
+                if observe is not None and ev["ev"] == "AM" and not observe(sym, ev["s"]):
+                    stats.duplicates += 1  # already produced from REST by a repair
+                    continue
                 send(topic, sym, value, end_ms)
-                if observe is not None and ev["ev"] == "AM":
-                    observe(sym, end_ms - MINUTE_MS)
                 if end_ms > newest:
                     newest = end_ms
             stats.last_event_ms = newest or None
         sink.poll()
         self.tick()
+
+    def _typed(self, events: Events, raw: str) -> None:
+        """The usual frame, every event already type-checked: set ``ingested_at``, encode, send."""
+        ingested, topic, send, observe, stats = (
+            now_iso(),
+            self.topic,
+            self.sink.send,
+            self.observe,
+            self.stats,
+        )
+        newest = stats.last_event_ms or 0
+        for ev in events:
+            if isinstance(ev, StatusEvent):
+                continue
+            sym, e = ev.sym, ev.e
+            if ev.s > e:  # the one check the types do not make: the per-event path names it
+                self._loose_one(loads(raw)[events.index(ev)])
+                continue
+            if observe is not None and type(ev) is MinuteAgg and not observe(sym, ev.s):
+                stats.duplicates += 1  # already produced from REST by a repair
+                continue
+            ev.ingested_at = ingested
+            send(topic, sym, encode_event(ev), e)
+            if e > newest:
+                newest = e
+        stats.last_event_ms = newest or None
+
+    def _loose_one(self, ev: Any) -> None:
+        """Dead-letter one event that the per-event check refuses, with its reason."""
+        try:
+            agg_value(ev, "")
+        except InvalidRecord as exc:
+            self.sink.dead_letter(
+                ev.get("sym") if isinstance(ev.get("sym"), str) else None, dumps_raw(ev), str(exc)
+            )
 
 
 async def stream_stocks(
@@ -82,7 +131,7 @@ async def stream_stocks(
     stream = StocksStream.from_settings(settings.polygon, channels, handler)
     repairer = _repairer(settings, channels, sink, topic)
     if repairer is not None:
-        handler.observe = lambda sym, s: repairer.observe(sym, s, stream.connection)
+        handler.observe, stream.on_subscribed = repairer.observe, repairer.subscribed
 
     def counters() -> None:
         stats.reconnects = stream.reconnects
@@ -137,6 +186,7 @@ def _repairer(settings: RtfinSettings, channels: list[str], sink: KafkaSink, top
         concurrency=pol.repair_concurrency,
         lookback_ms=int(pol.repair_lookback_h * 3_600_000),
         resume=resume,
+        tickers=None if "AM.*" in channels else [c[3:] for c in channels if c.startswith("AM.")],
     )
 
 

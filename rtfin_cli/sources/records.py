@@ -9,7 +9,9 @@ import json
 import math
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as _json_str  # type: ignore[attr-defined]
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 # Every field of the official client's models is kept (massive: rest/models/tickers.py TickerNews and
 # Insight, websocket/models/models.py EquityAgg).
@@ -199,6 +201,67 @@ def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
         f'"otc":{"true" if otc else "false"},"ingested_at":"{ingested_at}"}}'
     )
     return sym, e, text.encode()
+
+
+# The typed frame path: msgspec decodes and checks a whole frame in C. It accepts only what ``_fields``
+# accepts (a float beyond +-1e300 is left to the checked path, so the sum in ``_fields`` cannot overflow),
+# and writes the record ``agg_value`` writes (same fields and order; a float may be spelled differently,
+# e.g. 1e-6). A frame it refuses in any way takes the per-event path, which names each problem.
+_Float = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+_Num = int | _Float
+_Sym = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class AggEvent(msgspec.Struct, tag_field="ev"):
+    """An aggregate event as the stream sends it, and (with ``ingested_at`` set) its stocks record."""
+
+    sym: _Sym
+    s: int
+    e: int
+    o: _Num
+    h: _Num
+    l: _Num  # noqa: E741 - the feed's name
+    c: _Num
+    v: _Num
+    vw: _Num
+    av: _Num | None = None
+    op: _Num | None = None
+    a: _Num | None = None
+    z: _Num | None = None
+    dv: str | None = None
+    dav: str | None = None
+    otc: bool = False
+    ingested_at: str = ""
+
+
+class MinuteAgg(AggEvent, tag="AM"):
+    pass
+
+
+class SecondAgg(AggEvent, tag="A"):
+    pass
+
+
+class StatusEvent(msgspec.Struct, tag_field="ev", tag="status"):
+    status: str = ""
+    message: str = ""
+
+
+class Events(list[MinuteAgg | SecondAgg | StatusEvent]):
+    """A frame whose every event decoded and type-checked (``decode_frame``)."""
+
+
+_DECODE_FRAME = msgspec.json.Decoder(list[MinuteAgg | SecondAgg | StatusEvent]).decode
+encode_event = msgspec.json.Encoder().encode
+
+
+def decode_frame(text: str | bytes) -> Events | None:
+    """Every event of a frame, typed, in one pass; None when anything in it does not pass (the caller then
+    decodes it with ``loads`` and checks event by event). ``s <= e`` is left to the caller's loop."""
+    try:
+        return Events(_DECODE_FRAME(text))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def _explain_agg(raw: Any) -> None:

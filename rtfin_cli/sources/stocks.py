@@ -22,13 +22,14 @@ from typing import Any
 from rtfin_cli.errors import AuthError, ServiceUnavailable
 from rtfin_cli.sources.news import KEY_HINT, api_key
 from rtfin_cli.sources.reconnect import ReconnectPolicy
-from rtfin_cli.sources.records import loads
+from rtfin_cli.sources.records import StatusEvent, decode_frame, loads
 
 log = logging.getLogger("rtfin.sources.stocks")
 EVENTS = ("AM", "A")
 HANDSHAKE_TIMEOUT_S = 10.0
 
-# on_frame(events, raw): the decoded JSON of a data frame (normally a list) and its raw text
+# on_frame(events, raw): a data frame's events (``records.Events`` when every event type-checked, else the
+# decoded JSON, normally a list) and its raw text
 FrameHandler = Callable[[Any, str], None]
 
 
@@ -58,6 +59,9 @@ class StocksStream:
         self.timeout_s = timeout_s
         self.policy = ReconnectPolicy(max_failures=max_retries)
         self.connected = False
+        self.on_subscribed: Callable[[int], None] | None = (
+            None  # called with ``connection`` on each subscribe
+        )
 
     @property
     def connection(self) -> int:
@@ -127,6 +131,8 @@ class StocksStream:
             self.connected = True
             self.policy.subscribed()
             log.info("stocks WebSocket %s subscribed to %s", self.url, ",".join(self.channels))
+            if self.on_subscribed is not None:
+                self.on_subscribed(self.connection)
             recv = asyncio.ensure_future(ws.recv())
             stopped = asyncio.ensure_future(stop.wait())
             try:
@@ -143,6 +149,13 @@ class StocksStream:
                     fut.cancel()
 
     def _handle(self, text: str) -> None:
+        events = decode_frame(text)  # the usual frame: typed and checked in one pass
+        if events is not None:
+            for ev in events:
+                if type(ev) is StatusEvent:
+                    self._status({"status": ev.status, "message": ev.message})
+            self.on_frame(events, text)
+            return
         try:
             data = loads(text)
         except ValueError:
