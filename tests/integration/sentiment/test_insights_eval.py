@@ -135,3 +135,15 @@ def test_no_raw_tables_says_how_to_create_them(table: dict[str, Any]) -> None:
     assert out.returncode == 6 and "has no raw news tables" in out.stderr and "transform run" in out.stderr, (
         out.stderr
     )
+
+
+def test_since_needs_against_insights_and_a_file_excludes_it(table: dict[str, Any], tmp_path: Path) -> None:
+    env = table["env"]
+    alone = run_cli("sentiment", "eval", "--since", "7d", env=env, cwd=tmp_path)
+    assert alone.returncode == 2 and "--since only applies with --against-insights" in alone.stderr, (
+        alone.stderr
+    )
+    both = _eval(env, str(tmp_path / "labels.tsv"))
+    assert both.returncode == 2 and "FILE cannot be used" in both.stderr, both.stderr
+    neither = run_cli("sentiment", "eval", env=env, cwd=tmp_path)
+    assert neither.returncode == 2 and "eval needs a labelled FILE or --against-insights" in neither.stderr
