@@ -2,7 +2,8 @@
 conversion), then the real dbt project (`rtfin transform run`) builds the reporting models.
 
 Records follow the Kafka contracts (DESIGN.md): the replay's articles re-timed to the last 3 days,
-sentiment from the label each article was written with, and two hours of minute bars ending now.
+scored by the offline default model on the text the Spark job scores (title. description), and two hours
+of minute bars ending now.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from typing import Any
 
 TICKERS = 30  # keep the test data small: the first N tickers of the replay universe
 ARTICLES = 300
+MODEL = "rtfin-minilm-fin"
 MINUTES = 120
-SENTIMENT = {"positive": 0.8, "negative": -0.7, "neutral": 0.0}
 
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _scored(articles: list[dict[str, Any]]) -> list[Any]:
+    """The offline default model's predictions for each article, on the Spark job's text."""
+    from rtfin_cli.sentiment.model import score_texts
+
+    texts = [". ".join(x for x in (a["title"], (a.get("description") or "").strip()) if x) for a in articles]
+    return score_texts(texts, MODEL)
 
 
 def records(now_ms: int | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -35,14 +44,13 @@ def records(now_ms: int | None = None) -> dict[str, list[dict[str, Any]]]:
     )
     span, window = max(1, last - first), 3 * 86_400_000
     out: dict[str, list[dict[str, Any]]] = {"news": [], "news_sentiment": [], "stock_aggs": []}
-    for a in articles:
+    for a, p in zip(articles, _scored(articles), strict=True):
         at = now_ms - window + (dataset.parse_ms(a["published_utc"]) - first) * (window - 60_000) // span
         news = {k: v for k, v in a.items() if k != "label"}
         out["news"].append({**news, "published_utc": _iso(at), "ingested_at": _iso(at + 1000)})
-        label = str(a["label"])
         out["news_sentiment"].append({
             "id": a["id"], "published_utc": _iso(at), "title": a["title"], "tickers": a["tickers"],
-            "label": label, "score": 0.9, "sentiment": SENTIMENT[label], "model": "rtfin-minilm-fin",
+            "label": p.label, "score": p.score, "sentiment": p.sentiment, "model": MODEL,
             "scored_at": _iso(at + 2000),
         })  # fmt: skip
     minutes = dataset.day_bars(0)[:MINUTES]
