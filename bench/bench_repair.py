@@ -4,22 +4,23 @@ The measured path is the real one: the aggregates REST client (concurrent, pagin
 replay server, each bar mapped to its record and produced to Kafka with the repair header, then flushed
 (every record acknowledged). The baseline only GETs the same URLs one after another with one
 ``requests.Session`` and decodes the JSON: the least any repair must do. Both read every ticker's minute
-bars of two whole replay sessions; rounds alternate and the figure is the ratio of the medians.
+bars of two whole replay sessions. One broker and one replay server (warmed once) serve both sides; each
+round of each side runs in a fresh process (``bench.paired.alternate``: 3 alternating rounds, median per
+side), the repair into topics of its own.
 """
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from bench import Result
+from bench import Result, paired
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 3
-TARGET = ">= 0.8"
+GOAL = 0.8
 
 
 def _settings(bootstrap: str, market_url: str):  # type: ignore[no-untyped-def]
@@ -43,15 +44,24 @@ def _windows(shift: int) -> list[tuple[str, int, int]]:
     return [(t.symbol, lo, hi) for t in ds.tickers()]
 
 
-def _repair(settings, windows: list[tuple[str, int, int]]) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+def repair_side(bootstrap: str, market_url: str, shift_ms: int) -> dict[str, float]:
+    """One round of the repair path (run in a fresh process by ``paired.alternate``)."""
+    import httpx  # noqa: F401 - the client library imported before timing, as the bare side's requests is
+
+    from rtfin_cli.kafka.admin import create_topics
     from rtfin_cli.producers.repair import repair_windows
 
+    settings = _settings(bootstrap, market_url)
+    create_topics(settings.kafka)
+    windows = _windows(shift_ms)
     t0 = time.perf_counter()
     counts = repair_windows(settings, windows)
-    return time.perf_counter() - t0, counts["repaired"]
+    elapsed = time.perf_counter() - t0
+    return {"bars_per_s": counts["repaired"] / elapsed, "elapsed_s": elapsed, "bars": counts["repaired"]}
 
 
-def _bare(base: str, windows: list[tuple[str, int, int]]) -> tuple[float, int]:
+def bare_side(market_url: str, shift_ms: int, **_: object) -> dict[str, float]:
+    """One round of a bare ``requests`` loop over the same URLs."""
     import requests
 
     from rtfin_cli.sources.aggs import MAX_LIMIT
@@ -60,18 +70,18 @@ def _bare(base: str, windows: list[tuple[str, int, int]]) -> tuple[float, int]:
     t0 = time.perf_counter()
     with requests.Session() as http:
         http.headers["Authorization"] = "Bearer bench"
-        for sym, lo, hi in windows:
-            url: str | None = f"{base}/v2/aggs/ticker/{sym}/range/1/minute/{lo}/{hi}"
-            params: dict[str, object] | None = {"adjusted": "true", "sort": "asc", "limit": MAX_LIMIT}
+        for sym, lo, hi in _windows(shift_ms):
+            url: str | None = f"{market_url}/v2/aggs/ticker/{sym}/range/1/minute/{lo}/{hi}"
+            params: dict[str, str | int] | None = {"adjusted": "true", "sort": "asc", "limit": MAX_LIMIT}
             while url:
                 body = http.get(url, params=params, timeout=30).json()
                 n += len(body.get("results", []))
                 url, params = body.get("next_url"), None
-    return time.perf_counter() - t0, n
+    elapsed = time.perf_counter() - t0
+    return {"bars_per_s": n / elapsed, "elapsed_s": elapsed, "bars": n}
 
 
 def run() -> list[Result]:
-    from rtfin_cli.kafka.admin import create_topics
     from rtfin_cli.local.kafka import KafkaBroker
     from rtfin_cli.local.market import dataset as ds
     from rtfin_cli.local.market.service import MarketServer
@@ -87,33 +97,36 @@ def run() -> list[Result]:
         broker.start(timeout=180)
         market.start()
         try:
-            settings = _settings(broker.bootstrap, market.url)
-            create_topics(settings.kafka)
-            windows = _windows(market.control("status")["shift_ms"])
-            _bare(market.url, windows)  # warm the server's day cache for both sides
-            rep, bare = [], []
-            for _ in range(ROUNDS):
-                rep.append(_repair(settings, windows))
-                bare.append(_bare(market.url, windows))
+            shift = market.control("status")["shift_ms"]
+            bare_side(market.url, shift)  # warm the server's day cache for both sides
+            value, base, seen = paired.alternate(
+                "bench.bench_repair:repair_side",
+                "bench.bench_repair:bare_side",
+                "bars_per_s",
+                rounds=ROUNDS,
+                bootstrap=broker.bootstrap,
+                market_url=market.url,
+                shift_ms=shift,
+            )
         finally:
             market.stop()
             broker.stop()
-    n = rep[0][1]
-    assert n == 2 * ds.SESSION_MINUTES * len(ds.tickers()) and all(r[1] == n for r in rep + bare), (rep, bare)
-    t_rep, t_bare = statistics.median(t for t, _ in rep), statistics.median(t for t, _ in bare)
+    n = 2 * ds.SESSION_MINUTES * len(ds.tickers())
+    assert all(r["bars"] == n for r in seen), seen
     return [
         Result(
             "repair.minutes_per_s",
-            n / t_rep,
+            value,
             "bars/s",
-            n / t_bare,
+            base,
             "bare requests loop",
-            TARGET,
+            f">= {GOAL}",
             {
                 "bars": n,
                 "rounds": ROUNDS,
-                "repair_s": [round(t, 3) for t, _ in rep],
-                "bare_s": [round(t, 3) for t, _ in bare],
+                "repair_s": [round(r["elapsed_s"], 3) for r in seen if r["side"] == "value"],
+                "bare_s": [round(r["elapsed_s"], 3) for r in seen if r["side"] == "baseline"],
             },
+            goal=GOAL,
         )
     ]

@@ -298,17 +298,22 @@ def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
 
 
 def repair_windows(
-    settings: RtfinSettings, windows: list[tuple[str, int, int]], concurrency: int = 8
+    settings: RtfinSettings, windows: list[tuple[str, int, int]], concurrency: int | None = None
 ) -> dict[str, int]:
     """Fetch ``(ticker, from_ms, to_ms)`` windows from REST into the stocks topic (``rtfin gaps --repair``):
-    bars produced and windows that failed."""
+    bars produced and windows that failed. ``concurrency`` defaults to ``polygon.repair_concurrency``. The
+    broker reports failed deliveries only (a bulk sink); ``flush`` raises if any failed."""
     from rtfin_cli.producers.sink import KafkaSink, Stats
 
     topic = settings.kafka.topics.stocks_aggs
-    sink = KafkaSink(settings.kafka, Stats(source="polygon.aggs"), [topic])
+    sink = KafkaSink(settings.kafka, Stats(source="polygon.aggs"), [topic], bulk=True)
 
     async def main() -> dict[str, int]:
-        repairer = Repairer(AggsClient(settings.polygon), rest_emitter(sink, topic), concurrency)
+        repairer = Repairer(
+            AggsClient(settings.polygon),
+            rest_emitter(sink, topic),
+            concurrency or settings.polygon.repair_concurrency,
+        )
         try:
             for sym, lo, hi in windows:
                 repairer.fetch(sym, lo, hi)

@@ -54,10 +54,16 @@ class Stats:
 class KafkaSink:
     """Writes records (key, JSON value, event-time timestamp) and dead letters; counts deliveries."""
 
-    def __init__(self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = STAGE) -> None:
-        self.kafka, self.stats, self.stage = kafka, stats, stage
+    def __init__(
+        self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = STAGE, bulk: bool = False
+    ) -> None:
+        """``bulk``: the broker reports failed deliveries only (no Python call per acknowledged record);
+        ``delivered`` is then counted when ``flush`` has seen every record out."""
+        self.kafka, self.stats, self.stage, self.bulk = kafka, stats, stage, bulk
         self.dlq_topic = kafka.topics.dlq
-        self.producer = clients.producer(kafka)
+        only_errors = {"delivery.report.only.error": True, "on_delivery": self._delivered} if bulk else {}
+        self.producer = clients.producer(kafka, **only_errors)
+        self._on_delivery = None if bulk else self._delivered  # None: the producer's (errors only)
         self._check_topics([*topics, self.dlq_topic])
 
     def _check_topics(self, topics: list[str]) -> None:
@@ -113,7 +119,7 @@ class KafkaSink:
                     key=key.encode(),
                     timestamp=ts_ms,
                     headers=headers,
-                    on_delivery=self._delivered,
+                    on_delivery=self._on_delivery,
                 )
                 break
             except BufferError:
@@ -128,7 +134,7 @@ class KafkaSink:
         headers: list[tuple[str, str | bytes | None]] | None = None,
     ) -> None:
         """Queue ``(ts_ms, value)`` records of one key, as ``send`` does each, in one loop."""
-        produce, delivered, raw_key = self.producer.produce, self._delivered, key.encode()
+        produce, delivered, raw_key = self.producer.produce, self._on_delivery, key.encode()
         for ts_ms, value in records:
             while True:
                 try:
@@ -165,6 +171,8 @@ class KafkaSink:
                 f"{remaining} record(s) still undelivered after {timeout:.0f}s",
                 "Check that Kafka is reachable.",
             )
+        if self.bulk:  # every record is out; failures were reported
+            self.stats.delivered = self.stats.produced - self.stats.failed
         self.poll()
 
 

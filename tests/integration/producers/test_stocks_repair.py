@@ -195,3 +195,30 @@ def test_counters_are_printed_on_a_final_status_too(
         ("connects", "reconnects", "repaired", "repair_failed"), 0
     )
     assert stats["longest_disconnected_s"] == 0
+
+
+def test_a_bulk_sink_reports_failed_deliveries_and_counts_the_rest(kafka: KafkaSettings) -> None:
+    """The repair sink asks the broker for failure reports only: a record the broker refuses (larger than
+    the topic's max.message.bytes) still fails the flush, naming why; the others count as delivered."""
+    import os
+
+    from confluent_kafka.admin import NewTopic
+
+    from rtfin_cli.errors import ServiceUnavailable
+    from rtfin_cli.kafka import clients
+    from rtfin_cli.producers.sink import KafkaSink, Stats
+
+    topic = f"{kafka.topics.stocks_aggs}.small"
+    admin = clients.admin(kafka)
+    admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "2048"})])[topic].result()
+    wait_until(lambda: topic in admin.list_topics(timeout=10).topics, 30, "the new topic's metadata")
+    now = int(time.time() * 1000)
+    stats = Stats(source="polygon.aggs")
+    sink = KafkaSink(kafka, stats, [topic], bulk=True)
+    sink.send_many(topic, "AAPL", [(now - i, b"{}") for i in range(50)], [("rtfin-origin", b"rest")])
+    sink.flush()
+    assert stats.delivered == 50 and stats.failed == 0
+    sink.send_many(topic, "AAPL", [(now, os.urandom(8192))])  # incompressible, over the topic's limit
+    with pytest.raises(ServiceUnavailable, match="could not be delivered"):
+        sink.flush()
+    assert stats.failed == 1 and stats.delivered == 50
