@@ -5,6 +5,7 @@ sent) and none is duplicated in the topic. Real Kafka, real replay server, real 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,7 +84,7 @@ def _drop_run(
         cuts = market.control("status")["counters"]["ws_cuts"]
         market.control("faults", {"cut_ws_every_s": 0})
         wait_until(lambda: _subscribed(market), 30, "a last reconnect")
-        time.sleep(3)  # every ticker's next bar arrives on the last connection and triggers its repair
+        time.sleep(3)  # bars stream on the last connection (its subscribe already started the repairs)
         market.control("clock", {"speed": 0})
         hi = _dataset_now(market)
         want = generated(market, TICKERS, lo, hi)
@@ -129,6 +130,46 @@ def test_five_minutes_of_drops_lose_no_minute(
     print("drop test (300 s):", counts)
 
 
+def test_a_reconnect_repairs_every_ticker_without_waiting_for_a_next_bar(
+    kafka: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    """The producer is cut off (SIGSTOP, then the replay closes its socket) while 10 minutes pass, and the
+    replay stays paused after it reconnects: no bar follows, yet every minute that ended while it was away
+    reaches the topic, once (before, such a hole waited for each ticker's next bar)."""
+    proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
+    try:
+        wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
+        assert proc.poll() is None, proc.communicate()
+        lo = _dataset_now(market)
+        market.control("clock", {"speed": 120})
+        time.sleep(5)  # 10 replay minutes: past the open, bars streaming
+        market.control("clock", {"speed": 0})
+        time.sleep(1)  # the last bars reach the producer
+        proc.send_signal(signal.SIGSTOP)
+        market.control("faults", {"cut_ws_every_s": 0.1})  # a close frame it cannot answer while stopped
+        wait_until(lambda: market.control("status")["counters"]["ws_cuts"] >= 1, 10, "the cut")
+        market.control("faults", {"cut_ws_every_s": 0})
+        away = ds.parse_ms(market.control("status")["now"]) + 10 * ds.MINUTE_MS
+        market.control("clock", {"goto": ds.iso(away)})  # still paused: nothing streams after this
+        before = market.control("status")["counters"]["connections"]
+        proc.send_signal(signal.SIGCONT)
+        wait_until(
+            lambda: market.control("status")["counters"]["connections"] > before and _subscribed(market),
+            30,
+            "the producer to resubscribe",
+        )
+        want = generated(market, TICKERS, lo, _dataset_now(market))
+        assert len(want) >= 10 * len(TICKERS)
+        wait_until(lambda: _complete(kafka, want), 30, "the missed minutes repaired without a next bar")
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        code, out, err = stop(proc, 60)
+    assert code == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    counts = _check_complete(kafka, want)
+    assert stats["repaired"] == counts["repaired"] >= 10 * len(TICKERS) and stats["repair_failed"] == 0, stats
+
+
 def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s: float) -> dict[str, Any]:
     env = cli_env(kafka, market, tmp_path)
     args = ("--tickers", ",".join(TICKERS))
@@ -148,7 +189,7 @@ def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s
             60,
             "the restarted producer to subscribe",
         )
-        time.sleep(5)  # its first bars arrive and start the repair of each ticker's hole
+        time.sleep(5)  # bars stream again (its subscribe already started the repair of each ticker)
         market.control("clock", {"speed": 0})
         hi = _dataset_now(market)
         want = generated(market, TICKERS, lo, hi)
