@@ -136,7 +136,28 @@ class Market:
         self._bucket, self._bucket_at = max(1.0, rate_limit), time.monotonic()
         self.conns: set[Conn] = set()
         self.frames: dict[tuple[int, int, frozenset[str]], list[tuple[str, list[str]]]] = {}
+        self._naps: set[asyncio.Future[None]] = set()
         self.reset()
+
+    def set_clock(
+        self, speed: float | None = None, sim_ms: int | None = None, end_ms: int | None = None
+    ) -> None:
+        """``Clock.set``, waking every sender that waits for the clock (``nap``) to look at it at once."""
+        self.clock.set(speed=speed, sim_ms=sim_ms, end_ms=end_ms)
+        for fut in self._naps:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; a clock change (``set_clock``) ends it early."""
+        fut = asyncio.get_running_loop().create_future()
+        self._naps.add(fut)
+        try:
+            await asyncio.wait_for(fut, seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._naps.discard(fut)
 
     def reset(self) -> None:
         self.faults = Faults()

@@ -291,7 +291,7 @@ async def control_clock(request: web.Request) -> web.Response:
     speed = float(body["speed"]) if "speed" in body else None
     if speed is not None and (math.isnan(speed) or speed < 0):
         raise web.HTTPBadRequest(text="speed must be >= 0")
-    m.clock.set(speed=speed, sim_ms=sim, end_ms=end)
+    m.set_clock(speed=speed, sim_ms=sim, end_ms=end)
     return web.json_response(status_doc(m))
 
 

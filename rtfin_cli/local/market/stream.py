@@ -137,7 +137,7 @@ async def _stream(m: Market, conn: Conn) -> None:
             wait = 0.2
         else:
             wait = min(0.2, max(0.001, (t + step - m.clock.now()) / m.clock.speed / 1000))
-        await asyncio.sleep(wait)
+        await m.nap(wait)  # woken at once by a clock change
 
 
 def _frames(m: Market, subs: set[str], t: int, step: int) -> list[tuple[str, list[str]]]:
