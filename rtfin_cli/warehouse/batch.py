@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,6 +57,10 @@ class Batch:
     submitted: int = 0
     # (table, rows, rejected) per insert, appended by the insert thread; None: the insert was abandoned
     results: list[tuple[str, int, Rejected] | None] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, tables: Iterable[str]) -> Batch:
+        return cls({t: [] for t in tables})
 
     def inserted(self) -> bool:
         return len(self.results) == self.submitted

@@ -1,11 +1,12 @@
 """rtfin's own Kafka → ClickHouse loader (ingest mode ``loader``), at least once.
 
-The group ``clickhouse.loader_group`` reads the three data topics; each ``consume()`` batch is converted
-column by column (records.to_columns; bad records are dead-lettered) and buffered per table, and one
-background thread inserts (column-oriented) while the next records are consumed. A full or old batch is
-sealed and the next starts at once; a sealed batch is committed only when its inserts are done, its
-rejected rows (found by bisecting) dead-lettered and delivered, so a crash or outage loses nothing (raw
-tables deduplicate on identity). While ClickHouse is down inserts retry with backoff and consumption waits.
+The group ``clickhouse.loader_group`` reads the three data topics; each ``consume()`` batch is converted column
+by column (records.to_columns; bad records are dead-lettered) and buffered per table, and one background thread
+inserts (column-oriented) while the next records are consumed (rows taken while an insert waits for it gather
+into one larger insert: fewer, cheaper inserts when it is behind). A full or old batch is sealed and the next
+starts at once; a sealed batch is committed only when its inserts are done, its rejected rows (found by
+bisecting) dead-lettered and delivered, so a crash or outage loses nothing (raw tables deduplicate on identity).
+While ClickHouse is down inserts retry with backoff and consumption waits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from confluent_kafka import Message
 
 STAGE = "loader"
-INSERT_ROWS = 10000  # the most rows of one insert (a batch of more rows is inserted in pieces)
+INSERT_ROWS = 10000  # rows that start an insert before their batch ends (more gather while one waits)
 DRAIN_FETCH_WAIT_MS = 50  # --once: how long the broker may hold a fetch that finds no new records
 
 
@@ -62,7 +63,7 @@ class Loader:
         self.stop_event = threading.Event()
         self.stats = LoaderStats()
         self._cols: dict[str, list[Column]] = {t: empty_columns(t) for t in self.tables.values()}
-        self._batch = self._new_batch()  # the batch records are taken into
+        self._batch = Batch.new(self.tables.values())  # the batch records are taken into
         self._sealed: Batch | None = None  # the batch whose inserts run (committed once they are done)
         self._busy_from = 0.0
         self._eof: set[tuple[str, int]] = set()
@@ -73,9 +74,6 @@ class Loader:
         self._abandoned = False  # an insert was given up (stopped while ClickHouse was down)
         self._worker: threading.Thread | None = None
         self._contexts: dict[str, InsertContext] = {}
-
-    def _new_batch(self) -> Batch:
-        return Batch({t: [] for t in self.tables.values()})
 
     def buffered(self, table: str) -> int:
         """Rows of ``table`` waiting for the next insert."""
@@ -193,7 +191,7 @@ class Loader:
             return False
         for table in self._cols:
             self._submit(table)
-        self._sealed, self._batch = self._batch, self._new_batch()
+        self._sealed, self._batch = self._batch, Batch.new(self.tables.values())
         return True
 
     def _commit(self, consumer: Any, producer: Any, wait: bool) -> bool:
@@ -282,8 +280,8 @@ class Loader:
             for dst, src in zip(self._cols[table], cols, strict=True):
                 dst.extend(src)
             batch.msgs[table].extend(group)
-            if len(self._cols[table][0]) >= self.insert_rows:
-                self._submit(table)
+            if len(self._cols[table][0]) >= self.insert_rows and self._inserts.empty():
+                self._submit(table)  # (while an insert waits, the rows gather into one larger insert)
 
     @staticmethod
     def _consume(cons: Any, n: int, timeout: float) -> list[Message]:
