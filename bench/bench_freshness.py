@@ -132,7 +132,7 @@ class KafkaArrivals(threading.Thread):
                     if msg.topic() == topics.news_raw:
                         continue
                     try:
-                        rec = json.loads(msg.value())
+                        rec = json.loads(msg.value() or b"")
                         if msg.topic() == self.kafka.topics.stocks_aggs:
                             if rec.get("ev") == "AM":
                                 self.bars.setdefault((rec["sym"], int(rec["s"])), (now, int(rec["e"])))

@@ -1,34 +1,47 @@
 """Sentiment throughput: the batched scoring path vs. calling the model once per row (the seed's approach).
 
-Three figures, each against a baseline measured in the same run:
+Figures, each against a baseline measured in the same run:
   sentiment.model_batched_hps   headlines/s of scorer.predict(batch)    vs one predict([row]) per headline
   sentiment.spark_udf_hps       headlines/s of the job's pandas UDF in Spark local[*]
                                 vs a row-at-a-time Python UDF calling the model per row (the seed)
-  sentiment.e2e_hps             headlines/s through Kafka -> jobs/sentiment_stream.py (--once) -> Kafka,
-                                vs the in-process batched model rate (the share of raw model speed kept)
+  sentiment.e2e_hps[.onnx]      headlines/s through Kafka -> jobs/sentiment_stream.py (--once) -> Kafka
+                                after start-up, vs the same model batched in-process; paired rule: each
+                                side in a fresh process, ROUNDS alternating rounds, median (goal 0.8)
+  sentiment.job_peak_mb[.onnx]  peak memory of the job's process tree in those rounds (median; goal
+                                <= 700 MB for the runtime the local stack runs)
 Model: the offline default rtfin-minilm-fin (no hub access needed). Run: python -m bench bench_sentiment
+(BENCH_SENTIMENT_RUNTIMES=onnx for one runtime only).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from bench import Result
+from bench.paired import alternate
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "rtfin-minilm-fin"
 N_BATCHED = int(os.environ.get("BENCH_SENTIMENT_N", "1200"))
 N_ROW = int(os.environ.get("BENCH_SENTIMENT_N_ROW", "240"))
+E2E_N = int(os.environ.get("BENCH_SENTIMENT_E2E_N", "1200"))
+ROUNDS = int(os.environ.get("BENCH_SENTIMENT_ROUNDS", "3"))
+RUNTIMES = os.environ.get("BENCH_SENTIMENT_RUNTIMES", "torch,onnx").split(",")
+STACK_RUNTIME = "onnx"  # what `rtfin local up` runs (stack.plan): the memory target applies to it
 
 
 def _headlines(n: int) -> list[str]:
+    from rtfin_cli.sentiment import DATA_DIR
     from rtfin_cli.sentiment.evaluate import read_tsv
-    from rtfin_cli.sentiment.finetune import DATA_DIR
 
     titles = read_tsv(DATA_DIR / "headlines_train.tsv")[1] + read_tsv(DATA_DIR / "headlines_heldout.tsv")[1]
     return [titles[i % len(titles)] + ("" if i < len(titles) else f" ({i})") for i in range(n)]
@@ -95,54 +108,162 @@ def _spark_level(job) -> Result:  # type: ignore[no-untyped-def]
                   "Spark row UDF, model per row (seed)", "ratio >= 10", {"master": "local[*]"})  # fmt: skip
 
 
-def _end_to_end(job, model_hps: float) -> Result:  # type: ignore[no-untyped-def]
+class TreePeak(threading.Thread):
+    """Peak memory of this process and its descendants, sampled every 0.2 s: the highest sum of the live
+    processes' RSS (``rss_mb``) and of their PSS (``pss_mb``: pages shared between processes, such as those a
+    forked Python worker shares with Spark's daemon, counted once), and the sum of every process's own peak
+    (``hwm_mb``, VmHWM, bench_freshness's rule: processes that never ran at the same time add up too)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.hwm: dict[int, float] = {}
+        self.rss_mb = self.pss_mb = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.sample()
+
+    def sample(self) -> None:
+        rss = pss = 0.0
+        for pid in _tree(os.getpid()):
+            fields = _kb_fields(f"/proc/{pid}/status", ("VmHWM:", "VmRSS:"))
+            if fields:
+                self.hwm[pid] = max(self.hwm.get(pid, 0.0), fields.get("VmHWM:", 0) / 1024)
+                rss += fields.get("VmRSS:", 0) / 1024
+                pss += _kb_fields(f"/proc/{pid}/smaps_rollup", ("Pss:",)).get("Pss:", 0) / 1024
+        self.rss_mb, self.pss_mb = max(self.rss_mb, rss), max(self.pss_mb, pss)
+
+    def stop(self) -> dict[str, float]:
+        self.sample()
+        self.done.set()
+        return {"rss_mb": self.rss_mb, "pss_mb": self.pss_mb, "hwm_mb": sum(self.hwm.values())}
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def _kb_fields(path: str, names: tuple[str, ...]) -> dict[str, int]:
+    """The kB values of the named lines of a /proc file (empty when the process is gone)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return {}
+    return {ln.split()[0]: int(ln.split()[1]) for ln in lines if ln.startswith(names)}
+
+
+def model_side(n: int, runtime: str, **_job_only: object) -> dict[str, float]:
+    """Fresh process: headlines/s of the warm model batched in-process (the e2e baseline; the pair shares
+    one set of arguments, the job's own are ignored here)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rtfin_cli.sentiment.scoring import get_scorer
+
+    scorer = get_scorer(MODEL, 256, 64, runtime)
+    scorer.predict(_headlines(64))  # warm up
+    texts = _headlines(n)
+    t0 = time.perf_counter()
+    scorer.predict(texts)
+    return {"hps": n / (time.perf_counter() - t0)}
+
+
+def job_side(bootstrap: str, n: int, runtime: str, max_offsets: int) -> dict[str, Any]:
+    """Fresh process: ``n`` articles into new topics, then what ``rtfin sentiment run --once`` runs, here.
+
+    hps: rows/s from the first batch's start to the last one's end (after start-up: Spark session and the
+    model loaded in every worker); startup_s: until the query runs; rss_mb, pss_mb, hwm_mb: TreePeak's.
+    """
     from rtfin_cli.kafka.admin import create_topics
     from rtfin_cli.kafka.clients import producer
-    from rtfin_cli.local.kafka import KafkaBroker
-    from rtfin_cli.local.supervisor import free_port
-    from rtfin_cli.locate import SPARK_VERSION, jar_files
-    from rtfin_cli.settings import KafkaSettings
+    from rtfin_cli.sentiment.runner import run_local
+    from rtfin_cli.settings import load_settings
 
-    cache = ROOT / ".cache"
+    prefix = f"b{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="bench-sentiment-") as tmp:
-        broker = KafkaBroker(
-            data_dir=Path(tmp), cache_dir=cache, port=free_port(), controller_port=free_port()
-        )
-        broker.start(timeout=180)
-        try:
-            kafka = KafkaSettings(bootstrap=broker.bootstrap)
-            create_topics(kafka)
-            p = producer(kafka)
-            for i, title in enumerate(_headlines(N_BATCHED)):
-                doc = {
-                    "id": f"b{i}",
-                    "title": title,
-                    "published_utc": "2026-11-25T12:00:00Z",
-                    "tickers": ["X"],
-                }
-                p.produce(kafka.topics.news_raw, key=doc["id"], value=json.dumps(doc))
-            p.flush(60)
-            opts = job.Options(
-                bootstrap=broker.bootstrap, model=MODEL, checkpoint=str(Path(tmp) / "ckpt"), once=True,
-                master="local[*]", driver_memory="1g", max_offsets_per_trigger=N_BATCHED * 2,
-                jars=",".join(map(str, jar_files(cache, f"spark-kafka-{SPARK_VERSION}"))),
-            )  # fmt: skip
-            t0 = time.perf_counter()
-            progress = job.run(opts)
-            wall = time.perf_counter() - t0
-        finally:
-            broker.stop()
-    assert progress.scored == N_BATCHED, progress
-    # rows/s of the batch itself (scoring + Kafka transaction), and wall time including Spark/model start-up
-    return Result("sentiment.e2e_hps", progress.rows_per_s, "headlines/s", model_hps,
-                  "in-process batched model", "ratio ~1 (Spark + Kafka overhead small)",
-                  {"wall_s_including_startup": wall, "n": N_BATCHED})  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RTFIN__")} | {
+            "RTFIN__KAFKA__BOOTSTRAP": bootstrap, "RTFIN__KAFKA__TOPICS__NEWS_RAW": f"{prefix}.news.raw",
+            "RTFIN__KAFKA__TOPICS__NEWS_SENTIMENT": f"{prefix}.news.sentiment",
+            "RTFIN__KAFKA__TOPICS__DLQ": f"{prefix}.dlq", "RTFIN__KAFKA__TOPICS__STOCKS_AGGS": f"{prefix}.aggs",
+            "RTFIN__SENTIMENT__GROUP": f"{prefix}-sentiment", "RTFIN__SENTIMENT__RUNTIME": runtime,
+            "RTFIN__SENTIMENT__MAX_OFFSETS_PER_TRIGGER": str(max_offsets),
+            "RTFIN__SENTIMENT__CHECKPOINT_DIR": str(Path(tmp) / "ckpt"),
+            "RTFIN__LOCAL__CACHE_DIR": str(ROOT / ".cache"), "RTFIN__LOCAL__DATA_DIR": str(Path(tmp) / "data"),
+        }  # fmt: skip
+        s = load_settings(environ=env).settings
+        create_topics(s.kafka)
+        p = producer(s.kafka)
+        published = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for i, title in enumerate(_headlines(n)):
+            doc = {"id": f"b{i}", "title": title, "published_utc": published, "tickers": ["X"]}
+            p.produce(s.kafka.topics.news_raw, key=f"b{i}", value=json.dumps(doc))
+        p.flush(60)
+        peak = TreePeak()
+        peak.start()
+        t0 = time.time()
+        final = run_local(s, once=True)
+        wall, memory = time.time() - t0, peak.stop()
+    assert final["scored"] == n, final
+    busy = final["last_batch_at"] - final["first_batch_at"]
+    return {"hps": n / busy, "startup_s": final["startup_s"], "wall_s": wall, **memory,
+            "batches": final["batches"], "spark_ms": final["spark_ms"]}  # fmt: skip
+
+
+def _end_to_end(runtime: str, bootstrap: str, goal_mb: float | None) -> list[Result]:
+    """Job vs in-process model, paired rounds in fresh processes; and the job's peak memory."""
+    kw = {"n": E2E_N, "runtime": runtime}
+    load = os.getloadavg()[0]
+    hps, base, rounds = alternate(
+        "bench.bench_sentiment:job_side", "bench.bench_sentiment:model_side", "hps",
+        rounds=ROUNDS, **kw, bootstrap=bootstrap, max_offsets=E2E_N // 3,
+    )  # fmt: skip
+    jobs = [r for r in rounds if r["side"] == "value"]
+    extra = {
+        "n": E2E_N, "runtime": runtime, "rounds": rounds, "loadavg_1m_at_start": load,
+        "startup_s": statistics.median(r["startup_s"] for r in jobs),
+        "wall_s": statistics.median(r["wall_s"] for r in jobs),
+    }  # fmt: skip
+    suffix = "" if runtime == "torch" else f".{runtime}"
+    peak = statistics.median(r["rss_mb"] for r in jobs)
+    return [
+        Result(f"sentiment.e2e_hps{suffix}", hps, "headlines/s", base, f"in-process batched model ({runtime})",
+               "ratio >= 0.8 (after start-up)", extra, goal=0.8),
+        Result(f"sentiment.job_peak_mb{suffix}", peak, "MB", target="<= 700 MB" if goal_mb else "report",
+               extra={"runtime": runtime, "what": "highest sum of the live processes' RSS",
+                      "rounds": [{k: r[k] for k in ("rss_mb", "pss_mb", "hwm_mb")} for r in jobs]},
+               goal=goal_mb, at_most=True),
+    ]  # fmt: skip
 
 
 def run() -> list[Result]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rtfin_cli.local.kafka import KafkaBroker
+    from rtfin_cli.local.supervisor import free_port
     from rtfin_cli.sentiment.runner import load_job
 
     job = load_job()
-    model, model_hps = _model_level()
-    return [model, _spark_level(job), _end_to_end(job, model_hps)]
+    model, _ = _model_level()
+    results = [model, _spark_level(job)]
+    with tempfile.TemporaryDirectory(prefix="bench-sentiment-kafka-") as tmp:
+        broker = KafkaBroker(
+            data_dir=Path(tmp), cache_dir=ROOT / ".cache", port=free_port(), controller_port=free_port()
+        )
+        broker.start(timeout=180)
+        try:
+            for runtime in RUNTIMES:
+                results += _end_to_end(runtime, broker.bootstrap, 700.0 if runtime == STACK_RUNTIME else None)
+        finally:
+            broker.stop()
+    return results

@@ -27,7 +27,7 @@ TXN_DEADLINE_S = 300.0  # > send_offsets (60) + commit (120) + abort (60) when e
 def _sasl_password(opts: Any) -> str:
     """The SASL password: the options' (local runs), the environment's, or the secret scope's."""
     if opts.sasl_password:
-        return opts.sasl_password
+        return str(opts.sasl_password)
     if os.environ.get("RTFIN__KAFKA__SASL_PASSWORD"):
         return os.environ["RTFIN__KAFKA__SASL_PASSWORD"]
     if opts.secret_scope:  # Databricks existing cluster: read the scope at run time
@@ -193,6 +193,6 @@ def _epoch_ms(iso: str | None) -> int | None:
 def starting_offsets(opts: Any, committed: dict[int, int], partitions: int) -> str:
     """Resume from the group's offsets when there is no checkpoint yet (else opts.starting_offsets)."""
     if not committed:
-        return opts.starting_offsets
+        return str(opts.starting_offsets)
     default = -2 if opts.starting_offsets == "earliest" else -1
     return json.dumps({opts.topic_in: {str(p): committed.get(p, default) for p in range(partitions)}})

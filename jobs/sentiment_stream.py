@@ -4,9 +4,10 @@ Runs unchanged as a Databricks ``spark_python_task`` and locally (``rtfin sentim
 calls :func:`run`). Options come from flags or a JSON file (``--config``), with the same names in both.
 Each micro-batch drops rows below the group's committed offsets (already written), parses the JSON with
 an explicit schema, sends non-JSON and rows without id or title to the DLQ, scores title (+ description)
-in a pandas UDF that loads the model once per worker, and writes results, dead letters and the batch's
-end offsets for the consumer group in ONE Kafka transaction: a crash neither loses nor duplicates an
-article, and `rtfin lag` sees the group's progress. The Kafka side (client settings, resume offsets, the
+in a pandas UDF (the model loaded once per Python worker, at start-up; the rows dealt evenly to the
+workers, each with its share of the cores), and writes results, dead letters and the batch's end offsets
+for the consumer group in ONE Kafka transaction: a crash neither loses nor duplicates an article, and
+`rtfin lag` sees the group's progress. The Kafka side (client settings, resume offsets, the
 transactional writer) is sentiment_kafka.py beside this file.
 """
 
@@ -20,6 +21,8 @@ import signal
 import sys
 import threading
 import time
+import zipimport
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -68,6 +71,7 @@ class Options:
     jars: str = ""  # comma-separated jar paths (the Kafka connector in local mode)
     driver_memory: str = ""
     shuffle_partitions: int = 2
+    workers: int = 0  # Python workers scoring a batch side by side (0: one per core), sharing the cores
 
 
 _NOT_ARGS = {"sasl_password"}
@@ -115,6 +119,10 @@ class Progress:
     last_batch_s: float = 0.0
     offsets: dict[int, int] = field(default_factory=dict)  # partition -> next offset committed
     started_at: float = field(default_factory=time.time)
+    startup_s: float = 0.0  # Spark session up, the model loaded in every Python worker, query started
+    first_batch_at: float = 0.0  # epoch s when the first batch started; with last_batch_at: the rate of a
+    last_batch_at: float = 0.0  # backlog after start-up, Spark's work between batches included
+    spark_ms: dict[str, int] = field(default_factory=dict)  # Spark's durationMs summed over recent batches
     in_batch: bool = False
 
     @property
@@ -126,6 +134,8 @@ class Progress:
 
     def add(self, scored: int, failed: int, offsets: dict[int, int], seconds: float) -> None:
         """Count one committed batch."""
+        self.last_batch_at = time.time()
+        self.first_batch_at = self.first_batch_at or self.last_batch_at - seconds
         self.batches, self.rows = self.batches + 1, self.rows + scored + failed
         self.scored, self.dlq = self.scored + scored, self.dlq + failed
         self.offsets.update(offsets)
@@ -162,9 +172,15 @@ def scoring_module_name(opts: Options) -> str:
 
 def make_score_udf(module: str, model: str, max_length: int, batch_size: int, runtime: str = "torch") -> Any:
     """The batched pandas UDF: model loaded once per worker process, scored batch_size texts at a time."""
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
     def score(texts: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        # Before every task Spark's worker calls importlib.invalidate_caches(), which on Python 3.11 re-reads
+        # each zip on its path (the 5,000-entry spark-core jar: up to 1 s a task on a busy machine). They never
+        # change while the worker lives. (Nested code only: the workers cannot import this file.)
+        for finder in list(sys.path_importer_cache.values()):
+            if isinstance(finder, zipimport.zipimporter):
+                setattr(finder, "invalidate_caches", lambda: None)  # noqa: B010 - this instance's method only
         scorer = importlib.import_module(module).get_scorer(model, max_length, batch_size, runtime)
         for series in texts:
             preds = scorer.predict(series.fillna("").astype(str).tolist())
@@ -178,6 +194,12 @@ def make_score_udf(module: str, model: str, max_length: int, batch_size: int, ru
     return pandas_udf(score, RESULT_SCHEMA)  # type: ignore[call-overload]
 
 
+def local_cores(master: str) -> int:
+    """Task slots of a local master: local -> 1, local[N] -> N, local[*] -> the machine's cores."""
+    inside = master.partition("[")[2].partition("]")[0].partition(",")[0]  # local[N,F] too
+    return 1 if not inside else (os.cpu_count() or 1) if inside == "*" else int(inside)
+
+
 def build_spark(opts: Options) -> Any:
     """The Spark session: the cluster's on Databricks, ``opts.master`` (local[*]) with the jars locally."""
     from pyspark.sql import SparkSession
@@ -189,6 +211,9 @@ def build_spark(opts: Options) -> Any:
         if opts.master.startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             conf.update({"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
+            slots = local_cores(opts.master)  # each worker's model gets its share, not a thread per core
+            threads = os.environ.get("RTFIN_TORCH_THREADS") or str(max(1, slots // (opts.workers or slots)))
+            conf["spark.executorEnv.RTFIN_TORCH_THREADS"] = threads
     if opts.jars:
         conf["spark.jars"] = opts.jars
     if opts.driver_memory:
@@ -201,6 +226,21 @@ def build_spark(opts: Options) -> Any:
     if opts.scoring_module:
         spark.sparkContext.addPyFile(opts.scoring_module)
     return spark
+
+
+def warm_up(spark: Any, score_udf: Any, stopping: Callable[[], bool], tasks: int) -> None:
+    """Load the model in every Python worker at start-up rather than in the first batch. (Spark ends a worker
+    unused for a minute: the next batch after a quiet minute loads the model again.)"""
+    from pyspark.sql import functions as F
+
+    rows = spark.range(tasks, numPartitions=tasks).select(score_udf(F.lit("warm up")).alias("r"))
+    try:
+        rows.select("r.label").collect()
+    except Exception as exc:  # the worker's Python error is the last "...Error: ..." line of Spark's text
+        if stopping():
+            return
+        lines = [ln.strip() for ln in str(exc).splitlines() if "Error: " in ln]
+        raise RuntimeError(f"the model did not load in Spark's workers: {(lines or [str(exc)])[-1]}") from exc
 
 
 def _classified(df: Any, committed: dict[int, int]) -> Any:
@@ -220,7 +260,7 @@ def _classified(df: Any, committed: dict[int, int]) -> Any:
     return rows.withColumn("doc", F.from_json(text, NEWS_SCHEMA)).withColumn("error", error)
 
 
-def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress) -> None:
+def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress, tasks: int) -> None:
     """One micro-batch: classify, score, write both topics and commit the offsets atomically."""
     from pyspark.sql import functions as F
 
@@ -228,8 +268,8 @@ def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress) -> Non
     desc, title = F.col("doc.description"), F.col("doc.title")
     has_desc = F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0
     body = F.when(has_desc, F.concat_ws(". ", title, desc)).otherwise(title)
-    # One Spark job per batch: bad rows ride along (scored as "", ignored) instead of a second scan.
-    out = _classified(df, sink.last_committed).select(
+    # One Spark job a batch (bad rows ride along, scored ""); rows dealt evenly to the tasks (not per partition)
+    out = _classified(df, sink.last_committed).repartition(tasks).select(
         "key", "value", "partition", "offset", "timestamp", "error", "doc.id", "doc.published_utc",
         "doc.title", "doc.tickers", score_udf(F.coalesce(body, F.lit(""))).alias("r"),
     ).collect()  # fmt: skip
@@ -243,7 +283,7 @@ def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress) -> Non
     progress.add(len(scored), len(failed), offsets, time.monotonic() - t0)
 
 
-def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: Progress) -> Any:
+def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: Progress, tasks: int) -> Any:
     """Start the streaming query: the Kafka source (from the group's offsets on a fresh checkpoint), one
     transactional write per micro-batch, availableNow with ``once``, else every ``trigger_interval``."""
     partitions = sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions
@@ -254,12 +294,12 @@ def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: 
     def batch(df: Any, batch_id: int) -> None:
         progress.in_batch = True
         try:
-            process_batch(df, sink, score_udf, progress)
+            process_batch(df, sink, score_udf, progress, tasks)
         finally:
             progress.in_batch = False
 
     writer = source.load().writeStream.foreachBatch(batch).option("checkpointLocation", opts.checkpoint)
-    trigger = {"availableNow": True} if opts.once else {"processingTime": opts.trigger_interval}
+    trigger: Any = {"availableNow": True} if opts.once else {"processingTime": opts.trigger_interval}
     return writer.trigger(**trigger).queryName(f"rtfin-sentiment-{opts.profile}").start()
 
 
@@ -300,6 +340,7 @@ def run(
     poll_s: float = 1.0,
 ) -> Progress:
     """Run the streaming query until it ends (``once``), fails, or a stop is requested / SIGTERM / Ctrl-C."""
+    t0 = time.time()
     spark = build_spark(opts)
     score_udf = make_score_udf(
         scoring_module_name(opts), opts.model, opts.max_length, opts.batch_size, opts.runtime
@@ -314,15 +355,27 @@ def run(
         return stop.is_set() or (stop_requested is not None and stop_requested())
 
     report = on_progress or (lambda _p: None)
-    query = start_query(spark, opts, sink, score_udf, progress)
     try:
-        _follow(query, progress, stopping, report, poll_s)
+        tasks = opts.workers or spark.sparkContext.defaultParallelism
+        warm_up(spark, score_udf, stopping, tasks)
+        if not stopping():  # a stop during start-up (SIGTERM to the group also ends the JVM): nothing to run
+            query = start_query(spark, opts, sink, score_udf, progress, tasks)
+            progress.startup_s = time.time() - t0
+            _follow(query, progress, stopping, report, poll_s)
+            progress.spark_ms = _spark_durations(query)
     finally:
         _quietly(sink.close)
         if opts.master:  # we created the session; on Databricks the cluster owns it
             _quietly(spark.stop)
     report(progress)
     return progress
+
+
+def _spark_durations(query: Any) -> dict[str, int]:
+    """Where Spark spent the recent batches' time (its progress reports: addBatch is our foreachBatch)."""
+    with contextlib.suppress(Exception):  # a stopped query may have no reports left
+        return dict(sum((Counter(report["durationMs"]) for report in query.recentProgress), Counter()))
+    return {}
 
 
 def _quietly(fn: Callable[[], Any]) -> None:

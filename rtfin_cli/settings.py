@@ -149,6 +149,7 @@ class SentimentSettings(_Section):
     spark_master: str = "local[*]"
     driver_memory: str = "1g"
     shuffle_partitions: int = Field(2, ge=1)
+    workers: int = Field(0, ge=0)  # Python workers scoring side by side in local mode (0: one per core)
 
     def local_checkpoint_dir(self, cwd: Path | None = None) -> Path | None:
         """The checkpoint directory on this machine (relative to ``cwd``), or None for a remote store

@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from rtfin_cli.sentiment.scoring import OFFLINE_MODEL
 from rtfin_cli.settings import RtfinSettings
 
 REFRESH_INTERVAL_S = 30.0  # default period of the dbt refresher (the dashboard refreshes every 30 s)
@@ -116,6 +117,20 @@ def plan(
     return [watchdog, *steps]
 
 
+def _lean_sentiment(s: RtfinSettings) -> dict[str, str]:
+    """The sentiment job's memory-lean defaults for the stack, for each setting the user did not choose:
+    the offline model as ONNX int8 (a third of torch's memory, the same labels), one Python worker (a
+    dev stack's news rate needs no second copy of the model) and a 512 MB driver heap (docs/benchmarks.md)."""
+    chosen, env = s.sentiment.model_fields_set, {}
+    if s.sentiment.model == OFFLINE_MODEL and "runtime" not in chosen:
+        env["RTFIN__SENTIMENT__RUNTIME"] = "onnx"
+    if "workers" not in chosen:
+        env["RTFIN__SENTIMENT__WORKERS"] = "1"
+    if "driver_memory" not in chosen:
+        env["RTFIN__SENTIMENT__DRIVER_MEMORY"] = "512m"
+    return env
+
+
 def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
     """Environment for every stage: clients point at the local services' ports from settings [local]."""
     loc = s.local
@@ -137,6 +152,7 @@ def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
     }
     if speed is not None:
         env["RTFIN__LOCAL__MARKET_SPEED"] = str(speed)
+    env.update(_lean_sentiment(s))
     assets = Path(s.dashboard.assets_dir).expanduser()
     if not assets.is_absolute():  # stages may run from any directory: use the checkout's assets
         checkout = Path(__file__).resolve().parents[2] / assets

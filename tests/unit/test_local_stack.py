@@ -42,6 +42,16 @@ def test_stack_env_points_clients_at_local_ports() -> None:
     assert env["RTFIN__LOCAL__MARKET_SPEED"] == "30" and Path(env["RTFIN__LOCAL__DATA_DIR"]).is_absolute()
 
 
+def test_the_stack_runs_the_offline_model_on_onnx_unless_a_runtime_is_chosen() -> None:
+    env = stack_env(_settings())
+    assert (env["RTFIN__SENTIMENT__RUNTIME"], env["RTFIN__SENTIMENT__WORKERS"]) == ("onnx", "1")
+    chosen = load_settings(environ=ENV | {"RTFIN__SENTIMENT__RUNTIME": "torch"}).settings
+    hub = load_settings(environ=ENV | {"RTFIN__SENTIMENT__MODEL": "ProsusAI/finbert"}).settings
+    assert "RTFIN__SENTIMENT__RUNTIME" not in stack_env(
+        chosen
+    ) and "RTFIN__SENTIMENT__RUNTIME" not in stack_env(hub)
+
+
 def test_backoff_is_exponential_and_bounded() -> None:
     delays = [stack_watch.backoff(n) for n in range(10)]
     assert delays[:4] == [1, 2, 4, 8] and max(delays) == stack_watch.MAX_BACKOFF_S

@@ -73,3 +73,9 @@ def test_dead_letter_header_names_match_the_shared_contract() -> None:
     assert deadletter.headers("bad", "topic", kafka.STAGE, (1, 7)) == list(
         zip(kafka.DLQ_HEADERS, ("bad", "topic", "sentiment", "1:7"), strict=True)
     )
+
+
+def test_local_task_slots_split_the_cores_between_the_scoring_workers() -> None:
+    assert [job.local_cores(m) for m in ("local", "local[3]", "local[2,4]")] == [1, 3, 2]
+    assert job.local_cores("local[*]") >= 1
+    assert job.Options().workers == 0  # one per core
