@@ -117,7 +117,7 @@ def plan(
     return [watchdog, *steps]
 
 
-def _lean_sentiment(s: RtfinSettings) -> dict[str, str]:
+def lean_sentiment_env(s: RtfinSettings) -> dict[str, str]:
     """The sentiment job's memory-lean defaults for the stack, for each setting the user did not choose:
     the offline model as ONNX int8 (a third of torch's memory, the same labels), one Python worker (a
     dev stack's news rate needs no second copy of the model) and a 512 MB driver heap (docs/benchmarks.md)."""
@@ -152,7 +152,7 @@ def stack_env(s: RtfinSettings, speed: float | None = None) -> dict[str, str]:
     }
     if speed is not None:
         env["RTFIN__LOCAL__MARKET_SPEED"] = str(speed)
-    env.update(_lean_sentiment(s))
+    env.update(lean_sentiment_env(s))
     assets = Path(s.dashboard.assets_dir).expanduser()
     if not assets.is_absolute():  # stages may run from any directory: use the checkout's assets
         checkout = Path(__file__).resolve().parents[2] / assets
