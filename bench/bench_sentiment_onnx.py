@@ -1,31 +1,31 @@
 """The offline model under ONNX Runtime (int8) vs torch (fp32): throughput, load time, peak memory.
 
   sentiment.onnx_int8_hps      headlines/s of rtfin-minilm-fin with sentiment.runtime = onnx (int8)
-                               vs runtime = torch (fp32): same texts (the held-out split), same batch
-                               size and thread count, median of alternating rounds in one process
-  sentiment.onnx_load_s        seconds to load each runtime's model in a fresh interpreter (the ONNX
-                               export is cached beforehand and not counted) vs torch
-  sentiment.onnx_peak_mb       peak RSS (MB, VmHWM) of a fresh interpreter that loads the model and scores
-                               the texts once vs torch
-Run: python -m bench bench_sentiment_onnx (BENCH_ONNX_THREADS, default 1; BENCH_ONNX_ROUNDS, default 5)
+                               vs runtime = torch (fp32): the held-out split's texts, batch 64, the same
+                               thread count; goal >= 2x
+  sentiment.onnx_load_s        seconds to load the model (the ONNX export is cached beforehand)
+  sentiment.onnx_peak_mb       peak RSS (MB, VmHWM) of the process after loading and scoring
+Each round runs each side in a fresh interpreter (bench.paired.alternate), sides alternating, and
+every figure is the median over the rounds. Recorded beside them: the label agreement on the held-out
+split, and headlines per CPU-second of each side (``cpu_hps``: less sensitive to other processes on a
+shared machine than wall time, as each side runs one thread).
+Run: python -m bench bench_sentiment_onnx (BENCH_ONNX_THREADS, default 1; BENCH_ONNX_ROUNDS, default 3)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
+from typing import Any
 
 from bench import Result
+from bench.paired import alternate
 
 MODEL = "rtfin-minilm-fin"
 BATCH = 64
 THREADS = os.environ.get("BENCH_ONNX_THREADS", "1")
-ROUNDS = int(os.environ.get("BENCH_ONNX_ROUNDS", "5"))
-PER_ROUND = 384
+ROUNDS = int(os.environ.get("BENCH_ONNX_ROUNDS", "3"))
 
 
 def _texts() -> list[str]:
@@ -33,16 +33,6 @@ def _texts() -> list[str]:
     from rtfin_cli.sentiment.finetune import HELDOUT
 
     return read_tsv(HELDOUT)[1]
-
-
-def _fresh(runtime: str) -> dict[str, float]:
-    """Load time and peak RSS of one runtime in a new interpreter (this module's ``__main__``)."""
-    env = os.environ | {"RTFIN_TORCH_THREADS": THREADS, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_sentiment_onnx", runtime],
-        check=True, capture_output=True, text=True, env=env,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def _vm_hwm_mb() -> float:
@@ -54,46 +44,52 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def _child(runtime: str) -> None:
+def _side(runtime: str) -> dict[str, float]:
+    """One fresh process: load the model, score one warm-up batch, then time the held-out texts."""
     from rtfin_cli.sentiment.scoring import load_scorer
 
-    texts = _texts()[:PER_ROUND]
+    texts = _texts()
     t0 = time.perf_counter()
     scorer = load_scorer(MODEL, 256, BATCH, runtime)
     load_s = time.perf_counter() - t0
+    scorer.predict(texts[:BATCH])
+    t0, c0 = time.perf_counter(), time.process_time()
     scorer.predict(texts)
-    peak_mb = _vm_hwm_mb()
-    print(json.dumps({"load_s": load_s, "peak_mb": peak_mb}))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"hps": len(texts) / wall, "cpu_hps": len(texts) / cpu, "load_s": load_s, "peak_mb": _vm_hwm_mb()}
+
+
+def onnx_side() -> dict[str, float]:
+    return _side("onnx")
+
+
+def torch_side() -> dict[str, float]:
+    return _side("torch")
+
+
+def _agreement() -> float:
+    """Share of the held-out texts given the same label by both runtimes (exports the ONNX model if needed)."""
+    from rtfin_cli.sentiment.scoring import load_scorer
+
+    texts = _texts()
+    a, b = (load_scorer(MODEL, 256, BATCH, rt).predict(texts) for rt in ("torch", "onnx"))
+    return sum(x.label == y.label for x, y in zip(a, b, strict=True)) / len(texts)
 
 
 def run() -> list[Result]:
-    os.environ["RTFIN_TORCH_THREADS"] = THREADS
-    from rtfin_cli.sentiment.scoring import load_scorer
+    os.environ["RTFIN_TORCH_THREADS"] = THREADS  # inherited by both sides' processes
+    agree = _agreement()
+    hps, base, seen = alternate(f"{__name__}:onnx_side", f"{__name__}:torch_side", "hps", rounds=ROUNDS)
 
-    torch_scorer = load_scorer(MODEL, 256, BATCH, "torch")
-    onnx_scorer = load_scorer(MODEL, 256, BATCH, "onnx")  # exports and caches the int8 model if needed
-    texts = _texts()
-    agree = sum(
-        a.label == b.label
-        for a, b in zip(torch_scorer.predict(texts), onnx_scorer.predict(texts), strict=True)
-    ) / len(texts)
-    rates: dict[str, list[float]] = {"torch": [], "onnx": []}
-    for r in range(ROUNDS):
-        chunk = texts[(r * PER_ROUND) % len(texts) :][:PER_ROUND]
-        for name, scorer in (("torch", torch_scorer), ("onnx", onnx_scorer))[:: 1 if r % 2 == 0 else -1]:
-            t0 = time.perf_counter()
-            scorer.predict(chunk)
-            rates[name].append(len(chunk) / (time.perf_counter() - t0))
-    hps = {k: statistics.median(v) for k, v in rates.items()}
-    fresh = {rt: _fresh(rt) for rt in ("torch", "onnx")}
-    extra = {"batch_size": BATCH, "threads": THREADS, "rounds": ROUNDS, "per_round": PER_ROUND,
-             "label_agreement": round(agree, 4), "rounds_hps": rates}  # fmt: skip
+    def median(side: str, key: str) -> Any:
+        return statistics.median(r[key] for r in seen if r["side"] == side)
+
+    extra = {"batch_size": BATCH, "threads": THREADS, "rounds": ROUNDS, "texts": len(_texts()),
+             "label_agreement": round(agree, 4), "rounds_seen": seen,
+             "cpu_hps": {s: median(s, "cpu_hps") for s in ("value", "baseline")}}  # fmt: skip
     return [
-        Result("sentiment.onnx_int8_hps", hps["onnx"], "headlines/s", hps["torch"], "torch fp32", "ratio >= 2", extra),
-        Result("sentiment.onnx_load_s", fresh["onnx"]["load_s"], "s", fresh["torch"]["load_s"], "torch fp32 load"),
-        Result("sentiment.onnx_peak_mb", fresh["onnx"]["peak_mb"], "MB", fresh["torch"]["peak_mb"], "torch fp32 peak RSS"),
+        Result("sentiment.onnx_int8_hps", hps, "headlines/s", base, "torch fp32", "ratio >= 2", extra, goal=2.0),
+        Result("sentiment.onnx_load_s", median("value", "load_s"), "s", median("baseline", "load_s"), "torch fp32 load"),
+        Result("sentiment.onnx_peak_mb", median("value", "peak_mb"), "MB", median("baseline", "peak_mb"),
+               "torch fp32 peak RSS"),
     ]  # fmt: skip
-
-
-if __name__ == "__main__":
-    _child(sys.argv[1])

@@ -202,15 +202,31 @@ def fit_temperature(logits: Any, labels: Sequence[int]) -> float:
 
 
 def save(result: dict[str, Any], path: Path) -> None:
-    """The adapter file: head, labels, temperature, metadata and ``lora/<weight>.A|B`` factors."""
+    """The adapter file: head, labels, temperature, metadata and ``lora/<weight>.A|B`` factors.
+
+    An ``.npz`` (``np.load`` reads it) written byte for byte the same for the same arrays: sorted members,
+    fixed timestamps (``np.savez`` stamps each member with the current time).
+    """
+    import io
+    import zipfile
+
     import numpy as np
 
     meta = result["meta"]
-    arrays = {f"lora/{k}": v for k, v in result["adapter"].items()}
-    np.savez_compressed(
-        path, W=result["W"], b=result["b"], labels=np.array(LABELS), temperature=np.float64(meta["temperature"]),
-        meta=json.dumps(meta, sort_keys=True), **arrays,
-    )  # fmt: skip
+    arrays = {
+        "W": result["W"],
+        "b": result["b"],
+        "labels": np.array(LABELS),
+        "temperature": np.float64(meta["temperature"]),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    arrays |= {f"lora/{k}": v for k, v in result["adapter"].items()}  # fmt: skip
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue(),
+                        compress_type=zipfile.ZIP_DEFLATED)  # fmt: skip
 
 
 def recipe_dict(recipe: Recipe) -> dict[str, Any]:
