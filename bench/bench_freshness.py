@@ -344,7 +344,12 @@ def run() -> list[Result]:
         for name, pid in supervised_pids(tmp / ".rtfin").items():
             hwm, rss = group_memory_mb(pid)
             total += hwm
-            results.append(Result(f"memory.peak.{name}", hwm, "MB", extra={"rss_now_mb": rss}))
+            # #24's target; live processes at the end only (a Python worker Spark ended is not counted):
+            # bench_sentiment's job_peak_mb.onnx measures the job's whole tree during a backlog
+            goal = 700.0 if name == "sentiment" else None
+            results.append(
+                Result(f"memory.peak.{name}", hwm, "MB", extra={"rss_now_mb": rss}, goal=goal, at_most=True)
+            )
         results.append(Result("memory.peak.total", total, "MB", target="whole stack within 24 GB"))
     return results
 
