@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from rtfin_cli.errors import RtfinError
+from rtfin_cli.errors import RtfinError, ServiceUnavailable
 from rtfin_cli.kafka.clients import read_range
 from rtfin_cli.sources.aggs import MINUTE_MS, AggsClient, Bar
 
@@ -233,7 +233,7 @@ def read_resume(kafka: KafkaSettings, topic: str, window_ms: int = TAIL_WINDOW_M
     c = clients.consumer(kafka, group="rtfin-stocks-resume", **{"enable.partition.eof": True})
     try:
         parts = sorted(c.list_topics(topic, timeout=kafka.timeout_s).topics[topic].partitions)
-        marks = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=kafka.timeout_s) for p in parts}
+        marks = {p: _watermarks(c, TopicPartition(topic, p), kafka.timeout_s) for p in parts}
         filled = {p: marks[p][1] for p in parts if marks[p][1] > marks[p][0]}
         if not filled:
             return Resume()
@@ -251,6 +251,27 @@ def read_resume(kafka: KafkaSettings, topic: str, window_ms: int = TAIL_WINDOW_M
         return Resume(last, since // MINUTE_MS * MINUTE_MS)
     finally:
         c.close()
+
+
+def _watermarks(c: Any, tp: Any, timeout_s: float) -> tuple[int, int]:
+    """A partition's (low, high) offsets, retried while the broker answers with a transient error (a new
+    topic's partitions have no leader for a moment); ServiceUnavailable when it lasts ``timeout_s``."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    transient = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = c.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (err.retriable() or err.code() in transient) or time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"cannot read where {tp.topic} [{tp.partition}] ends: {err.str()}",
+                    "Check the broker and the topic (`rtfin topics describe`).",
+                ) from None
+            time.sleep(0.2)
 
 
 def _am_start(value: bytes | None) -> tuple[str, int] | None:

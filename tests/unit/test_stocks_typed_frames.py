@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +139,26 @@ def test_star_subscriptions_repair_the_tickers_seen_and_those_in_the_topic_tail(
         r.close()
 
     asyncio.run(main())
+
+
+def test_the_start_up_read_retries_a_partition_without_a_leader_yet() -> None:
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    from rtfin_cli.errors import ServiceUnavailable
+    from rtfin_cli.producers.repair import _watermarks
+
+    class NewTopic:
+        """A consumer whose partition has no leader for its first two asks (as right after creation)."""
+
+        def __init__(self, refusals: int, code: int = KafkaError.NOT_LEADER_FOR_PARTITION) -> None:
+            self.refusals, self.code = refusals, code
+
+        def get_watermark_offsets(self, tp: Any, timeout: float) -> tuple[int, int]:
+            if self.refusals:
+                self.refusals -= 1
+                raise KafkaException(KafkaError(self.code))
+            return 0, 7
+
+    assert _watermarks(NewTopic(2), TopicPartition("t", 0), 5) == (0, 7)
+    with pytest.raises(ServiceUnavailable, match=r"where t \[0\] ends"):
+        _watermarks(NewTopic(1, KafkaError.TOPIC_AUTHORIZATION_FAILED), TopicPartition("t", 0), 5)
