@@ -4,7 +4,8 @@ chDB allows one process per data directory; within it, each chDB connection has 
 context (current database, settings, temporary tables), so an HTTP ``session_id`` maps onto one
 connection and session-less requests borrow a clean one from a pool. Queries on different
 connections run concurrently (chDB releases the GIL); a session runs one query at a time, like
-ClickHouse: a second request while one runs fails at once with SESSION_IS_LOCKED. The ``database``
+ClickHouse: a second request while one runs fails at once with SESSION_IS_LOCKED (one sent after the
+previous answer arrived waits the moment that request takes to wind up). The ``database``
 parameter applies to its request only; a session keeps the database its own ``USE`` chose.
 """
 
@@ -36,6 +37,15 @@ class Conn:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.monotonic)
     timeout_s: float = 60.0
+    finishing: bool = False  # its query has produced all its output; the request is only being wound up
+
+
+def _acquire(conn: Conn) -> bool:
+    """Take a session's connection: at once, or after the wind-up of a request whose query has finished.
+
+    The client may read the whole answer and send its next query before the server has released the
+    session; that next query is sequential, not concurrent, and must not get SESSION_IS_LOCKED."""
+    return conn.lock.acquire(blocking=False) or (conn.finishing and conn.lock.acquire(timeout=10))
 
 
 def quote(value: str) -> str:
@@ -90,8 +100,9 @@ class Engine:
         if session_id and session_check and session_id not in self._sessions:
             raise CHError("SESSION_NOT_FOUND", f"Session {session_id} not found")
         conn = self._session(session_id, session_timeout) if session_id else self._borrow()
-        if session_id and not conn.lock.acquire(blocking=False):
+        if session_id and not _acquire(conn):
             raise CHError("SESSION_IS_LOCKED", f"Session {session_id} is locked by a concurrent client")
+        conn.finishing = False
         keep = True
         try:
             self._prepare(conn, database, settings, bool(session_id))

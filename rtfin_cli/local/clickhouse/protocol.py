@@ -186,6 +186,7 @@ class Handler(BaseHTTPRequestHandler):
             if stmt.data is not None and stmt.split is not None:
                 stats = Stats()
                 insert(conn, stmt.split, stmt.data, stats)
+                conn.finishing = True
                 self._respond(iter(()), stats, query_id, None, compress=False, buffered=True)
                 _log_query(query_id, "INSERT", stats.written_rows, stats.written_bytes, time.monotonic() - t0)
                 return True
@@ -203,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
             first = next(output, b"")  # errors before any output become a proper error response
             if kind in sqltext.SESSION_STATE or b"TEMPORARY" in sql[:300].upper():
                 self._session_changed(conn, opts)
-            body = chain(first, output)
+            body = _finishing(conn, chain(first, output))
             if stream and fmt.lower() == "arrowstream":
                 body = arrowstream.joined(body)
             named = fmt if kind in sqltext.RESULT_KINDS or first else None  # DDL/SET: no format header
@@ -350,6 +351,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 SLOW_QUERY_S = 1.0
+
+
+def _finishing(conn: Any, body: Iterator[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """The body, marking the connection as winding up once the query has produced all of it."""
+    yield from body
+    conn.finishing = True
 
 
 def _log_query(query_id: str, kind: str, rows: int, nbytes: int, elapsed: float) -> None:

@@ -238,6 +238,19 @@ def test_session_is_locked_while_in_use(http: httpx.Client) -> None:
     assert http.post("/", params={"session_id": sid}, content=b"SELECT 1").text == "1\n"
 
 
+def test_a_session_query_sent_after_the_previous_answer_is_never_locked(http: httpx.Client) -> None:
+    """Each request on a new TCP connection (another server thread): the client has the whole answer
+    while the previous request may still be winding up; sequential queries must not get 373."""
+    sid = f"seq-{uuid.uuid4()}"
+    answers = [
+        http.post(
+            "/", params={"session_id": sid}, content=f"SELECT {i}".encode(), headers={"Connection": "close"}
+        )
+        for i in range(300)
+    ]
+    assert [(r.status_code, r.text) for r in answers] == [(200, f"{i}\n") for i in range(300)]
+
+
 def test_database_parameter_does_not_stick_to_the_session(http: httpx.Client) -> None:
     sid, db = f"db-{uuid.uuid4()}", f"sdb_{uuid.uuid4().hex[:8]}"
     assert http.post("/", content=f"CREATE DATABASE {db}".encode()).status_code == 200
