@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rtfin.producers")
 KAFKA_INVALID_RECORD = 87  # "Broker failed to validate record"
 STAGE = "produce"
+BULK_LINGER_MS = 100  # a bulk write (a repair) is flushed at its end: fewer, larger batches cost less CPU
 
 
 @dataclass
@@ -57,12 +58,16 @@ class KafkaSink:
     def __init__(
         self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = STAGE, bulk: bool = False
     ) -> None:
-        """``bulk``: the broker reports failed deliveries only (no Python call per acknowledged record);
-        ``delivered`` is then counted when ``flush`` has seen every record out."""
+        """``bulk``: the broker reports failed deliveries only (no Python call per acknowledged record) and
+        batches linger at least ``BULK_LINGER_MS``; ``delivered`` is counted when ``flush`` saw every record out."""
         self.kafka, self.stats, self.stage, self.bulk = kafka, stats, stage, bulk
         self.dlq_topic = kafka.topics.dlq
-        only_errors = {"delivery.report.only.error": True, "on_delivery": self._delivered} if bulk else {}
-        self.producer = clients.producer(kafka, **only_errors)
+        bulk_conf = {
+            "delivery.report.only.error": True,
+            "on_delivery": self._delivered,
+            "linger.ms": max(kafka.linger_ms, BULK_LINGER_MS),
+        }
+        self.producer = clients.producer(kafka, **(bulk_conf if bulk else {}))
         self._on_delivery = None if bulk else self._delivered  # None: the producer's (errors only)
         self._check_topics([*topics, self.dlq_topic])
 
