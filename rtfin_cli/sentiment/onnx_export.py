@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -185,7 +186,7 @@ def export(scorer: AdapterModel, out: Path) -> Path:
                      and not any(k in n.name for k in FP32_LAYERS)]  # fmt: skip
             _smooth(model, nodes, scorer)
             onnx.save(model, str(Path(tmp) / "smoothed.onnx"))
-            partial = out.with_suffix(".partial")
+            partial = out.with_name(f"{out.name}.{os.getpid()}.partial")  # one per exporting process
             quantize_dynamic(
                 str(Path(tmp) / "smoothed.onnx"), str(partial), weight_type=QuantType.QInt8, per_channel=True,
                 nodes_to_quantize=[n.name for n in nodes],
