@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 OFFLINE_MODEL = "rtfin-minilm-fin"
 RUNTIMES = ("torch", "onnx")
-ONNX_EXPORT_VERSION = 4  # part of the cached export's name: bump when onnx_export writes a different model
+ONNX_EXPORT_VERSION = 5  # part of the cached export's name: bump when onnx_export writes a different model
 LABELS = ("positive", "negative", "neutral")
 HERE = Path(__file__).resolve().parent
 # Next to this file: in the package it is data/, on Databricks the upload puts it beside the module.
