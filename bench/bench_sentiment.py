@@ -109,10 +109,11 @@ def _spark_level(job) -> Result:  # type: ignore[no-untyped-def]
 
 
 class TreePeak(threading.Thread):
-    """Peak memory of this process and its descendants, sampled every 0.2 s: the highest sum of the live
+    """Peak memory of this process and its descendants, sampled every 0.5 s: the highest sum of the live
     processes' RSS (``rss_mb``) and of their PSS (``pss_mb``: pages shared between processes, such as those a
-    forked Python worker shares with Spark's daemon, counted once), and the sum of every process's own peak
-    (``hwm_mb``, VmHWM, bench_freshness's rule: processes that never ran at the same time add up too)."""
+    forked Python worker shares with Spark's daemon, counted once; read every 5th sample, as smaps_rollup of
+    a JVM is costly to read: at 0.2 s for both, the sampling took a third of a core from the job it
+    measures), and the sum of every process's own peak (``hwm_mb``, VmHWM, bench_freshness's rule)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -121,17 +122,19 @@ class TreePeak(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(0.2):
+        while not self.done.wait(0.5):
             self.sample()
 
     def sample(self) -> None:
         rss = pss = 0.0
+        self.samples = getattr(self, "samples", 0) + 1
         for pid in _tree(os.getpid()):
             fields = _kb_fields(f"/proc/{pid}/status", ("VmHWM:", "VmRSS:"))
             if fields:
                 self.hwm[pid] = max(self.hwm.get(pid, 0.0), fields.get("VmHWM:", 0) / 1024)
                 rss += fields.get("VmRSS:", 0) / 1024
-                pss += _kb_fields(f"/proc/{pid}/smaps_rollup", ("Pss:",)).get("Pss:", 0) / 1024
+                if self.samples % 5 == 1:
+                    pss += _kb_fields(f"/proc/{pid}/smaps_rollup", ("Pss:",)).get("Pss:", 0) / 1024
         self.rss_mb, self.pss_mb = max(self.rss_mb, rss), max(self.pss_mb, pss)
 
     def stop(self) -> dict[str, float]:

@@ -120,8 +120,8 @@ class Progress:
     offsets: dict[int, int] = field(default_factory=dict)  # partition -> next offset committed
     started_at: float = field(default_factory=time.time)
     startup_s: float = 0.0  # Spark session up, the model loaded in every Python worker, query started
-    first_batch_at: float = 0.0  # epoch s when the first batch started; with last_batch_at: the rate of a
-    last_batch_at: float = 0.0  # backlog after start-up, Spark's work between batches included
+    first_batch_at: float = 0.0  # epoch s: the first batch's start and the last one's end, which give the
+    last_batch_at: float = 0.0  # rate of a backlog after start-up, Spark's work between batches included
     spark_ms: dict[str, int] = field(default_factory=dict)  # Spark's durationMs summed over recent batches
     in_batch: bool = False
 
@@ -171,13 +171,12 @@ def scoring_module_name(opts: Options) -> str:
 
 
 def make_score_udf(module: str, model: str, max_length: int, batch_size: int, runtime: str = "torch") -> Any:
-    """The batched pandas UDF: model loaded once per worker process, scored batch_size texts at a time."""
+    """The batched pandas UDF, one model per worker process (nested code only: workers can't import this file)."""
     from pyspark.sql.pandas.functions import pandas_udf
 
     def score(texts: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        # Before every task Spark's worker calls importlib.invalidate_caches(), which on Python 3.11 re-reads
-        # each zip on its path (the 5,000-entry spark-core jar: up to 1 s a task on a busy machine). They never
-        # change while the worker lives. (Nested code only: the workers cannot import this file.)
+        # Spark's worker calls importlib.invalidate_caches() before every task: on Python 3.11 it re-reads each
+        # zip on the path (spark-core's 5,000 entries, up to 1 s). They never change. (Nested: see make_score_udf)
         for finder in list(sys.path_importer_cache.values()):
             if isinstance(finder, zipimport.zipimporter):
                 setattr(finder, "invalidate_caches", lambda: None)  # noqa: B010 - this instance's method only
@@ -268,8 +267,9 @@ def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress, tasks:
     desc, title = F.col("doc.description"), F.col("doc.title")
     has_desc = F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0
     body = F.when(has_desc, F.concat_ws(". ", title, desc)).otherwise(title)
-    # One Spark job a batch (bad rows ride along, scored ""); rows dealt evenly to the tasks (not per partition)
-    out = _classified(df, sink.last_committed).repartition(tasks).select(
+    # One Spark job a batch (bad rows ride along, scored ""), one scoring task per worker: the source's
+    # partitions (a multiple of the tasks, see start_query) merged without a shuffle (a shuffle cost more).
+    out = _classified(df, sink.last_committed).coalesce(tasks).select(
         "key", "value", "partition", "offset", "timestamp", "error", "doc.id", "doc.published_utc",
         "doc.title", "doc.tickers", score_udf(F.coalesce(body, F.lit(""))).alias("r"),
     ).collect()  # fmt: skip
@@ -284,12 +284,14 @@ def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress, tasks:
 
 
 def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: Progress, tasks: int) -> Any:
-    """Start the streaming query: the Kafka source (from the group's offsets on a fresh checkpoint), one
-    transactional write per micro-batch, availableNow with ``once``, else every ``trigger_interval``."""
+    """Start the streaming query: the Kafka source (from the group's offsets on a fresh checkpoint; ranges split
+    when the partitions do not divide evenly among the scoring tasks), one transactional write per
+    micro-batch, availableNow with ``once``, else every ``trigger_interval``."""
     partitions = sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions
     kafka = kafka_module(opts)
     start = kafka.starting_offsets(opts, sink.last_committed, len(partitions))
-    source = spark.readStream.format("kafka").options(**kafka.source_options(opts, start))
+    split = {"minPartitions": str(tasks * len(partitions))} if len(partitions) % tasks else {}
+    source = spark.readStream.format("kafka").options(**kafka.source_options(opts, start), **split)
 
     def batch(df: Any, batch_id: int) -> None:
         progress.in_batch = True
@@ -364,9 +366,11 @@ def run(
             _follow(query, progress, stopping, report, poll_s)
             progress.spark_ms = _spark_durations(query)
     finally:
-        _quietly(sink.close)
+        with contextlib.suppress(Exception):  # shutting down: the JVM may already be gone
+            sink.close()
         if opts.master:  # we created the session; on Databricks the cluster owns it
-            _quietly(spark.stop)
+            with contextlib.suppress(Exception):
+                spark.stop()
     report(progress)
     return progress
 
@@ -376,11 +380,6 @@ def _spark_durations(query: Any) -> dict[str, int]:
     with contextlib.suppress(Exception):  # a stopped query may have no reports left
         return dict(sum((Counter(report["durationMs"]) for report in query.recentProgress), Counter()))
     return {}
-
-
-def _quietly(fn: Callable[[], Any]) -> None:
-    with contextlib.suppress(Exception):  # shutting down: the JVM may already be gone
-        fn()
 
 
 def main(argv: list[str] | None = None) -> int:
