@@ -106,10 +106,10 @@ def news(
     from rtfin_cli.producers.sink import stop_on_signals
 
     opts = NewsOptions(
-        since_ms=parse_time(since, "--since") if since else None,
-        until_ms=parse_time(until, "--until") if until else None,
+        since_ms=parse_time(since, "--since") if since is not None else None,
+        until_ms=parse_time(until, "--until") if until is not None else None,
         once=once,
-        interval_s=parse_duration(interval, "--interval") if interval else None,
+        interval_s=parse_duration(interval, "--interval") if interval is not None else None,
         tickers=ticker_list(tickers, "--tickers"),
     )
     if opts.since_ms and opts.until_ms and opts.until_ms <= opts.since_ms:

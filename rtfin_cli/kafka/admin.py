@@ -110,6 +110,13 @@ def describe_topics(
     return out
 
 
+def retention_ms(kafka: KafkaSettings, names: list[str]) -> dict[str, int]:
+    """Each topic's time retention as the broker applies it (-1: forever); topics that do not exist are left out."""
+    meta = check_reachable(kafka)
+    found = [n for n in names if n in meta.topics]
+    return {n: int(c.get("retention.ms", "-1")) for n, c in _topic_configs(kafka, found).items()}
+
+
 def _topic_configs(kafka: KafkaSettings, names: list[str]) -> dict[str, dict[str, str]]:
     """The settings of each topic that `rtfin topics` shows (retention, cleanup, ISR, compression)."""
     from confluent_kafka.admin import ConfigResource, ResourceType  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rtfin_cli.errors import UsageError
 from rtfin_cli.kafka import clients
 from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
 from rtfin_cli.sources.news import NewsClient
@@ -35,6 +36,9 @@ class NewsOptions:
     once: bool = False  # one pass over everything available, then exit
     interval_s: float | None = None  # seconds between polls (default polygon.poll_interval_s)
     tickers: list[str] | None = None  # only articles mentioning one of these
+
+
+RETENTION_MARGIN_MS = 3_600_000  # an article must outlive scoring and loading: an hour inside retention
 
 
 @dataclass
@@ -83,6 +87,27 @@ def _read(c: Any, topic: str, begin: dict[int, int], end: dict[int, int]) -> lis
     ]
 
 
+def check_retention(settings: RtfinSettings, start_ms: int, what: str) -> None:
+    """Refuse a start older than the news topics keep: the records carry their publish time as Kafka
+    timestamp, so the broker would delete them at its next retention check, before anything reads them."""
+    from rtfin_cli.kafka.admin import retention_ms
+
+    t = settings.kafka.topics
+    kept = {
+        n: ms for n, ms in retention_ms(settings.kafka, [t.news_raw, t.news_sentiment]).items() if ms >= 0
+    }
+    if not kept:
+        return
+    topic, keep = min(kept.items(), key=lambda kv: kv[1])
+    earliest = int(time.time() * 1000) - keep + RETENTION_MARGIN_MS
+    if start_ms < earliest:
+        raise UsageError(
+            f"{what} {iso_ms(start_ms)} is older than {topic} keeps ({keep / 86_400_000:g} days, retention.ms): "
+            "Kafka would delete those articles as soon as they are written",
+            f"Use a time after {iso_ms(earliest)}, or raise retention.ms of {topic} (and kafka.topics.retention_ms).",
+        )
+
+
 def run_news(
     settings: RtfinSettings, opts: NewsOptions, stop: threading.Event, reporter: Reporter | None = None
 ) -> Stats:
@@ -92,6 +117,10 @@ def run_news(
     tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
     default_start = int(time.time() * 1000 - settings.polygon.news_backfill_h * 3_600_000)
+    if opts.since_ms is not None:
+        check_retention(settings, opts.since_ms, "--since")
+    if opts.until_ms is not None:
+        check_retention(settings, opts.until_ms, "--until")
     resume = resume_point(settings.kafka, topic, default_start, opts.since_ms)
     log.info(
         "news cursor %s (from %s), %d ids already in the topic from there",

@@ -44,6 +44,7 @@ def kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
         news_sentiment=f"{prefix}.news.sentiment",
         dlq=f"{prefix}.dlq",
         partitions=3,
+        retention_ms=-1,  # the replay's articles go back weeks: a 7-day retention deletes them at its next check
     )
     kafka = kafka_settings.model_copy(update={"topics": topics, "linger_ms": 5})
     create_topics(kafka)
@@ -63,6 +64,7 @@ def cli_env(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, **polygo
         RTFIN__KAFKA__BOOTSTRAP=kafka.bootstrap,
         RTFIN__KAFKA__TOPICS__NEWS_RAW=t.news_raw,
         RTFIN__KAFKA__TOPICS__STOCKS_AGGS=t.stocks_aggs,
+        RTFIN__KAFKA__TOPICS__NEWS_SENTIMENT=t.news_sentiment,
         RTFIN__KAFKA__TOPICS__DLQ=t.dlq,
         RTFIN__POLYGON__REST_URL=market.url,
         RTFIN__POLYGON__WS_URL=market.ws_url,

@@ -198,3 +198,34 @@ def test_sigterm_flushes_and_exits_zero_with_log_lines(
     assert (
         "level=INFO logger=rtfin.producers" in err and "SIGTERM" in err
     )  # line-oriented logs when not a TTY
+
+
+def test_a_backfill_older_than_the_topics_keep_is_refused(
+    kafka_settings: KafkaSettings, market: MarketServer, tmp_path: Path
+) -> None:
+    """Articles carry their publish time as Kafka timestamp: ones older than retention.ms would be deleted
+    at the broker's next check, so a start before that is refused, naming the topic and how to fix it."""
+    import uuid
+
+    from rtfin_cli.kafka.admin import create_topics
+    from rtfin_cli.settings import TopicSettings
+
+    p = f"r{uuid.uuid4().hex[:8]}"
+    topics = TopicSettings(
+        news_raw=f"{p}.news.raw", stocks_aggs=f"{p}.aggs", news_sentiment=f"{p}.sent", dlq=f"{p}.dlq",
+        retention_ms=2 * 86_400_000,
+    )  # fmt: skip
+    kafka = kafka_settings.model_copy(update={"topics": topics})
+    create_topics(kafka)
+    env = cli_env(kafka, market, tmp_path)
+    for option in (("--since", "3d"), ("--since", "2000-01-01"), ("--until", "3d")):
+        out = run_cli("produce", "news", "--once", *option, env=env, timeout=60)
+        assert out.returncode == 2, out.stderr
+        first = out.stderr.splitlines()[0]
+        assert first.startswith(f"error: {option[0]} 20") and f"is older than {p}.news.raw keeps" in first, (
+            out.stderr
+        )
+        assert "raise retention.ms" in out.stderr
+    assert topic_count(kafka, topics.news_raw) == 0
+    ok = run_cli("produce", "news", "--once", "--since", "1d", "--json", env=env, timeout=120)
+    assert ok.returncode == 0, ok.stderr
