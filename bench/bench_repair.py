@@ -46,9 +46,13 @@ def _windows(shift: int) -> list[tuple[str, int, int]]:
 
 def repair_side(bootstrap: str, market_url: str, shift_ms: int) -> dict[str, float]:
     """One round of the repair path (run in a fresh process by ``paired.alternate``)."""
-    import httpx  # noqa: F401 - the client library imported before timing, as the bare side's requests is
+    # the client library imported before timing, as the bare side's requests is (httpx imports its
+    # transport, httpcore, only when the first client is made: 40-80 ms here)
+    import httpcore  # noqa: F401
+    import httpx  # noqa: F401
 
     from rtfin_cli.kafka.admin import create_topics
+    from rtfin_cli.producers import sink  # noqa: F401 - imported by repair_windows when called
     from rtfin_cli.producers.repair import repair_windows
 
     settings = _settings(bootstrap, market_url)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -293,14 +293,20 @@ def _records(
 
 def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
     """Produces REST bars as the records their streamed twins would be (same key, identity and mapping),
-    with the ``rtfin-origin: rest`` header; a bar the mapping refuses goes to the DLQ."""
-    from rtfin_cli.sources.aggs import am_event, bar_value
+    with the ``rtfin-origin: rest`` header; a bar the mapping refuses goes to the DLQ. Typed pages (the usual
+    case) are encoded in one call per window (``bar_values``); others bar by bar, explained when refused."""
+    from rtfin_cli.sources.aggs import am_event, bar_value, bar_values
     from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 
-    headers: list[tuple[str, str | bytes | None]] = [(ORIGIN_HEADER, ORIGIN_REST)]
+    headers: list[tuple[str, str | bytes | None]] = [(ORIGIN_HEADER, ORIGIN_REST)]  # shared by every record
 
     def emit(ticker: str, bars: list[Bar | dict[str, Any]]) -> int:
         ingested, records = now_iso(), []
+        if ticker and all(type(b) is Bar for b in bars):
+            typed = cast("list[Bar]", bars)
+            values = bar_values(ticker, typed, ingested)
+            sink.send_many(topic, ticker, zip([b.t + MINUTE_MS for b in typed], values, strict=True), headers)
+            return len(values)
         for bar in bars:
             done = bar_value(ticker, bar, ingested) if type(bar) is Bar else None
             if done is None:

@@ -10,15 +10,16 @@ A result carries ``o h l c v vw t n`` (and ``otc`` when true): the names of the 
 model. A repaired bar gets the same record mapping, key and identity (sym, ev = AM, s) as a streamed one:
 ``am_event`` turns a result into the minute-aggregate event the WebSocket would have carried (for
 ``records.agg_value``), and ``bar_value`` writes the same JSON object straight from a ``Bar`` (pages are
-decoded and type-checked by msgspec; a page it refuses is decoded loosely and each result goes through
-``am_event``). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
+decoded and type-checked by msgspec, floats bounded at +-1e300 as the stream's typed frames are, so a
+decoded ``Bar`` is finite; a page it refuses is decoded loosely and each result goes through ``am_event``).
+``bar_values`` encodes a whole page's records in one msgspec call (a repair's per-bar cost). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
 (``z``): those stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import msgspec
@@ -33,16 +34,21 @@ MINUTE_MS = 60_000
 MAX_LIMIT = 50_000
 
 
+# A float beyond +-1e300 (or one that overflows to infinity) fails the typed page: its results then take
+# the loose path, which names each bad one; so every decoded ``Bar`` is finite.
+_Num = int | Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+
+
 class Bar(msgspec.Struct):
     """One result of the aggregates endpoint (unknown fields are ignored)."""
 
     t: int
-    o: float | int
-    h: float | int
-    l: float | int  # noqa: E741 - the API's name
-    c: float | int
-    v: float | int
-    vw: float | int
+    o: _Num
+    h: _Num
+    l: _Num  # noqa: E741 - the API's name
+    c: _Num
+    v: _Num
+    vw: _Num
     n: int | None = None
     otc: bool = False
 
@@ -75,7 +81,8 @@ class _Record(msgspec.Struct):
     ingested_at: str
 
 
-_ENCODE = msgspec.json.Encoder().encode
+_ENCODER = msgspec.json.Encoder()
+_ENCODE = _ENCODER.encode
 
 
 def bar_value(ticker: str, bar: Bar, ingested_at: str) -> tuple[int, bytes] | None:
@@ -90,6 +97,18 @@ def bar_value(ticker: str, bar: Bar, ingested_at: str) -> tuple[int, bytes] | No
         "AM", ticker, bar.t, e, o, h, lo, c, v, vw, None, None, None, None, None, None, bar.otc, ingested_at
     )
     return e, _ENCODE(rec)
+
+
+def bar_values(ticker: str, bars: list[Bar], ingested_at: str) -> list[bytes]:
+    """``bar_value``'s record of each decoded bar (finite: see ``Bar``; ``ticker`` not empty), encoded in one
+    msgspec call as JSON lines and split (JSON text has no raw newline: msgspec escapes it in strings)."""
+    m = MINUTE_MS
+    recs = [
+        _Record("AM", ticker, b.t, b.t + m, b.o, b.h, b.l, b.c, b.v, b.vw, None, None, None, None, None, None,
+                b.otc, ingested_at)
+        for b in bars
+    ]  # fmt: skip
+    return _ENCODER.encode_lines(recs).split(b"\n")[:-1]
 
 
 def am_event(ticker: str, bar: dict[str, Any]) -> dict[str, Any]:
