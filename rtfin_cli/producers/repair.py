@@ -329,11 +329,12 @@ def repair_windows(
 ) -> dict[str, int]:
     """Fetch ``(ticker, from_ms, to_ms)`` windows from REST into the stocks topic (``rtfin gaps --repair``):
     bars produced and windows that failed. ``concurrency`` defaults to ``polygon.repair_concurrency``. The
-    broker reports failed deliveries only (a bulk sink); ``flush`` raises if any failed."""
+    broker reports failed deliveries only (a bulk sink); ``flush`` raises if any failed. The sink connects
+    (~50 ms) while the first pages load; its topics are checked before anything is produced."""
     from rtfin_cli.producers.sink import KafkaSink, Stats
 
     topic = settings.kafka.topics.stocks_aggs
-    sink = KafkaSink(settings.kafka, Stats(source="polygon.aggs"), [topic], bulk=True)
+    sink = KafkaSink(settings.kafka, Stats(source="polygon.aggs"), [topic], bulk=True, check=False)
 
     async def main() -> dict[str, int]:
         repairer = Repairer(
@@ -344,6 +345,8 @@ def repair_windows(
         try:
             for sym, lo, hi in windows:
                 repairer.fetch(sym, lo, hi)
+            await asyncio.sleep(0)  # the fetch tasks hand their first requests to the worker threads
+            sink.check_topics()  # blocks the event loop: no page is emitted before it returns
             while repairer.pending:
                 await repairer.drain(3600)
         finally:

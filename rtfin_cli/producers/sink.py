@@ -57,10 +57,18 @@ class KafkaSink:
     """Writes records (key, JSON value, event-time timestamp) and dead letters; counts deliveries."""
 
     def __init__(
-        self, kafka: KafkaSettings, stats: Stats, topics: list[str], stage: str = STAGE, bulk: bool = False
+        self,
+        kafka: KafkaSettings,
+        stats: Stats,
+        topics: list[str],
+        stage: str = STAGE,
+        bulk: bool = False,
+        check: bool = True,
     ) -> None:
         """``bulk``: the broker reports failed deliveries only (no Python call per acknowledged record) and
-        batches linger at least ``BULK_LINGER_MS``; ``delivered`` is counted when ``flush`` saw every record out."""
+        batches linger at least ``BULK_LINGER_MS``; ``delivered`` is counted when ``flush`` saw every record out.
+        ``check=False``: the caller calls ``check_topics`` before the first record (the client connects in
+        the background meanwhile, ~50 ms)."""
         self.kafka, self.stats, self.stage, self.bulk = kafka, stats, stage, bulk
         self.dlq_topic = kafka.topics.dlq
         bulk_conf = {
@@ -70,9 +78,12 @@ class KafkaSink:
         }
         self.producer = clients.producer(kafka, **(bulk_conf if bulk else {}))
         self._on_delivery = None if bulk else self._delivered  # None: the producer's (errors only)
-        self._check_topics([*topics, self.dlq_topic])
+        self.topics = [*topics, self.dlq_topic]
+        if check:
+            self.check_topics()
 
-    def _check_topics(self, topics: list[str]) -> None:
+    def check_topics(self) -> None:
+        """ServiceUnavailable when the broker does not answer, RtfinError naming the topics it lacks."""
         from confluent_kafka import KafkaException
 
         try:
@@ -82,7 +93,7 @@ class KafkaSink:
                 f"Kafka at {self.kafka.bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
                 "Start it with `rtfin local kafka start` or check kafka.bootstrap / security settings.",
             ) from None
-        missing = [t for t in topics if t not in meta.topics]
+        missing = [t for t in self.topics if t not in meta.topics]
         if missing:
             raise RtfinError(
                 f"topic(s) missing: {', '.join(missing)}", "Create them with `rtfin topics create`."

@@ -263,3 +263,23 @@ def test_a_bulk_sink_reports_failed_deliveries_and_counts_the_rest(kafka: KafkaS
     with pytest.raises(ServiceUnavailable, match="could not be delivered"):
         sink.flush()
     assert stats.failed == 1 and stats.delivered == 50
+
+
+def test_a_repair_into_a_missing_topic_fails_with_its_name_and_produces_nothing(
+    kafka: KafkaSettings, market: MarketServer
+) -> None:
+    """`rtfin gaps --repair` connects to Kafka while its first pages load, but checks the topics before it
+    produces: a missing topic is the one-line error naming it, not records sent to a topic that is not there."""
+    from rtfin_cli.errors import RtfinError
+    from rtfin_cli.kafka import clients
+    from rtfin_cli.producers.repair import repair_windows
+    from rtfin_cli.settings import PolygonSettings, RtfinSettings
+
+    topics = kafka.topics.model_copy(update={"stocks_aggs": f"{kafka.topics.stocks_aggs}.absent"})
+    settings = RtfinSettings(
+        kafka=kafka.model_copy(update={"topics": topics}), polygon=PolygonSettings(rest_url=market.url)
+    )
+    lo = _dataset_now(market) + market.control("status")["shift_ms"] - 30 * ds.MINUTE_MS
+    with pytest.raises(RtfinError, match=r"topic\(s\) missing: .*\.absent"):
+        repair_windows(settings, [(t, lo, lo + 20 * ds.MINUTE_MS) for t in TICKERS])
+    assert topics.stocks_aggs not in clients.admin(kafka).list_topics(timeout=10).topics
