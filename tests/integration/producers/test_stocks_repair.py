@@ -4,6 +4,7 @@ sent) and none is duplicated in the topic. Real Kafka, real replay server, real 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -88,7 +89,10 @@ def _drop_run(
         market.control("clock", {"speed": 0})
         hi = _dataset_now(market)
         want = generated(market, TICKERS, lo, hi)
-        wait_until(lambda: _complete(kafka, want), 60, "every generated bar in the topic")
+        # repairs still queued behind a request that hit polygon.timeout_s (30 s) may take a while; on a
+        # timeout the check below names what is missing and what the producer logged
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: _complete(kafka, want), 120, "every generated bar in the topic")
         assert proc.poll() is None, "the producer ended during the drops"
     finally:
         code, out, err = stop(proc, 60)
@@ -99,7 +103,10 @@ def _drop_run(
     )
     assert stats["repaired"] > 0 and stats["repair_failed"] == 0, stats
     assert stats["longest_disconnected_s"] < 5, stats  # no backoff builds up across healthy sessions
-    counts = _check_complete(kafka, want)
+    try:
+        counts = _check_complete(kafka, want)
+    except AssertionError as exc:  # what the producer saw, to tell a lost bar from a late one
+        raise AssertionError(f"{exc}; producer {stats}; its log ends: {err[-4000:]}") from None
     assert counts["repaired"] == stats["repaired"]
     return {
         **counts,
