@@ -87,11 +87,14 @@ def _read(c: Any, topic: str, begin: dict[int, int], end: dict[int, int]) -> lis
     ]
 
 
-def check_retention(settings: RtfinSettings, start_ms: int, what: str) -> None:
-    """Refuse a start older than the news topics keep: the records carry their publish time as Kafka
-    timestamp, so the broker would delete them at its next retention check, before anything reads them."""
+def check_retention(settings: RtfinSettings, starts: dict[str, int]) -> None:
+    """Refuse a time (``starts``: {option: epoch ms}) older than the news topics keep: the records carry their
+    publish time as Kafka timestamp, so the broker would delete them at its next retention check, before
+    anything reads them."""
     from rtfin_cli.kafka.admin import retention_ms
 
+    if not starts:
+        return
     t = settings.kafka.topics
     kept = {
         n: ms for n, ms in retention_ms(settings.kafka, [t.news_raw, t.news_sentiment]).items() if ms >= 0
@@ -100,12 +103,14 @@ def check_retention(settings: RtfinSettings, start_ms: int, what: str) -> None:
         return
     topic, keep = min(kept.items(), key=lambda kv: kv[1])
     earliest = int(time.time() * 1000) - keep + RETENTION_MARGIN_MS
-    if start_ms < earliest:
-        raise UsageError(
-            f"{what} {iso_ms(start_ms)} is older than {topic} keeps ({keep / 86_400_000:g} days, retention.ms): "
-            "Kafka would delete those articles as soon as they are written",
-            f"Use a time after {iso_ms(earliest)}, or raise retention.ms of {topic} (and kafka.topics.retention_ms).",
-        )
+    for what, start_ms in starts.items():
+        if start_ms < earliest:
+            raise UsageError(
+                f"{what} {iso_ms(start_ms)} is older than {topic} keeps ({keep / 86_400_000:g} days, "
+                "retention.ms): Kafka would delete those articles as soon as they are written",
+                f"Use a time after {iso_ms(earliest)}, or raise retention.ms of {topic} "
+                "(and kafka.topics.retention_ms).",
+            )
 
 
 def run_news(
@@ -117,10 +122,8 @@ def run_news(
     tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
     default_start = int(time.time() * 1000 - settings.polygon.news_backfill_h * 3_600_000)
-    if opts.since_ms is not None:
-        check_retention(settings, opts.since_ms, "--since")
-    if opts.until_ms is not None:
-        check_retention(settings, opts.until_ms, "--until")
+    given = {"--since": opts.since_ms, "--until": opts.until_ms}
+    check_retention(settings, {what: ms for what, ms in given.items() if ms is not None})
     resume = resume_point(settings.kafka, topic, default_start, opts.since_ms)
     log.info(
         "news cursor %s (from %s), %d ids already in the topic from there",

@@ -19,13 +19,14 @@ decoded ``Bar`` is finite; a page it refuses is decoded loosely and each result 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import msgspec
 
 from rtfin_cli.errors import DataError, ServiceUnavailable
 from rtfin_cli.sources.news import api_key, get_retrying
+from rtfin_cli.sources.records import FiniteNum
 
 if TYPE_CHECKING:
     from rtfin_cli.settings import PolygonSettings
@@ -34,21 +35,21 @@ MINUTE_MS = 60_000
 MAX_LIMIT = 50_000
 
 
-# A float beyond +-1e300 (or one that overflows to infinity) fails the typed page: its results then take
-# the loose path, which names each bad one; so every decoded ``Bar`` is finite.
-_Num = int | Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+# A float beyond +-1e300 (or one that overflows to infinity) fails the typed page (``FiniteNum``, as in the
+# stream's typed frames): its results then take the loose path, which names each bad one; so every decoded
+# ``Bar`` is finite.
 
 
 class Bar(msgspec.Struct):
     """One result of the aggregates endpoint (unknown fields are ignored)."""
 
     t: int
-    o: _Num
-    h: _Num
-    l: _Num  # noqa: E741 - the API's name
-    c: _Num
-    v: _Num
-    vw: _Num
+    o: FiniteNum
+    h: FiniteNum
+    l: FiniteNum  # noqa: E741 - the API's name
+    c: FiniteNum
+    v: FiniteNum
+    vw: FiniteNum
     n: int | None = None
     otc: bool = False
 

@@ -207,8 +207,7 @@ def agg_value(raw: Any, ingested_at: str) -> tuple[str, int, bytes]:
 # accepts (a float beyond +-1e300 is left to the checked path, so the sum in ``_fields`` cannot overflow),
 # and writes the record ``agg_value`` writes (same fields and order; a float may be spelled differently,
 # e.g. 1e-6). A frame it refuses in any way takes the per-event path, which names each problem.
-_Float = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
-_Num = int | _Float
+FiniteNum = int | Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]  # also the REST bars' (sources.aggs)
 _Sym = Annotated[str, msgspec.Meta(min_length=1)]
 
 
@@ -218,16 +217,16 @@ class AggEvent(msgspec.Struct, tag_field="ev"):
     sym: _Sym
     s: int
     e: int
-    o: _Num
-    h: _Num
-    l: _Num  # noqa: E741 - the feed's name
-    c: _Num
-    v: _Num
-    vw: _Num
-    av: _Num | None = None
-    op: _Num | None = None
-    a: _Num | None = None
-    z: _Num | None = None
+    o: FiniteNum
+    h: FiniteNum
+    l: FiniteNum  # noqa: E741 - the feed's name
+    c: FiniteNum
+    v: FiniteNum
+    vw: FiniteNum
+    av: FiniteNum | None = None
+    op: FiniteNum | None = None
+    a: FiniteNum | None = None
+    z: FiniteNum | None = None
     dv: str | None = None
     dav: str | None = None
     otc: bool = False
