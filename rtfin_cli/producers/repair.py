@@ -295,7 +295,7 @@ def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
     """Produces REST bars as the records their streamed twins would be (same key, identity and mapping),
     with the ``rtfin-origin: rest`` header; a bar the mapping refuses goes to the DLQ. Typed pages (the usual
     case) are encoded in one call per window (``bar_values``); others bar by bar, explained when refused."""
-    from rtfin_cli.sources.aggs import am_event, bar_value, bar_values
+    from rtfin_cli.sources.aggs import am_event, bar_values
     from rtfin_cli.sources.records import InvalidRecord, agg_value, dumps_raw, now_iso
 
     headers: list[tuple[str, str | bytes | None]] = [(ORIGIN_HEADER, ORIGIN_REST)]  # shared by every record
@@ -307,17 +307,14 @@ def rest_emitter(sink: KafkaSink, topic: str) -> Emit:
             values = bar_values(ticker, typed, ingested)
             sink.send_many(topic, ticker, zip([b.t + MINUTE_MS for b in typed], values, strict=True), headers)
             return len(values)
-        for bar in bars:
-            done = bar_value(ticker, bar, ingested) if type(bar) is Bar else None
-            if done is None:
-                raw = msgspec.to_builtins(bar) if isinstance(bar, Bar) else bar
-                try:
-                    _, end_ms, value = agg_value(am_event(ticker, raw), ingested)
-                except InvalidRecord as exc:
-                    sink.dead_letter(ticker, dumps_raw(raw), f"aggregates REST bar: {exc}")
-                    continue
-                done = (end_ms, value)
-            records.append(done)
+        for bar in bars:  # a loose page, or no ticker: the record mapping names what it refuses
+            raw = msgspec.to_builtins(bar) if isinstance(bar, Bar) else bar
+            try:
+                _, end_ms, value = agg_value(am_event(ticker, raw), ingested)
+            except InvalidRecord as exc:
+                sink.dead_letter(ticker, dumps_raw(raw), f"aggregates REST bar: {exc}")
+                continue
+            records.append((end_ms, value))
         sink.send_many(topic, ticker, records, headers)
         return len(records)
 

@@ -9,10 +9,10 @@ thread-safe (one connection pool): repairs run it on worker threads.
 A result carries ``o h l c v vw t n`` (and ``otc`` when true): the names of the official client's ``Agg``
 model. A repaired bar gets the same record mapping, key and identity (sym, ev = AM, s) as a streamed one:
 ``am_event`` turns a result into the minute-aggregate event the WebSocket would have carried (for
-``records.agg_value``), and ``bar_value`` writes the same JSON object straight from a ``Bar`` (pages are
-decoded and type-checked by msgspec, floats bounded at +-1e300 as the stream's typed frames are, so a
-decoded ``Bar`` is finite; a page it refuses is decoded loosely and each result goes through ``am_event``).
-``bar_values`` encodes a whole page's records in one msgspec call (a repair's per-bar cost). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
+``records.agg_value``), and ``bar_values`` writes the same JSON objects straight from a page of ``Bar``s in
+one msgspec call (pages are decoded and type-checked by msgspec, floats bounded at +-1e300 as the stream's
+typed frames are, so a decoded ``Bar`` is finite; a page it refuses is decoded loosely and each result goes
+through ``am_event``). The endpoint has no accumulated volume (``av``), day VWAP (``a``) or average trade size
 (``z``): those stay null. Second aggregates (``A``) have no REST counterpart and cannot be repaired.
 """
 
@@ -83,21 +83,15 @@ class _Record(msgspec.Struct):
 
 
 _ENCODER = msgspec.json.Encoder()
-_ENCODE = _ENCODER.encode
 
 
 def bar_value(ticker: str, bar: Bar, ingested_at: str) -> tuple[int, bytes] | None:
     """(bar end ms, record value) of a typed bar: the JSON object ``agg_value(am_event(...))`` writes (same
     fields, order and values; a float may be spelled differently, e.g. 1e-6); None when a number is not
     finite or the ticker is empty (then the loose path explains it)."""
-    o, h, lo, c, v, vw = bar.o, bar.h, bar.l, bar.c, bar.v, bar.vw
-    if (o + h + lo + c + v + vw) * 0 != 0 or not ticker:
+    if (bar.o + bar.h + bar.l + bar.c + bar.v + bar.vw) * 0 != 0 or not ticker:
         return None
-    e = bar.t + MINUTE_MS
-    rec = _Record(
-        "AM", ticker, bar.t, e, o, h, lo, c, v, vw, None, None, None, None, None, None, bar.otc, ingested_at
-    )
-    return e, _ENCODE(rec)
+    return bar.t + MINUTE_MS, bar_values(ticker, [bar], ingested_at)[0]
 
 
 def bar_values(ticker: str, bars: list[Bar], ingested_at: str) -> list[bytes]:
