@@ -21,7 +21,6 @@ Needs torch, transformers, onnx and onnxruntime; the result is cached by the ada
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import tempfile
@@ -123,13 +122,14 @@ def _inputs(model: Any, nodes: list[Any], scorer: AdapterModel) -> dict[str, tup
     import onnx
     import onnxruntime as ort
 
+    from rtfin_cli.sentiment.evaluate import read_tsv
+
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     probe.graph.output.extend(onnx.helper.make_tensor_value_info(n.input[0], onnx.TensorProto.FLOAT, None)
                               for n in nodes)  # fmt: skip
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    lines = gzip.decompress(CALIBRATION.read_bytes()).decode("utf-8").splitlines()[1 : CALIBRATION_TEXTS + 1]
-    texts = [line.split("\t", 1)[1] for line in lines]  # the committed split: label<TAB>title
+    texts = read_tsv(CALIBRATION)[1][:CALIBRATION_TEXTS]
     amax: dict[str, Any] = {}
     rows: dict[str, list[Any]] = {n.name: [] for n in nodes}
     for i in range(0, len(texts), 64):
