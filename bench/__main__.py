@@ -27,7 +27,10 @@ def main(argv: list[str]) -> int:
             got = mod.run()
             results.extend(got)
             for r in got:
-                print(f"   {r.name}: {r.value:.4g} {r.unit}" + (f"  ratio {r.ratio:.3g}" if r.ratio else ""), flush=True)
+                print(
+                    f"   {r.name}: {r.value:.4g} {r.unit}" + (f"  ratio {r.ratio:.3g}" if r.ratio else ""),
+                    flush=True,
+                )
         except Exception:  # noqa: BLE001 - one failing benchmark must not hide the others
             failed.append(name)
             traceback.print_exc()

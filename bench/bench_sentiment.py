@@ -41,7 +41,7 @@ STACK_RUNTIME = "onnx"  # what `rtfin local up` runs (stack.plan): the memory ta
 
 def _headlines(n: int) -> list[str]:
     from rtfin_cli.sentiment import DATA_DIR
-    from rtfin_cli.sentiment.evaluate import read_tsv
+    from rtfin_cli.sentiment.labelled import read_tsv
 
     titles = read_tsv(DATA_DIR / "headlines_train.tsv")[1] + read_tsv(DATA_DIR / "headlines_heldout.tsv")[1]
     return [titles[i % len(titles)] + ("" if i < len(titles) else f" ({i})") for i in range(n)]

@@ -29,8 +29,8 @@ ROUNDS = int(os.environ.get("BENCH_ONNX_ROUNDS", "3"))
 
 
 def _texts() -> list[str]:
-    from rtfin_cli.sentiment.evaluate import read_tsv
     from rtfin_cli.sentiment.finetune import HELDOUT
+    from rtfin_cli.sentiment.labelled import read_tsv
 
     return read_tsv(HELDOUT)[1]
 

@@ -177,7 +177,7 @@ def _eval_insights(since: str | None, as_json: bool) -> None:
 
 def _confusion_table(report: EvalReport, corner: str) -> Table:
     """The confusion matrix (gold rows, predicted columns) with per-label precision, recall, F1, support."""
-    from rtfin_cli.sentiment.evaluate import LABELS
+    from rtfin_cli.sentiment.labelled import LABELS
 
     table = Table(corner, *LABELS, "precision", "recall", "f1", "support")
     for gold in LABELS:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rtfin_cli.sentiment import DATA_DIR
-from rtfin_cli.sentiment.evaluate import LABELS, read_tsv
+from rtfin_cli.sentiment.labelled import LABELS, read_tsv
 from rtfin_cli.sentiment.scoring import encoder_path, quiet
 
 TRAIN_FILES = (DATA_DIR / "sentiment_train.tsv.gz", DATA_DIR / "headlines_train.tsv")

@@ -122,7 +122,7 @@ def _inputs(model: Any, nodes: list[Any], scorer: AdapterModel) -> dict[str, tup
     import onnx
     import onnxruntime as ort
 
-    from rtfin_cli.sentiment.evaluate import read_tsv
+    from rtfin_cli.sentiment.labelled import read_tsv
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)

@@ -9,7 +9,7 @@ from pathlib import Path
 from rtfin_cli.sentiment import DATA_DIR
 from rtfin_cli.sentiment.corpus import __main__ as corpus_main
 from rtfin_cli.sentiment.corpus import heldout_corpus, sample, train_corpus, train_figures, train_words
-from rtfin_cli.sentiment.evaluate import read_tsv
+from rtfin_cli.sentiment.labelled import read_tsv
 
 SPLITS = ("train", "heldout", "calib")
 

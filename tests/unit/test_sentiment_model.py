@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rtfin_cli.sentiment import finetune, scoring
-from rtfin_cli.sentiment.evaluate import calibration_error, metrics, read_tsv
+from rtfin_cli.sentiment.evaluate import calibration_error, metrics
+from rtfin_cli.sentiment.labelled import read_tsv
 from tests.conftest import run_cli
 
 os.environ.setdefault("RTFIN_TORCH_THREADS", "1")

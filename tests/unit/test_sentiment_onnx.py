@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rtfin_cli.sentiment import finetune, scoring
-from rtfin_cli.sentiment.evaluate import metrics, read_tsv
+from rtfin_cli.sentiment.evaluate import metrics
+from rtfin_cli.sentiment.labelled import read_tsv
 
 os.environ.setdefault("RTFIN_TORCH_THREADS", "1")
 
