@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import DataError, RtfinError
-from rtfin_cli.sentiment.evaluate import LABELS, EvalReport, metrics
+from rtfin_cli.sentiment.evaluate import EvalReport, metrics
+from rtfin_cli.sentiment.labelled import LABELS
 from rtfin_cli.settings import RtfinSettings
 
 if TYPE_CHECKING:
