@@ -66,7 +66,7 @@ def test_live_view_survives_restarts_and_a_hung_broker(tmp_path: Path, rtfin_env
     )
     broker.start(timeout=180)
     pane: Pane | None = None
-    rc_file = tmp_path / "rc"
+    rc_file, err_file = tmp_path / "rc", tmp_path / "stderr"
     try:
         kafka = KafkaSettings(bootstrap=broker.bootstrap)
         topic = new_topic(kafka, partitions=2)
@@ -81,31 +81,36 @@ def test_live_view_survives_restarts_and_a_hung_broker(tmp_path: Path, rtfin_env
         )
         # the pipeline stays on: its groups do not exist, the OffsetFetch case that crashed most often
         lag = f"{sys.executable} -m rtfin_cli lag --interval 500ms"
-        pane = Pane(f"sh -c '{lag}; echo $? > {rc_file}; sleep 600'", env, tmp_path)
-        assert wait_for(lambda: _lag_on_screen(pane.screen()) == 20, 60), pane.screen()
+        pane = Pane(f"sh -c '{lag} 2> {err_file}; echo $? > {rc_file}; sleep 600'", env, tmp_path)
+
+        def seen() -> str:  # the screen and, for a crash, what the view wrote to stderr
+            err = err_file.read_text(errors="replace") if err_file.exists() else ""
+            return f"{pane.screen()}\n--- stderr ---\n{err[-6000:]}"
+
+        assert wait_for(lambda: _lag_on_screen(pane.screen()) == 20, 60), seen()
 
         for i in range(1, RESTARTS + 1):
             broker.stop()
-            assert wait_for(lambda: "UNREACHABLE" in pane.screen(), 30), pane.screen()
+            assert wait_for(lambda: "UNREACHABLE" in pane.screen(), 30), seen()
             broker.start(timeout=180)
             commit(kafka, group, topic, {0: i, 1: i})  # live numbers: the lag the view shows must move
-            assert wait_for(lambda i=i: _lag_on_screen(pane.screen()) == 20 - 2 * i, 60), (i, pane.screen())
+            assert wait_for(lambda i=i: _lag_on_screen(pane.screen()) == 20 - 2 * i, 60), (i, seen())
             assert not rc_file.exists(), f"rtfin lag exited {rc_file.read_text()} after restart {i}"
 
         pid = broker.service.pid()
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # a hung broker: connections stay open, nothing answers
         try:
-            assert wait_for(lambda: "UNREACHABLE" in pane.screen(), 60), pane.screen()
+            assert wait_for(lambda: "UNREACHABLE" in pane.screen(), 60), seen()
         finally:
             os.kill(pid, signal.SIGCONT)
         commit(kafka, group, topic, ends)  # caught up
-        assert wait_for(lambda: _lag_on_screen(pane.screen()) == 0, 60), pane.screen()
+        assert wait_for(lambda: _lag_on_screen(pane.screen()) == 0, 60), seen()
         assert not rc_file.exists(), f"rtfin lag exited {rc_file.read_text()} after the hang"
 
         os.kill(pane.child_pid(), signal.SIGTERM)
-        assert wait_for(rc_file.exists, 30), pane.screen()
-        assert rc_file.read_text().strip() == "0", pane.screen()
+        assert wait_for(rc_file.exists, 30), seen()
+        assert rc_file.read_text().strip() == "0", seen()
     finally:
         if pane is not None:
             pane.kill()

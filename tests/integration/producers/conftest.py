@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -130,10 +131,26 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.2) -> 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+_OUTPUT: dict[int, tuple[IO[str], IO[str]]] = {}  # pid -> the files holding its stdout and stderr
+
+
 def start_stocks(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """`rtfin produce stocks --json ARGS` as a child process."""
+    """`rtfin produce stocks --json ARGS` as a child process. Its output goes to files, never to pipes: a
+    pipe nobody reads fills after 64 KiB of log lines and then blocks the producer in mid-stream."""
     cmd = [sys.executable, "-m", "rtfin_cli", "produce", "stocks", "--json", *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by stop()
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+    _OUTPUT[proc.pid] = (out, err)
+    return proc
+
+
+def output(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """What a ``start_stocks`` child has written so far to stdout and stderr."""
+    texts = []
+    for f in _OUTPUT[proc.pid]:
+        f.seek(0)
+        texts.append(f.read())
+    return texts[0], texts[1]
 
 
 def stop(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str, str]:
@@ -141,8 +158,11 @@ def stop(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str, str]:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
+        proc.wait()
+    out, err = output(proc)
+    for f in _OUTPUT.pop(proc.pid):
+        f.close()
     return proc.returncode, out, err

@@ -14,6 +14,7 @@ from rtfin_cli.settings import KafkaSettings
 from tests.conftest import run_cli
 from tests.integration.producers.conftest import (
     cli_env,
+    output,
     read_topic,
     start_stocks,
     stop,
@@ -35,7 +36,7 @@ def test_every_bar_exactly_once_across_a_dropped_socket_and_malformed_frames(
     proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", TICKERS)
     try:
         wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, output(proc)
         # 3 market hours from the open, with faults in the middle
         market.control("clock", {"speed": 600, "end_in_s": 3 * 3600 + 300})
         wait_until(lambda: market.control("status")["emitted"]["bars"] >= 150, 60, "bars to flow")

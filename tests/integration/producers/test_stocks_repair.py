@@ -18,7 +18,7 @@ from rtfin_cli.local.market import dataset as ds
 from rtfin_cli.local.market.service import MarketServer
 from rtfin_cli.settings import KafkaSettings
 from tests.conftest import run_cli
-from tests.integration.producers.conftest import cli_env, read_topic, start_stocks, stop, wait_until
+from tests.integration.producers.conftest import cli_env, output, read_topic, start_stocks, stop, wait_until
 
 TICKERS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "BRK.B"]
 SPEED = 60.0  # one replay minute per wall second: a session (390 minutes) outlasts the 5-minute run
@@ -72,7 +72,7 @@ def _drop_run(
     proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
     try:
         wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, output(proc)
         lo = _dataset_now(market)
         market.control("faults", {"cut_ws_every_s": 3, "cut_ws_jitter_s": 7})
         market.control("clock", {"speed": speed})
@@ -80,7 +80,7 @@ def _drop_run(
         time.sleep(seconds / 3)  # repairs meet the REST faults too: retried, never given up
         market.control("faults", {"burst_429": 3, "http_5xx": 2, "retry_after": 0.2})
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
+            assert proc.poll() is None, output(proc)
             time.sleep(1)
         cuts = market.control("status")["counters"]["ws_cuts"]
         market.control("faults", {"cut_ws_every_s": 0})
@@ -146,7 +146,7 @@ def test_a_reconnect_repairs_every_ticker_without_waiting_for_a_next_bar(
     proc = start_stocks(cli_env(kafka, market, tmp_path), "--tickers", ",".join(TICKERS))
     try:
         wait_until(lambda: _subscribed(market) or proc.poll() is not None, 60, "the producer to subscribe")
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, output(proc)
         lo = _dataset_now(market)
         market.control("clock", {"speed": 120})
         time.sleep(5)  # 10 replay minutes: past the open, bars streaming
@@ -186,7 +186,7 @@ def _kill_run(kafka: KafkaSettings, market: MarketServer, tmp_path: Path, down_s
     market.control("clock", {"speed": SPEED})
     time.sleep(8)
     proc.kill()  # SIGKILL: no flush, records in flight are lost
-    proc.communicate()
+    stop(proc, 10)
     time.sleep(down_s)
     before = market.control("status")["counters"]["connections"]
     proc = start_stocks(env, *args)
