@@ -231,14 +231,20 @@ def lag(
         hops=hops,
     )
     _thresholds(opts, s.lag, window, max_lag, max_age)
-    monitor = Monitor(s, opts)
-    try:
-        if once:
+    if once:
+        monitor = Monitor(s, opts)
+        try:
             _once(monitor, as_json, wide)
-        else:
-            _live(monitor, every, as_json, wide)
+        finally:
+            monitor.close()
+        return
+    from rtfin_cli.lag.isolated import IsolatedMonitor
+
+    live = IsolatedMonitor(s, opts, answer_s=max(60.0, 12 * s.kafka.timeout_s))  # a native crash ends a child
+    try:
+        _live(live, every, as_json, wide)
     finally:
-        monitor.close()
+        live.close()
 
 
 def _thresholds(

@@ -1,4 +1,5 @@
-"""The live view across broker restarts and a hung broker, in tmux as an operator runs it.
+"""The live view across broker restarts, a crash of its Kafka probe and a hung broker, in tmux as an operator
+runs it.
 
 librdkafka's admin OffsetFetch dereferenced a NULL consumer group when a restarted broker answered
 NOT_COORDINATOR (confluentinc/librdkafka#5040): the view died with SIGSEGV within a few restarts.
@@ -46,6 +47,14 @@ class Pane:
         assert len(kids) == 1, kids
         return int(kids[0])
 
+    def probe_pid(self) -> int:
+        """The pid of the view's child process that holds the Kafka clients (``lag.isolated``)."""
+        pid = self.child_pid()
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        probes = [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+        assert len(probes) == 1, kids
+        return probes[0]
+
     def kill(self) -> None:
         subprocess.run([self.tmux, "-L", self.sock, "kill-server"], capture_output=True)
 
@@ -56,7 +65,9 @@ def _lag_on_screen(screen: str) -> int | None:
 
 
 @pytest.mark.slow
-def test_live_view_survives_restarts_and_a_hung_broker(tmp_path: Path, rtfin_env: dict[str, str]) -> None:
+def test_live_view_survives_restarts_a_probe_crash_and_a_hung_broker(
+    tmp_path: Path, rtfin_env: dict[str, str]
+) -> None:
     from rtfin_cli.local.kafka import KafkaBroker
     from rtfin_cli.local.supervisor import free_port
     from rtfin_cli.settings import KafkaSettings
@@ -96,6 +107,13 @@ def test_live_view_survives_restarts_and_a_hung_broker(tmp_path: Path, rtfin_env
             commit(kafka, group, topic, {0: i, 1: i})  # live numbers: the lag the view shows must move
             assert wait_for(lambda i=i: _lag_on_screen(pane.screen()) == 20 - 2 * i, 60), (i, seen())
             assert not rc_file.exists(), f"rtfin lag exited {rc_file.read_text()} after restart {i}"
+
+        # a native crash in the client library (librdkafka aborted the view here once): the child that holds
+        # the clients dies, the view says so and goes on with a new one
+        os.kill(pane.probe_pid(), signal.SIGABRT)
+        assert wait_for(lambda: "SIGABRT" in pane.screen(), 30), seen()
+        commit(kafka, group, topic, {0: RESTARTS + 1, 1: RESTARTS + 1})
+        assert wait_for(lambda: _lag_on_screen(pane.screen()) == 18 - 2 * RESTARTS, 60), seen()
 
         pid = broker.service.pid()
         assert pid is not None
