@@ -24,6 +24,7 @@ END_MS = START_MS + DAYS * 86_400_000
 MINUTE_MS = 60_000
 SESSION_OPEN_UTC_MIN = 14 * 60 + 30  # 09:30 New York (EST) = 14:30 UTC
 SESSION_MINUTES = 390  # 09:30-16:00
+LAP_MS = DAYS * 86_400_000  # a looping replay (skip_closed) repeats the dataset two weeks on: same weekdays
 
 
 @dataclass(frozen=True)
@@ -77,22 +78,71 @@ def trading_days() -> tuple[int, ...]:
     return tuple(days)
 
 
-def session_index(ms: int) -> tuple[int, int] | None:
-    """(trading day index, minute index) of the minute bar starting at ``ms``, or None outside sessions."""
+def session_index(ms: int, loop: bool = False) -> tuple[int, int] | None:
+    """(trading day index, minute index) of the minute bar starting at ``ms``, or None outside sessions;
+    with ``loop``, of the dataset's bar that a later lap repeats."""
+    if loop:
+        ms = int(lap_split(ms)[1])
     for i, open_ms in enumerate(trading_days()):
         if open_ms <= ms < open_ms + SESSION_MINUTES * MINUTE_MS:
             return i, (ms - open_ms) // MINUTE_MS
     return None
 
 
-def next_session_minute(ms: int) -> int | None:
-    """Start of the first session minute at or after ``ms`` (minute-aligned), or None after the dataset."""
+def next_session_minute(ms: int, loop: bool = False) -> int | None:
+    """Start of the first session minute at or after ``ms`` (minute-aligned), or None after the dataset;
+    with ``loop``, the next lap's first open after the dataset (a looping replay never ends)."""
+    if loop:
+        lap, base = lap_split(ms)
+        nxt = next_session_minute(int(base))
+        return lap * LAP_MS + (nxt if nxt is not None else LAP_MS + trading_days()[0])
     ms = -(-ms // MINUTE_MS) * MINUTE_MS
     for open_ms in trading_days():
         close_ms = open_ms + SESSION_MINUTES * MINUTE_MS
         if ms < close_ms:
             return max(ms, open_ms)
     return None
+
+
+def lap_session_ms() -> int:
+    """Session time in one lap of the dataset (every trading day's session)."""
+    return len(trading_days()) * SESSION_MINUTES * MINUTE_MS
+
+
+def lap_split(ms: float) -> tuple[int, float]:
+    """(lap, time within the dataset) of a looping replay's time: lap k replays the dataset LAP_MS later."""
+    lap = max(0, int((ms - START_MS) // LAP_MS))
+    return lap, ms - lap * LAP_MS
+
+
+def session_time(ms: float) -> float:
+    """Session (trading) time from the dataset start to ``ms``, over laps: the closed hours count nothing."""
+    lap, base = lap_split(ms)
+    return lap * lap_session_ms() + sum(
+        min(max(base - o, 0.0), SESSION_MINUTES * MINUTE_MS) for o in trading_days()
+    )
+
+
+def session_ms_between(a_ms: float, b_ms: float) -> float:
+    """Session time from ``a_ms`` to ``b_ms`` (negative when b is before a), over laps."""
+    return session_time(b_ms) - session_time(a_ms)
+
+
+def advance_sessions(ms: float, by_ms: float) -> float:
+    """The time ``by_ms`` of session time after ``ms``, skipping the closed hours (a closed time counts from
+    the next open) and, after the dataset's last session, going on with the next lap's first: the replay
+    clock's ``skip_closed`` mode, so that at high speeds bars flow without gaps and never run out."""
+    lap, base = lap_split(ms)
+    for open_ms in trading_days():
+        close_ms = open_ms + SESSION_MINUTES * MINUTE_MS
+        if base >= close_ms:
+            continue
+        base = max(base, open_ms)
+        if base + by_ms < close_ms:
+            return lap * LAP_MS + base + by_ms
+        by_ms -= close_ms - base
+    whole, by_ms = divmod(by_ms, lap_session_ms())
+    return advance_sessions((lap + 1 + whole) * LAP_MS + START_MS, by_ms)
 
 
 @cache

@@ -189,14 +189,16 @@ async def news_handler(request: web.Request) -> web.Response:
 # -- control ----------------------------------------------------------------------------------------
 def _session(m: Market, now: int) -> dict[str, Any]:
     """Whether the replayed market is open, since when or until which next open (shown times)."""
-    pos = ds.session_index(now - now % ds.MINUTE_MS)
+    loop = m.clock.skip_closed
+    pos = ds.session_index(now - now % ds.MINUTE_MS, loop)
     if pos is not None:
+        lap = ds.lap_split(now)[0] if loop else 0
         return {
             "market_open": True,
-            "session_open": ds.iso(m.shown(ds.trading_days()[pos[0]])),
+            "session_open": ds.iso(m.shown(ds.trading_days()[pos[0]] + lap * ds.LAP_MS)),
             "next_open": None,
         }
-    nxt = ds.next_session_minute(now)
+    nxt = ds.next_session_minute(now, loop)
     return {"market_open": False, "session_open": None, "next_open": ds.iso(m.shown(nxt)) if nxt else None}
 
 
@@ -214,6 +216,7 @@ def status_doc(m: Market, after: str | None = None) -> dict[str, Any]:
         "next_article": ds.iso(m.shown(m.times[nxt])) if nxt < visible else None,
         "dataset_now": ds.iso(now),
         "speed": m.clock.speed,
+        "skip_closed": m.clock.skip_closed,
         "finished": m.clock.finished,
         "end": ds.iso(m.shown(m.clock.end_ms)),
         "shift_ms": m.clock.shift_ms,
@@ -276,7 +279,8 @@ async def control_faults(request: web.Request) -> web.Response:
 
 
 async def control_clock(request: web.Request) -> web.Response:
-    """{speed, goto (shown ISO time | "end"), end (shown ISO time | "dataset"), end_in_s} — all optional."""
+    """{speed, goto (shown ISO time | "end"), end (shown ISO time | "dataset"), end_in_s, skip_closed (true:
+    session time only, looping over the dataset's sessions: ``replay.Clock``)} — all optional."""
     m: Market = request.app[MARKET]
     body = await _json_body(request)
     shift = m.clock.shift_ms
@@ -291,7 +295,10 @@ async def control_clock(request: web.Request) -> web.Response:
     speed = float(body["speed"]) if "speed" in body else None
     if speed is not None and (math.isnan(speed) or speed < 0):
         raise web.HTTPBadRequest(text="speed must be >= 0")
-    m.set_clock(speed=speed, sim_ms=sim, end_ms=end)
+    skip = body.get("skip_closed")
+    if skip is not None and not isinstance(skip, bool):
+        raise web.HTTPBadRequest(text="skip_closed must be true or false")
+    m.set_clock(speed=speed, sim_ms=sim, end_ms=end, skip_closed=skip)
     return web.json_response(status_doc(m))
 
 

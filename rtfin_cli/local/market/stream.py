@@ -118,10 +118,10 @@ async def _stream(m: Market, conn: Conn) -> None:
     step = 1000 if any(s.startswith("A.") for s in conn.subs) else ds.MINUTE_MS
     t = m.clock.now() // step * step  # the next bar to send starts at t
     while not conn.ws.closed:
-        now = m.clock.now()
+        now, loop = m.clock.now(), m.clock.skip_closed  # a looping clock (skip_closed) never ends
         while t + step <= now and not conn.ws.closed:
             if step == ds.MINUTE_MS or t % ds.MINUTE_MS == 0:
-                nxt = ds.next_session_minute(t)
+                nxt = ds.next_session_minute(t, loop)
                 if nxt is None:
                     t = ds.END_MS
                     break
@@ -133,7 +133,7 @@ async def _stream(m: Market, conn: Conn) -> None:
             except ConnectionError:  # the client went away mid-send
                 return
             t += step
-        if m.clock.speed <= 0 or t >= ds.END_MS:
+        if m.clock.speed <= 0 or (t >= ds.END_MS and not loop):
             wait = 0.2
         else:
             wait = min(0.2, max(0.001, (t + step - m.clock.now()) / m.clock.speed / 1000))
@@ -148,7 +148,8 @@ def _frames(m: Market, subs: set[str], t: int, step: int) -> list[tuple[str, lis
     if frames is not None:
         return frames
     frames = []
-    pos = ds.session_index(t - t % ds.MINUTE_MS)
+    loop = m.clock.skip_closed
+    pos = ds.session_index(t - t % ds.MINUTE_MS, loop)
     if pos is not None:
         events: list[dict[str, Any]] = []
         for bar in ds.day_bars(pos[0])[pos[1]]:
@@ -157,7 +158,7 @@ def _frames(m: Market, subs: set[str], t: int, step: int) -> list[tuple[str, lis
                 events.append(ds.second_aggs(bar)[(t % ds.MINUTE_MS) // 1000])
             if (t + step) % ds.MINUTE_MS == 0 and _wanted(subs, "AM", sym):
                 events.append(bar)
-        shift = m.clock.shift_ms
+        shift = m.clock.shift_ms + (ds.lap_split(t)[0] * ds.LAP_MS if loop else 0)  # a later lap's times
         for start in range(0, len(events), FRAME_EVENTS):
             chunk = [
                 {**e, "s": e["s"] + shift, "e": e["e"] + shift} for e in events[start : start + FRAME_EVENTS]
