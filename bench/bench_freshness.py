@@ -17,10 +17,22 @@ when the bars' latency does not grow during its window (p50 of the last third �
 third + 5 s) and stays under 60 s. Reported as the speed and the records/s the stack took in at it (every
 record on the news, stocks and sentiment topics during the window).
 
+Ceiling (BENCH_FRESHNESS_CEILING=1): the stack's throughput ceiling. The replay clock runs on session
+time only and loops over the dataset's sessions (``skip_closed``: no overnight gaps, a window may span
+many sessions, two weeks later each lap), the plan (default "960:30") runs, then the speed keeps doubling
+(at most CEILING_STEPS more windows of CEILING_WINDOW_S) until a window is not sustained: the latency
+rule above, and the topics taking in at least INTAKE_MIN of the bars the replay offers (in a 30 s window
+a backlog can grow by less than the rule's 5 s slack), or the replay server stops answering. Bars are
+followed for a sample of tickers (every record still counts towards records/s). Each window also records
+the latency growth of each hop (market → Kafka topic, Kafka → ClickHouse), each service's CPU share and
+an `rtfin lag` snapshot; the limiting stage of the first unsustained window is the hop whose latency
+grew more, and in it the service using the most CPU. Results: ``freshness.ceiling_records_per_s``,
+``freshness.ceiling_speed``.
+
 Environment: BENCH_FRESHNESS_PLAN (speed:window_s list, default "1:600,60:120,120:120,180:90,240:75";
 at speed 1 an article is published every ~1.5 min at peak hours, hence the long window; speed × window
-must fit one 390-minute market session), BENCH_FRESHNESS_DASHBOARD (1 = also run Superset for its memory
-figure; default 1).
+must fit one 390-minute market session unless in ceiling mode), BENCH_FRESHNESS_DASHBOARD (1 = also run
+Superset for its memory figure; default 1), BENCH_FRESHNESS_CEILING (1 = the ceiling search above).
 """
 
 from __future__ import annotations
@@ -46,6 +58,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PORT_KEYS = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CLICKHOUSE_PORT", "MARKET_PORT", "SUPERSET_PORT")
 WARMUP_TIMEOUT_S = 1500.0
 REPLAY_FROM = "2025-01-07T14:25:00Z"  # a day of news backlog: the pipeline is warm sooner
+CEILING_STEPS = 6  # doublings after the plan at most
+CEILING_WINDOW_S = 30.0  # long enough for a growing backlog to show between the first and last third
+CEILING_SAMPLE = ("AAPL", "MSFT", "NVDA", "AMZN", "JPM", "XOM", "KO", "PFE", "TSLA", "META")
+INTAKE_MIN = 0.9  # ceiling mode: the topics must take in 90% of the bars the replay offers
+HOPS = {"market → Kafka": ("market", "stocks", "kafka"), "Kafka → ClickHouse": ("loader", "clickhouse")}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -60,17 +77,19 @@ def pct(values: list[float], q: float) -> float:
 class ReplayClock:
     """Maps replay (shown) event times to wall time, from the market server's control API."""
 
-    def __init__(self, base: str) -> None:
-        self.base = base
+    def __init__(self, base: str, skip_closed: bool = False) -> None:
+        self.base, self.skip_closed = base, skip_closed
 
     def set_speed(self, speed: float) -> None:
         import httpx
 
-        httpx.post(f"{self.base}/_control/clock", json={"speed": speed}, timeout=30).raise_for_status()
+        body = {"speed": speed, "skip_closed": self.skip_closed}
+        httpx.post(f"{self.base}/_control/clock", json=body, timeout=30).raise_for_status()
         t0 = time.time()
         doc = httpx.get(f"{self.base}/_control/status", timeout=30).json()
         self.wall0 = (t0 + time.time()) / 2
         self.shown0 = dt.datetime.fromisoformat(doc["now"].replace("Z", "+00:00")).timestamp()
+        self.shift_ms = int(doc["shift_ms"])
         self.speed = float(doc["speed"])
 
     def ensure_session(self, needed_ms: float) -> None:
@@ -94,21 +113,32 @@ class ReplayClock:
         raise RuntimeError("the replay dataset has no session left to measure in")
 
     def wall_at(self, event_ms: float) -> float:
-        return self.wall0 + (event_ms / 1000 - self.shown0) / self.speed
+        """Wall time the replay reached the shown time ``event_ms`` (closed hours take none if skipped)."""
+        if not self.skip_closed:
+            return self.wall0 + (event_ms / 1000 - self.shown0) / self.speed
+        from rtfin_cli.local.market import dataset as ds
+
+        d0, d = self.shown0 * 1000 - self.shift_ms, event_ms - self.shift_ms
+        return self.wall0 + ds.session_ms_between(d0, d) / 1000 / self.speed
 
     def shown_now_ms(self) -> int:
-        return int((self.shown0 + (time.time() - self.wall0) * self.speed) * 1000)
+        if not self.skip_closed:
+            return int((self.shown0 + (time.time() - self.wall0) * self.speed) * 1000)
+        from rtfin_cli.local.market import dataset as ds
+
+        d0 = self.shown0 * 1000 - self.shift_ms
+        return int(ds.advance_sessions(d0, (time.time() - self.wall0) * self.speed * 1000) + self.shift_ms)
 
 
 class KafkaArrivals(threading.Thread):
     """First arrival wall time of each bar (stocks topic) and scored article (sentiment topic)."""
 
-    def __init__(self, kafka: Any) -> None:
+    def __init__(self, kafka: Any, sample: tuple[str, ...] = ()) -> None:
         super().__init__(daemon=True)
         self.kafka, self.stop = kafka, threading.Event()
+        self.sample = {t.encode() for t in sample}  # bars of these tickers only (keyed by ticker); () = all
         self.bars: dict[tuple[str, int], tuple[float, int]] = {}  # (sym, s) -> (arrival, e)
         self.articles: dict[str, tuple[float, int]] = {}  # id -> (arrival, published ms)
-        self.records = 0  # every record on the three data topics (throughput of the stack)
 
     def run(self) -> None:
         from confluent_kafka import Consumer
@@ -128,8 +158,9 @@ class KafkaArrivals(threading.Thread):
                     now = time.time()
                     if msg.error():
                         continue
-                    self.records += 1
                     if msg.topic() == topics.news_raw:
+                        continue
+                    if self.sample and msg.topic() == topics.stocks_aggs and msg.key() not in self.sample:
                         continue
                     try:
                         rec = json.loads(msg.value() or b"")
@@ -143,6 +174,18 @@ class KafkaArrivals(threading.Thread):
                         continue
         finally:
             consumer.close()
+
+
+def topic_records(consumer: Any, topics: list[str]) -> int:
+    """Records written so far to ``topics`` (sum of the partitions' high watermarks): the producers'
+    intake, counted by the broker (a consumer of our own could fall behind at tens of thousands a second)."""
+    from confluent_kafka import TopicPartition
+
+    total = 0
+    for topic in topics:
+        for part in consumer.list_topics(topic, timeout=30).topics[topic].partitions:
+            total += consumer.get_watermark_offsets(TopicPartition(topic, part), timeout=30, cached=False)[1]
+    return total
 
 
 @contextmanager
@@ -201,14 +244,48 @@ def group_memory_mb(pid: int) -> tuple[float, float]:
     return hwm, rss
 
 
-def measure(query: Any, clock: ReplayClock, arrivals: KafkaArrivals, window_s: float) -> dict[str, Any]:
-    """Poll the reporting models for ``window_s``: latencies of bars/articles with events after the start."""
+def group_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of the process group led by ``pid``."""
+    total = 0.0
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pid:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
+    """CPU seconds per wall second of each service between two ``group_cpu_s`` snapshots (1.0 = a core)."""
+    return {name: round((after[name] - before.get(name, 0.0)) / wall_s, 3) for name in after}
+
+
+def growth(ordered: list[float]) -> tuple[float, float]:
+    """(p50 of the first third, p50 of the last third) of latencies ordered by arrival."""
+    third = max(1, len(ordered) // 3)
+    return pct(ordered[:third], 0.5), pct(ordered[-third:], 0.5)
+
+
+def grew(first: float, last: float) -> bool:
+    """The bench's rule for a latency that grows across a window (a backlog building up)."""
+    return not last <= 2 * first + 5
+
+
+def measure(
+    query: Any, clock: ReplayClock, arrivals: KafkaArrivals, window_s: float, sample: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Poll the reporting models for ``window_s``: latencies of bars/articles with events after the start
+    (bars of the ``sample`` tickers only, when given: at thousands of bars/s the poll itself would load the
+    endpoint)."""
     start_ms = clock.shown_now_ms()
     seen_bars: dict[tuple[str, int], float] = {}
     seen_articles: dict[str, float] = {}
     bars_sql = (
         "SELECT ticker, toUnixTimestamp64Milli(bar_start), toUnixTimestamp64Milli(bar_end) "
         "FROM rtfin.rpt_intraday_price WHERE bar_end > fromUnixTimestamp64Milli({t:Int64})"
+        + (" AND ticker IN {sample:Array(String)}" if sample else "")
     )
     news_sql = (
         "SELECT DISTINCT article_id, toUnixTimestamp64Milli(published_at) FROM rtfin.rpt_latest_news "
@@ -218,7 +295,7 @@ def measure(query: Any, clock: ReplayClock, arrivals: KafkaArrivals, window_s: f
     published: dict[str, int] = {}
     deadline = time.time() + window_s
     while time.time() < deadline:
-        for sym, s, e in query(bars_sql, {"t": start_ms}):
+        for sym, s, e in query(bars_sql, {"t": start_ms, "sample": list(sample)}):
             if (sym, s) not in seen_bars:
                 seen_bars[(sym, s)], bar_end[(sym, s)] = time.time(), e
         for aid, pub in query(news_sql, {"t": start_ms}):
@@ -227,31 +304,142 @@ def measure(query: Any, clock: ReplayClock, arrivals: KafkaArrivals, window_s: f
         time.sleep(0.5)
     bars = [seen_bars[k] - clock.wall_at(bar_end[k]) for k in seen_bars]
     arts = [seen_articles[k] - clock.wall_at(published[k]) for k in seen_articles]
-    k_bars = [t - clock.wall_at(e) for t, e in list(arrivals.bars.values()) if e > start_ms]
+    k_pairs = sorted((t, t - clock.wall_at(e)) for t, e in list(arrivals.bars.values()) if e > start_ms)
+    k_bars = [lat for _, lat in k_pairs]
     k_arts = [t - clock.wall_at(p) for t, p in list(arrivals.articles.values()) if p > start_ms]
-    third = max(1, len(bars) // 3)
-    ordered = [lat for _, lat in sorted(zip([seen_bars[k] for k in seen_bars], bars, strict=True))]
+    first, last = growth(
+        [lat for _, lat in sorted(zip([seen_bars[k] for k in seen_bars], bars, strict=True))]
+    )
+    k_first, k_last = growth(k_bars)
     return {
         "bars": bars,
         "articles": arts,
         "kafka_bars": k_bars,
         "kafka_articles": k_arts,
-        "bars_first_third_p50": pct(ordered[:third], 0.5),
-        "bars_last_third_p50": pct(ordered[-third:], 0.5),
+        "bars_first_third_p50": first,
+        "bars_last_third_p50": last,
+        "kafka_bars_first_third_p50": k_first,
+        "kafka_bars_last_third_p50": k_last,
     }
 
 
+def limiting_stage(m: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
+    """The stage that fell behind in an unsustained window: the hop whose bar latency grew more from the
+    first third to the last (market → Kafka: to the topic; Kafka → ClickHouse: what the warehouse path adds
+    on top), and in it the service that used the most CPU."""
+    k_first, k_last = m["kafka_bars_first_third_p50"], m["kafka_bars_last_third_p50"]
+    c_first, c_last = m["bars_first_third_p50"], m["bars_last_third_p50"]
+    growth = {
+        "market → Kafka": k_last - k_first,
+        "Kafka → ClickHouse": (c_last - k_last) - (c_first - k_first),
+    }
+    hop = max(growth, key=lambda name: growth[name])
+    return {
+        "hop": hop,
+        "service": max(HOPS[hop], key=lambda name: cpu.get(name, 0.0)),
+        "evidence": {
+            "hop_p50_growth_s": {name: round(g, 3) for name, g in growth.items()},
+            "kafka_bars_p50_first_last_third_s": [k_first, k_last],
+            "clickhouse_bars_p50_first_last_third_s": [c_first, c_last],
+            "cpu_cores_by_service": cpu,
+        },
+    }
+
+
+def service_cpu(tmp: Path) -> dict[str, float]:
+    """CPU seconds so far of every supervised service of the stack, and of this bench process."""
+    from rtfin_cli.local.supervisor import supervised_pids
+
+    out = {name: group_cpu_s(pid) for name, pid in supervised_pids(tmp / ".rtfin").items()}
+    t = os.times()
+    return {**out, "bench": t.user + t.system}
+
+
+def lag_snapshot(env: dict[str, str]) -> dict[str, Any]:
+    """`rtfin lag --once --json` right after a window: messages each consumer group has yet to read and
+    each pipeline stage's state and data age, as the tool a user would look at reports them."""
+    cmd = [sys.executable, "-m", "rtfin_cli", "lag", "--once", "--json"]
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        doc = json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return {"error": str(exc)[:200]}
+    groups = {f"{g['group']} @ {g['topic']}": g.get("lag") for g in doc.get("groups", [])}
+    stages = {st["name"]: [st.get("state"), st.get("lag"), st.get("age_s")] for st in doc.get("stages", [])}
+    return {"groups_lag": groups, "stages_state_lag_age_s": stages}
+
+
+def step_summary(
+    speed: float, rate: float, sustained: bool, m: dict[str, Any], cpu: dict[str, float]
+) -> dict[str, Any]:
+    """One window of the search, as recorded in the ceiling's ``extra``: rate, hop latencies, CPU, load."""
+    return {
+        "speed": speed,
+        "records_per_s": round(rate, 1),
+        "sustained": sustained,
+        "bars_n": len(m["bars"]),
+        "clickhouse_bars_p50_first_last_third_s": [m["bars_first_third_p50"], m["bars_last_third_p50"]],
+        "kafka_bars_p50_first_last_third_s": [
+            m["kafka_bars_first_third_p50"],
+            m["kafka_bars_last_third_p50"],
+        ],
+        "bars_p95_s": pct(m["bars"], 0.95),
+        "cpu_cores_by_service": cpu,
+        "load1": round(os.getloadavg()[0], 2),
+        **({} if sustained else {"limiting": limiting_stage(m, cpu)}),
+    }
+
+
+def market_saturated(speed: float, exc: Exception) -> dict[str, Any]:
+    """A window that never ran: the replay server stopped answering at this speed, so the market (the
+    test harness, not the pipeline) is the stage that limits."""
+    evidence = {"control_api": repr(exc), "load1": round(os.getloadavg()[0], 2)}
+    return {"speed": speed, "sustained": False, "limiting": {"hop": "market → Kafka", "service": "market",
+                                                           "evidence": evidence}}  # fmt: skip
+
+
+def ceiling_results(
+    best: tuple[float, float] | None, steps: list[dict[str, Any]], stop: str, plan_text: str
+) -> list[Result]:
+    """``freshness.ceiling_records_per_s`` and ``freshness.ceiling_speed``: the highest sustained window;
+    ``extra`` says why the search stopped, the first unsustained speed and its limiting stage."""
+    failed = next((st for st in steps if not st["sustained"]), None)
+    extra = {
+        "stopped_because": stop,
+        "first_unsustained_speed": failed["speed"] if failed else None,
+        "limiting_stage": failed["limiting"] if failed else None,
+        "ceiling_reached": failed is not None,
+        "plan": plan_text,
+        "steps": steps,
+    }
+    print(json.dumps({"ceiling": extra}, default=str), flush=True)
+    speed, rate = best if best is not None else (float("nan"), float("nan"))
+    return [
+        Result("freshness.ceiling_records_per_s", rate, "rec/s", extra=extra, target="report"),
+        Result("freshness.ceiling_speed", speed, "x", extra={"records_per_s": rate}, target="report"),
+    ]
+
+
 def run() -> list[Result]:
+    import httpx
+
+    from rtfin_cli.local.market import dataset as ds
     from rtfin_cli.local.supervisor import supervised_pids
     from rtfin_cli.settings import load_settings
     from rtfin_cli.warehouse.client import get_client
 
-    plan_text = os.environ.get("BENCH_FRESHNESS_PLAN", "1:600,60:120,120:120,180:90,240:75")
+    ceiling = os.environ.get("BENCH_FRESHNESS_CEILING", "0") == "1"
+    default_plan = "960:30" if ceiling else "1:600,60:120,120:120,180:90,240:75"
+    plan_text = os.environ.get("BENCH_FRESHNESS_PLAN", default_plan)
     plan = [(float(sp), float(w)) for sp, w in (item.split(":") for item in plan_text.split(","))]
     best: tuple[float, float] | None = None  # (speed, records/s) of the highest sustained speed
     dashboard = os.environ.get("BENCH_FRESHNESS_DASHBOARD", "1") == "1"
     results: list[Result] = []
-    with local_stack(60.0, dashboard) as (tmp, env):
+    steps: list[dict[str, Any]] = []  # one summary per window, for the ceiling's record
+    stop = f"the {CEILING_STEPS} doublings ran out"
+    sample = CEILING_SAMPLE if ceiling else ()
+    # a slow warm-up in ceiling mode: the dataset's sessions are kept for the fast windows
+    with local_stack(10.0 if ceiling else 60.0, dashboard) as (tmp, env):
         os.environ.update(env)
         s = load_settings(environ=env).settings
         client = get_client(s.clickhouse)
@@ -275,18 +463,40 @@ def run() -> list[Result]:
             time.sleep(5)
         else:
             raise RuntimeError("the pipeline never delivered bars and labelled news to the reporting models")
-        arrivals = KafkaArrivals(s.kafka)
+        arrivals = KafkaArrivals(s.kafka, sample)
         arrivals.start()
-        clock = ReplayClock(f"http://127.0.0.1:{s.local.market_port}")
-        for speed, window in plan:
-            clock.ensure_session(window * speed * 1000 + 120_000)
-            clock.set_speed(speed)
+        from confluent_kafka import Consumer
+
+        ends = Consumer({**s.kafka.client_config(), "group.id": f"bench-freshness-ends-{os.getpid()}"})
+        data_topics = [s.kafka.topics.stocks_aggs, s.kafka.topics.news_sentiment, s.kafka.topics.news_raw]
+        offered_per_speed = len(ds.tickers()) / 60  # bars/s the replay emits at speed 1 (later laps: no news)
+        clock = ReplayClock(f"http://127.0.0.1:{s.local.market_port}", skip_closed=ceiling)
+        doublings = [(plan[-1][0] * 2**i, CEILING_WINDOW_S) for i in range(1, CEILING_STEPS + 1)]
+        for speed, window in plan + (doublings if ceiling else []):
+            if not ceiling:  # in ceiling mode the replay loops over the sessions: it never runs out
+                clock.ensure_session(window * speed * 1000 + 120_000)
+            try:
+                clock.set_speed(speed)
+            except httpx.HTTPError as exc:  # the replay server's one event loop is saturated
+                stop = f"the market replay did not answer its control API at speed {speed:g}: {exc!r}"
+                steps.append(market_saturated(speed, exc))
+                break
             time.sleep(2)
-            records0 = arrivals.records
-            m = measure(query, clock, arrivals, window)
-            rate = (arrivals.records - records0) / window
+            records0, cpu0, t0 = topic_records(ends, data_topics), service_cpu(tmp), time.time()
+            m = measure(query, clock, arrivals, window, sample)
+            wall = time.time() - t0
+            rate = (topic_records(ends, data_topics) - records0) / wall
+            cpu = cpu_shares(cpu0, service_cpu(tmp), wall)
             last, first = m["bars_last_third_p50"], m["bars_first_third_p50"]
-            sustained = bool(m["bars"]) and last <= 2 * first + 5 and pct(m["bars"], 0.95) < 60
+            sustained = bool(m["bars"]) and not grew(first, last) and pct(m["bars"], 0.95) < 60
+            intake = rate / (speed * offered_per_speed)
+            if ceiling:  # a 30 s window can hide a backlog in the latency rule's 5 s slack, not in the intake
+                sustained = sustained and intake >= INTAKE_MIN
+            steps.append(
+                step_summary(speed, rate, sustained, m, cpu) | {"intake_of_offered": round(intake, 3)}
+            )
+            if ceiling:
+                steps[-1]["rtfin_lag"] = lag_snapshot(env)
             if sustained and (best is None or speed > best[0]):
                 best = (speed, rate)
             for kind, kafka_kind, target in (
@@ -305,6 +515,7 @@ def run() -> list[Result]:
                     "max_s": max(vals, default=float("nan")),
                     "first_third_p50_s": m["bars_first_third_p50"],
                     "last_third_p50_s": m["bars_last_third_p50"],
+                    **({"step": steps[-1]} if ceiling else {}),
                 }
                 for q in (0.5, 0.95):
                     results.append(
@@ -325,8 +536,11 @@ def run() -> list[Result]:
                 ),
                 flush=True,
             )
-            if not sustained and speed > 60:
+            if not sustained and (speed > 60 or ceiling):
+                stop = f"speed {speed:g} was not sustained"
                 break  # the stack fell behind: higher speeds would only measure a growing backlog
+        if ceiling:
+            results.extend(ceiling_results(best, steps, stop, plan_text))
         if best is not None:
             results.append(
                 Result(
@@ -339,6 +553,7 @@ def run() -> list[Result]:
             )
             results.append(Result("freshness.sustained_records_per_s", best[1], "rec/s", target="report"))
         arrivals.stop.set()
+        ends.close()
         client.close()
         total = 0.0
         for name, pid in supervised_pids(tmp / ".rtfin").items():
