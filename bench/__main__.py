@@ -1,5 +1,6 @@
 """`make bench`: run every bench/bench_*.py (or those named on the command line), print a table of
-ratios against same-run baselines, and write bench/results.json."""
+ratios against same-run baselines, and write bench/results.json. ``python -m bench --table`` prints
+results.json as the Markdown table of docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -10,13 +11,37 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from bench import Result
 
 HERE = Path(__file__).resolve().parent
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """The Markdown table of docs/benchmarks.md "The whole pass", from bench/results.json's results."""
+    lines = [
+        "| benchmark | value | baseline (same run) | ratio | target | met |",
+        "|---|---:|---|---:|---|---|",
+    ]
+    for name, r in sorted(results.items()):
+        base = f"{r['baseline_name']} ({_num(r['baseline'])})" if r.get("baseline") is not None else "–"
+        ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else "–"
+        met = {True: "yes", False: "**no**", None: ""}[r.get("pass")]
+        lines.append(
+            f"| `{name}` | {_num(r['value'])} {r['unit']} | {base} | {ratio} | {r['target']} | {met} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--table"]:
+        print(table(json.loads((HERE / "results.json").read_text())["results"]))
+        return 0
     names = argv or sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
     results: list[Result] = []
     failed = []
