@@ -32,7 +32,8 @@ def _serve(conn: Connection, settings: RtfinSettings, opts: Options) -> None:
     """The child: one snapshot per request until told to close or the parent goes away."""
     from rtfin_cli.lag.snapshot import Monitor
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the process group is the parent's to handle:
+        signal.signal(sig, signal.SIG_IGN)  # it ends this child (close, or EOF when the parent is gone)
     logging.getLogger(
         "rtfin.kafka.client"
     ).propagate = False  # broker-down chatter must not scribble over the view

@@ -49,9 +49,13 @@ def test_a_hung_child_is_stopped_and_replaced() -> None:
         monitor.close()
 
 
-def test_close_ends_the_child() -> None:
+def test_close_ends_the_child_which_leaves_a_group_stop_to_the_parent() -> None:
     monitor = _monitor()
     monitor.snapshot()
     pid = monitor.pid
+    assert pid is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):  # what a stop sent to the whole process group gives the child
+        os.kill(pid, sig)
+    assert monitor.snapshot().kafka["status"] == "unreachable" and monitor.pid == pid
     monitor.close()
     assert pid is not None and not os.path.exists(f"/proc/{pid}")
