@@ -137,8 +137,9 @@ def test_installed_cli_runs_without_extras(clean_venv: Path, tmp_path: Path) -> 
 def test_install_completion_for_bash(clean_venv: Path, tmp_path: Path) -> None:
     rtfin = clean_venv / "bin" / "rtfin"
     env = _clean_env(tmp_path)
-    # typer detects the calling shell: run it from bash, as a user would
-    out = _run("bash", "-c", f"'{rtfin}' --install-completion", env=env, cwd=tmp_path)
+    # typer detects the calling shell from the parent process: bash, as for a user at a prompt (a lone
+    # command in `bash -c` is exec'd in bash's place, leaving the test runner's ancestors to guess from)
+    out = _run("bash", "-c", f"'{rtfin}' --install-completion; exit $?", env=env, cwd=tmp_path)
     assert "bash completion installed" in out.stdout
     script = tmp_path / ".bash_completions" / "rtfin.sh"
     assert "_RTFIN_COMPLETE" in script.read_text()
