@@ -302,12 +302,8 @@ def _print_failure(failed: str, as_json: bool) -> None:
 
 
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
-    import logging
-
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    kafka_log = logging.getLogger("rtfin.kafka.client")
-    kafka_log.propagate = False  # broker-down chatter must not scribble over the view
     try:
         if as_json or not console.is_terminal:
             while not stop.is_set():

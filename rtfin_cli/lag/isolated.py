@@ -34,9 +34,8 @@ def _serve(conn: Connection, settings: RtfinSettings, opts: Options) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the process group is the parent's to handle:
         signal.signal(sig, signal.SIG_IGN)  # it ends this child (close, or EOF when the parent is gone)
-    logging.getLogger(
-        "rtfin.kafka.client"
-    ).propagate = False  # broker-down chatter must not scribble over the view
+    kafka_log = logging.getLogger("rtfin.kafka.client")  # the clients' log: here, not the parent's
+    kafka_log.propagate = False  # broker-down chatter must not scribble over the view
     monitor = Monitor(settings, opts)
     try:
         while conn.recv() == "snapshot":
