@@ -227,13 +227,24 @@ def local_stack(speed: float, dashboard: bool) -> Iterator[tuple[Path, dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def group_members(pid: int) -> list[tuple[str, list[str]]]:
+    """(pid, /proc stat fields after the command name) of each live process in the process group led by ``pid``."""
+    out = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pid:
+                out.append((entry, fields))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def group_memory_mb(pid: int) -> tuple[float, float]:
     """(sum of VmHWM, sum of VmRSS) in MB over the process group led by ``pid``."""
     hwm = rss = 0.0
-    for entry in filter(str.isdigit, os.listdir("/proc")):
+    for entry, _ in group_members(pid):
         try:
-            if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[2]) != pid:
-                continue
             for line in Path(f"/proc/{entry}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     hwm += int(line.split()[1]) / 1024
@@ -246,15 +257,8 @@ def group_memory_mb(pid: int) -> tuple[float, float]:
 
 def group_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of the process group led by ``pid``."""
-    total = 0.0
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pid:
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum((int(fields[11]) + int(fields[12])) / tick for _, fields in group_members(pid))
 
 
 def cpu_shares(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
