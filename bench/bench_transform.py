@@ -72,6 +72,21 @@ def _settings(side: dict[str, Any]) -> Any:
     )
 
 
+def _cpu_s(side: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds used so far by this process, the broker's and the endpoint's process groups: a round's
+    difference shows what the rows cost on the machine's cores, whatever the wall time."""
+    from bench.bench_freshness import group_cpu_s
+
+    return {"self": time.process_time(), "broker": group_cpu_s(side["broker_pid"]),
+            "endpoint": group_cpu_s(side["endpoint_pid"])}  # fmt: skip
+
+
+def _cpu_used(before: dict[str, float], side: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds per process since ``before``, and their total."""
+    used = {k: round(v - before[k], 3) for k, v in _cpu_s(side).items()}
+    return used | {"total": round(sum(used.values()), 3)}
+
+
 def loader_side(cfg: str, **_: Any) -> dict[str, Any]:
     """One loader round (fresh process): every record of the topic consumed, validated, inserted, committed by
     a new consumer group into an emptied table. Busy time: first record consumed to last commit."""
@@ -83,13 +98,15 @@ def loader_side(cfg: str, **_: Any) -> dict[str, Any]:
     side = json.loads(Path(cfg).read_text())
     s = _settings(side)
     get_client(s).command("TRUNCATE TABLE rtfin_raw.stock_aggs")
+    cpu = _cpu_s(side)
     stats = Loader(s, batch_s=1.0, group=f"rtfin-loader-bench-{uuid.uuid4().hex[:8]}").run(
         once=True, timeout_s=600
     )
     rows = len(side["values"])
     assert stats.inserted["stock_aggs"] == rows, stats.as_dict()
     return {"rows_per_s": rows / stats.busy_s, "busy_s": round(stats.busy_s, 3), "batches": stats.batches,
-            "total_s_incl_group_join": round(stats.elapsed_s, 2)}  # fmt: skip
+            "total_s_incl_group_join": round(stats.elapsed_s, 2),
+            "cpu_s_incl_group_join": _cpu_used(cpu, side)}  # fmt: skip
 
 
 def bulk_side(cfg: str, **_: Any) -> dict[str, Any]:
@@ -106,11 +123,24 @@ def bulk_side(cfg: str, **_: Any) -> dict[str, Any]:
     client.command("DROP TABLE IF EXISTS rtfin_raw.bulk")
     client.command("CREATE TABLE rtfin_raw.bulk AS rtfin_raw.stock_aggs")
     getattr(options, "pd", None)  # its lazy pandas probe, done before the clock starts (as the loader does)
-    t0 = time.perf_counter()
+    cpu, t0 = _cpu_s(side), time.perf_counter()
     client.insert("rtfin_raw.bulk", rows, column_names=columns("stock_aggs"))
     seconds = time.perf_counter() - t0
+    used = _cpu_used(cpu, side)
     assert client.command("SELECT count() FROM rtfin_raw.bulk") == len(rows)
-    return {"rows_per_s": len(rows) / seconds, "seconds": round(seconds, 3)}
+    return {"rows_per_s": len(rows) / seconds, "seconds": round(seconds, 3), "cpu_s": used}
+
+
+def _cpu_floor(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    """The best ratio the loader's CPU allows: even with all the machine's cores busy all the time, its
+    rounds cannot take less than their CPU seconds (loader, broker, endpoint) over the cores."""
+    import statistics
+
+    loader = statistics.median(r["cpu_s_incl_group_join"]["total"] for r in rounds if r["side"] == "value")
+    bulk = statistics.median(r["seconds"] for r in rounds if r["side"] == "baseline")
+    cores = os.cpu_count() or 1
+    return {"loader_cpu_s": loader, "cores": cores, "bulk_wall_s": bulk,
+            "best_ratio": round(bulk / (loader / cores), 3)}  # fmt: skip
 
 
 def run() -> list[Result]:
@@ -138,7 +168,8 @@ def run() -> list[Result]:
     results: list[Result] = []
     try:
         side = {"bootstrap": broker.bootstrap, "port": server.port, "password": server.password,
-                "data_dir": str(tmp / "rtfin")}  # fmt: skip
+                "data_dir": str(tmp / "rtfin"), "broker_pid": broker.service.pid(),
+                "endpoint_pid": server.service.pid()}  # fmt: skip
         s = _settings(side)
         client = get_client(s)
         ddl.apply(s.clickhouse, client)
@@ -172,7 +203,7 @@ def run() -> list[Result]:
                 bulk_rps,
                 "one bulk clickhouse-connect insert",
                 ">= 0.8 (median of 3 alternating fresh-process rounds)",
-                {"rows": len(msgs), "rounds": seen},
+                {"rows": len(msgs), "rounds": seen, "cpu_floor": _cpu_floor(seen)},
                 goal=0.8,
             )  # fmt: skip
         )
