@@ -91,9 +91,7 @@ bench: setup
 ## demo: the whole pipeline on this machine, dashboard included; a second run reuses what runs
 demo: setup
 	$(RTFIN) local up --with-dashboard
-	@echo "Stop everything with: $(RTFIN) local down   (status: $(RTFIN) local status, freshness: $(RTFIN) lag)"
-	@echo "Dashboard: $$($(RTFIN) dashboard open --no-check)   login admin, password: cat $$($(PY) -c \
-	  'from rtfin_cli.settings import load_settings; print(load_settings().settings.local.superset_password_file())')"
+	@echo "(rtfin is $(RTFIN): 'source $(VENV)/bin/activate' to type the commands above as shown)"
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -120,15 +120,18 @@ def _dashboard_url(port: int) -> str:
 
 
 def _guide(stack: Stack, rows: list[dict[str, Any]]) -> None:
-    """Where to look and how to stop."""
+    """Where to look and how to stop: whole lines (never wrapped or cut, so a long path stays copyable)."""
     running = {r["service"]: r for r in rows if r["state"] == "running"}
+    lines = []
     if "superset" in running:
-        console.print(f"Dashboard: [bold]{_dashboard_url(running['superset']['port'])}[/]")
+        lines.append(f"Dashboard: [bold]{_dashboard_url(running['superset']['port'])}[/]")
         pw = stack.data_dir / "superset" / "admin_password"
-        console.print(f"  login [bold]admin[/], password: [bold]cat {pw}[/]")
-    console.print("Data flow and freshness: [bold]rtfin lag[/]   Services: [bold]rtfin local status[/]   "
-                  "Logs: [bold]rtfin local logs SERVICE -f[/]")  # fmt: skip
-    console.print("Stop: [bold]rtfin local down[/]  (add --purge to delete topics, tables and logs)")
+        lines.append(f"  login [bold]admin[/], password: [bold]cat {pw}[/]")
+    lines.append("Data flow and freshness: [bold]rtfin lag[/]   Services: [bold]rtfin local status[/]   "
+                 "Logs: [bold]rtfin local logs SERVICE -f[/]")  # fmt: skip
+    lines.append("Stop: [bold]rtfin local down[/]  (add --purge to delete topics, tables and logs)")
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 @app.command()

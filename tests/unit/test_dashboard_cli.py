@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_superset_not_installed(tmp_path: Path) -> None:
 
 
 def test_local_up_guide_names_the_dashboard_page_and_the_login_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`make demo` ends with the dashboard's own URL (its slug) and a command that shows the password."""
     from rtfin_cli.cli import common, local
@@ -97,4 +98,10 @@ def test_local_up_guide_names_the_dashboard_page_and_the_login_command(
     assert local._dashboard_url(18088) == "http://127.0.0.1:18088/superset/dashboard/rtfin/"
     makefile = (ROOT / "Makefile").read_text()
     demo = makefile[makefile.index("\ndemo:") : makefile.index("\nclean:")]
-    assert "dashboard open --no-check" in demo and "superset_password_file()" in demo
+    assert "local up --with-dashboard" in demo  # whose closing guide is this:
+    local._guide(
+        SimpleNamespace(data_dir=tmp_path), [{"service": "superset", "state": "running", "port": 18088}]
+    )
+    guide = capsys.readouterr().out
+    assert "Dashboard: http://127.0.0.1:18088/superset/dashboard/rtfin/" in guide
+    assert f"password: cat {tmp_path / 'superset' / 'admin_password'}\n" in guide  # whole, on one line
