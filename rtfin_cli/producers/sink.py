@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -21,6 +22,7 @@ log = logging.getLogger("rtfin.producers")
 KAFKA_INVALID_RECORD = 87  # "Broker failed to validate record"
 STAGE = "produce"
 BULK_LINGER_MS = 100  # a bulk write (a repair) is flushed at its end: fewer, larger batches cost less CPU
+ACK_POLL_S = 0.005  # how often ``AckPoller`` serves delivery reports while records are in flight
 
 
 @dataclass
@@ -129,15 +131,8 @@ class KafkaSink:
     ) -> None:
         """Queue one record; waits for queue space instead of dropping."""
         while True:
-            try:
-                self.producer.produce(
-                    topic,
-                    value=value,
-                    key=key.encode(),
-                    timestamp=ts_ms,
-                    headers=headers,
-                    on_delivery=self._on_delivery,
-                )
+            try:  # by position, as in ``send_many`` (partition -1: the partitioner's)
+                self.producer.produce(topic, value, key.encode(), -1, self._on_delivery, None, ts_ms, headers)
                 break
             except BufferError:
                 self.producer.poll(0.05)
@@ -192,6 +187,32 @@ class KafkaSink:
         if self.bulk:  # every record is out; failures were reported
             self.stats.delivered = self.stats.produced - self.stats.failed
         self.poll()
+
+
+class AckPoller:
+    """Serves a producer's delivery reports every ``interval`` seconds while records are in flight, on the
+    running event loop: otherwise the reports of a burst's last records wait for the next frame or heartbeat,
+    and ``delivered`` (what the producer knows is durable) lags the broker's acknowledgements."""
+
+    def __init__(self, producer: Any, interval: float = ACK_POLL_S) -> None:
+        self.producer, self.interval = producer, interval
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        """Records were queued: make sure a poll follows (one pending timer at a time)."""
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._poll)
+
+    def _poll(self) -> None:
+        self._timer = None
+        self.producer.poll(0)  # a failed delivery is counted here; the next ``KafkaSink.poll`` raises it
+        if len(self.producer):  # records (or their reports) still in flight
+            self.arm()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtfin_cli.errors import RtfinError
 from rtfin_cli.producers.repair import Repairer, read_resume, rest_emitter
-from rtfin_cli.producers.sink import KafkaSink, Stats, Ticker
+from rtfin_cli.producers.sink import AckPoller, KafkaSink, Stats, Ticker
 from rtfin_cli.sources.records import (
     Events,
     InvalidRecord,
@@ -127,8 +127,13 @@ async def stream_stocks(
     stats = stats if stats is not None else Stats(source="polygon.stocks")
     tick = Ticker(reporter, stats)
     sink = KafkaSink(settings.kafka, stats, [topic])
-    handler = AggHandler(sink, topic, stats, tick)
-    stream = StocksStream.from_settings(settings.polygon, channels, handler)
+    handler, acks = AggHandler(sink, topic, stats, tick), AckPoller(sink.producer)
+
+    def on_frame(data: Any, raw: str) -> None:
+        handler(data, raw)
+        acks.arm()
+
+    stream = StocksStream.from_settings(settings.polygon, channels, on_frame)
     repairer = _repairer(settings, channels, sink, topic)
     if repairer is not None:
         handler.observe, stream.on_subscribed = repairer.observe, repairer.subscribed
@@ -156,6 +161,7 @@ async def stream_stocks(
         await stream.run(stop)
     finally:
         beat.cancel()
+        acks.cancel()
         if repairer is not None:
             await repairer.drain(REPAIR_DRAIN_S)
             repairer.close()

@@ -211,7 +211,7 @@ FiniteNum = int | Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]  # also th
 _Sym = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class AggEvent(msgspec.Struct, tag_field="ev"):
+class AggEvent(msgspec.Struct, tag_field="ev", gc=False):
     """An aggregate event as the stream sends it, and (with ``ingested_at`` set) its stocks record."""
 
     sym: _Sym
@@ -241,7 +241,7 @@ class SecondAgg(AggEvent, tag="A"):
     pass
 
 
-class StatusEvent(msgspec.Struct, tag_field="ev", tag="status"):
+class StatusEvent(msgspec.Struct, tag_field="ev", tag="status", gc=False):
     status: str = ""
     message: str = ""
 
