@@ -242,13 +242,13 @@ def warm_up(spark: Any, score_udf: Any, stopping: Callable[[], bool], tasks: int
         raise RuntimeError(f"the model did not load in Spark's workers: {(lines or [str(exc)])[-1]}") from exc
 
 
-def _classified(df: Any, committed: dict[int, int]) -> Any:
-    """The batch's rows not committed yet, with the parsed document and why a row is bad (null: good)."""
+def scored_rows(df: Any, score_udf: Any, tasks: int) -> Any:
+    """The query's transformation, built and analysed once when the query starts (not in every micro-batch):
+    parse the JSON with the explicit schema, say why a row is bad (``error``, null: good; a bad row rides
+    along, scored ""), score title (+ description), one scoring task per worker (the source's partitions, a
+    multiple of the tasks, see start_query, merged without a shuffle). Key and value only for bad rows."""
     from pyspark.sql import functions as F
 
-    rows = df.select("key", "value", "partition", "offset", "timestamp")
-    for p, off in committed.items():  # a replayed batch after a crash: skip what is already committed
-        rows = rows.where((F.col("partition") != p) | (F.col("offset") >= off))
     text = F.col("value").cast("string")
     error = (
         F.when(F.col("value").isNull(), F.lit("empty message"))
@@ -256,23 +256,28 @@ def _classified(df: Any, committed: dict[int, int]) -> Any:
         .when(F.coalesce(F.trim(F.col("doc.id")), F.lit("")) == "", F.lit("missing id"))
         .when(F.col("doc.title").isNull(), F.lit("missing title"))
     )
-    return rows.withColumn("doc", F.from_json(text, NEWS_SCHEMA)).withColumn("error", error)
-
-
-def process_batch(df: Any, sink: Any, score_udf: Any, progress: Progress, tasks: int) -> None:
-    """One micro-batch: classify, score, write both topics and commit the offsets atomically."""
-    from pyspark.sql import functions as F
-
-    t0 = time.monotonic()
     desc, title = F.col("doc.description"), F.col("doc.title")
     has_desc = F.length(F.trim(F.coalesce(desc, F.lit("")))) > 0
     body = F.when(has_desc, F.concat_ws(". ", title, desc)).otherwise(title)
-    # One Spark job a batch (bad rows ride along, scored ""), one scoring task per worker: the source's
-    # partitions (a multiple of the tasks, see start_query) merged without a shuffle (a shuffle cost more).
-    out = _classified(df, sink.last_committed).coalesce(tasks).select(
-        "key", "value", "partition", "offset", "timestamp", "error", "doc.id", "doc.published_utc",
-        "doc.title", "doc.tickers", score_udf(F.coalesce(body, F.lit(""))).alias("r"),
-    ).collect()  # fmt: skip
+    bad = F.col("error").isNotNull()
+    rows = df.select(
+        "key", "value", "partition", "offset", "timestamp", F.from_json(text, NEWS_SCHEMA).alias("doc")
+    )
+    return rows.withColumn("error", error).coalesce(tasks).select(
+        F.when(bad, F.col("key")).alias("key"), F.when(bad, F.col("value")).alias("value"), "partition", "offset",
+        "timestamp", "error", "doc.id", "doc.published_utc", "doc.title", "doc.tickers",
+        score_udf(F.coalesce(body, F.lit(""))).alias("r"),
+    )  # fmt: skip
+
+
+def process_batch(df: Any, sink: Any, progress: Progress) -> None:
+    """One micro-batch: collect the scored rows, drop those already committed (a batch replayed after a crash),
+    write both topics and commit the offsets atomically."""
+    t0 = time.monotonic()
+    committed = dict(sink.last_committed)
+    rows = df.collect()
+    out = [r for r in rows if r.offset >= committed.get(r.partition, 0)]
+    progress.skipped += len(rows) - len(out)
     scored = [r for r in out if r.error is None]
     failed = [r for r in out if r.error is not None]
     offsets: dict[int, int] = {}
@@ -296,11 +301,12 @@ def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: 
     def batch(df: Any, batch_id: int) -> None:
         progress.in_batch = True
         try:
-            process_batch(df, sink, score_udf, progress, tasks)
+            process_batch(df, sink, progress)
         finally:
             progress.in_batch = False
 
-    writer = source.load().writeStream.foreachBatch(batch).option("checkpointLocation", opts.checkpoint)
+    rows = scored_rows(source.load(), score_udf, tasks)
+    writer = rows.writeStream.foreachBatch(batch).option("checkpointLocation", opts.checkpoint)
     trigger: Any = {"availableNow": True} if opts.once else {"processingTime": opts.trigger_interval}
     return writer.trigger(**trigger).queryName(f"rtfin-sentiment-{opts.profile}").start()
 
