@@ -66,20 +66,26 @@ class KafkaSink:
         stage: str = STAGE,
         bulk: bool = False,
         check: bool = True,
+        errors_only: bool = False,
     ) -> None:
         """``bulk``: the broker reports failed deliveries only (no Python call per acknowledged record) and
         batches linger at least ``BULK_LINGER_MS``; ``delivered`` is counted when ``flush`` saw every record out.
+        ``errors_only``: failure reports only as well, and ``delivered`` follows the records that left the
+        client without one, at each ``poll`` (``serve``): a lower bound while dead letters are in flight.
         ``check=False``: the caller calls ``check_topics`` before the first record (the client connects in
         the background meanwhile, ~50 ms)."""
         self.kafka, self.stats, self.stage, self.bulk = kafka, stats, stage, bulk
+        self.errors_only = errors_only or bulk
         self.dlq_topic = kafka.topics.dlq
-        bulk_conf = {
-            "delivery.report.only.error": True,
-            "on_delivery": self._delivered,
-            "linger.ms": max(kafka.linger_ms, BULK_LINGER_MS),
-        }
-        self.producer = clients.producer(kafka, **(bulk_conf if bulk else {}))
-        self._on_delivery = None if bulk else self._delivered  # None: the producer's (errors only)
+        conf: dict[str, Any] = {}
+        if self.errors_only:
+            conf = {"delivery.report.only.error": True, "on_delivery": self._delivered}
+        if bulk:
+            conf["linger.ms"] = max(kafka.linger_ms, BULK_LINGER_MS)
+        self.producer = clients.producer(kafka, **conf)
+        self._on_delivery = (
+            None if self.errors_only else self._delivered
+        )  # None: the producer's (errors only)
         self.topics = [*topics, self.dlq_topic]
         if check:
             self.check_topics()
@@ -168,8 +174,19 @@ class KafkaSink:
         self.stats.dead_lettered += 1
         log.warning("dead-lettered a %s payload: %s", self.stats.source, error)
 
-    def poll(self) -> None:
+    def serve(self) -> int:
+        """Serve delivery reports without raising; the records (and reports) still in flight."""
         self.producer.poll(0)
+        in_flight = len(self.producer)
+        if self.errors_only and not self.bulk:  # a record out of the client without a failure report is acked
+            done = self.stats.produced - self.stats.failed - in_flight
+            if done > self.stats.delivered:
+                self.stats.delivered = done
+        return in_flight
+
+    def poll(self) -> None:
+        """Serve delivery reports; raise when some record could not be delivered."""
+        self.serve()
         if self.stats.failed:
             raise ServiceUnavailable(
                 f"{self.stats.failed} record(s) could not be delivered to Kafka ({self.stats.last_error})",
@@ -184,18 +201,18 @@ class KafkaSink:
                 f"{remaining} record(s) still undelivered after {timeout:.0f}s",
                 "Check that Kafka is reachable.",
             )
-        if self.bulk:  # every record is out; failures were reported
+        if self.errors_only:  # every record is out; failures were reported
             self.stats.delivered = self.stats.produced - self.stats.failed
         self.poll()
 
 
 class AckPoller:
-    """Serves a producer's delivery reports every ``interval`` seconds while records are in flight, on the
+    """Serves a sink's delivery reports every ``interval`` seconds while records are in flight, on the
     running event loop: otherwise the reports of a burst's last records wait for the next frame or heartbeat,
     and ``delivered`` (what the producer knows is durable) lags the broker's acknowledgements."""
 
-    def __init__(self, producer: Any, interval: float = ACK_POLL_S) -> None:
-        self.producer, self.interval = producer, interval
+    def __init__(self, sink: KafkaSink, interval: float = ACK_POLL_S) -> None:
+        self.sink, self.interval = sink, interval
         self._timer: asyncio.TimerHandle | None = None
 
     def arm(self) -> None:
@@ -205,8 +222,7 @@ class AckPoller:
 
     def _poll(self) -> None:
         self._timer = None
-        self.producer.poll(0)  # a failed delivery is counted here; the next ``KafkaSink.poll`` raises it
-        if len(self.producer):  # records (or their reports) still in flight
+        if self.sink.serve():  # a failed delivery is counted here; the next ``KafkaSink.poll`` raises it
             self.arm()
 
     def cancel(self) -> None:

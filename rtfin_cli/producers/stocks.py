@@ -126,8 +126,8 @@ async def stream_stocks(
     topic = settings.kafka.topics.stocks_aggs
     stats = stats if stats is not None else Stats(source="polygon.stocks")
     tick = Ticker(reporter, stats)
-    sink = KafkaSink(settings.kafka, stats, [topic])
-    handler, acks = AggHandler(sink, topic, stats, tick), AckPoller(sink.producer)
+    sink = KafkaSink(settings.kafka, stats, [topic], errors_only=True)
+    handler, acks = AggHandler(sink, topic, stats, tick), AckPoller(sink)
 
     def on_frame(data: Any, raw: str) -> None:
         handler(data, raw)
