@@ -86,12 +86,12 @@ class AggHandler:
             self.stats,
         )
         newest = stats.last_event_ms or 0
-        for i, ev in enumerate(events):
-            if isinstance(ev, StatusEvent):
+        for ev in events:
+            if type(ev) is StatusEvent:
                 continue
             sym, e = ev.sym, ev.e
             if ev.s > e:  # the one check the types do not make: the per-event path names it
-                self._loose_one(loads(raw)[i])
+                self._loose_one(loads(raw)[events.index(ev)])
                 continue
             if observe is not None and type(ev) is MinuteAgg and not observe(sym, ev.s):
                 stats.duplicates += 1  # already produced from REST by a repair
