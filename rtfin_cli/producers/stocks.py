@@ -87,7 +87,7 @@ class AggHandler:
         )
         newest = stats.last_event_ms or 0
         for ev in events:
-            if type(ev) is StatusEvent:
+            if isinstance(ev, StatusEvent):
                 continue
             sym, e = ev.sym, ev.e
             if ev.s > e:  # the one check the types do not make: the per-event path names it
