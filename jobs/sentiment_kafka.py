@@ -190,6 +190,18 @@ def _epoch_ms(iso: str | None) -> int | None:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
+def first_offsets(consumer: Any, topic: str, partitions: int) -> str:
+    """endingOffsets (Spark's Kafka source) one record past each partition's first record (empty partitions:
+    none): a batch read of the topic's first records, which warms the source's code at start-up."""
+    from confluent_kafka import TopicPartition
+
+    ends = {}
+    for p in range(partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+        ends[str(p)] = min(low + 1, high)
+    return json.dumps({topic: ends})
+
+
 def starting_offsets(opts: Any, committed: dict[int, int], partitions: int) -> str:
     """Resume from the group's offsets when there is no checkpoint yet (else opts.starting_offsets)."""
     if not committed:

@@ -79,3 +79,11 @@ def test_local_task_slots_split_the_cores_between_the_scoring_workers() -> None:
     assert [job.local_cores(m) for m in ("local", "local[3]", "local[2,4]")] == [1, 3, 2]
     assert job.local_cores("local[*]") >= 1
     assert job.Options().workers == 0  # one per core
+
+
+def test_the_source_warm_up_reads_the_first_record_of_each_partition() -> None:
+    class _Consumer:
+        def get_watermark_offsets(self, tp: object, timeout: float) -> tuple[int, int]:
+            return {0: (5, 9), 1: (0, 0), 2: (3, 4)}[tp.partition]  # type: ignore[attr-defined]
+
+    assert json.loads(kafka.first_offsets(_Consumer(), "raw", 3)) == {"raw": {"0": 6, "1": 0, "2": 4}}
