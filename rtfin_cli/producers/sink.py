@@ -83,9 +83,8 @@ class KafkaSink:
         if bulk:
             conf["linger.ms"] = max(kafka.linger_ms, BULK_LINGER_MS)
         self.producer = clients.producer(kafka, **conf)
-        self._on_delivery = (
-            None if self.errors_only else self._delivered
-        )  # None: the producer's (errors only)
+        # None: the producer's own callback, which sees failures only
+        self._on_delivery = None if self.errors_only else self._delivered
         self.topics = [*topics, self.dlq_topic]
         if check:
             self.check_topics()
