@@ -70,6 +70,7 @@ class Options:
     master: str = ""  # empty: the cluster's (Databricks); local[*] for `rtfin sentiment run`
     jars: str = ""  # comma-separated jar paths (the Kafka connector in local mode)
     driver_memory: str = ""
+    java_options: str = ""  # local: JVM options of the driver (spark.driver.extraJavaOptions)
     shuffle_partitions: int = 2
     workers: int = 0  # Python workers scoring a batch side by side (0: one per core), sharing the cores
 
@@ -217,6 +218,16 @@ def build_spark(opts: Options) -> Any:
         conf["spark.jars"] = opts.jars
     if opts.driver_memory:
         conf["spark.driver.memory"] = opts.driver_memory
+    if opts.master.startswith("local"):  # we start the JVM: its options and heap are ours to choose
+        if opts.java_options:
+            conf["spark.driver.extraJavaOptions"] = opts.java_options
+        # Spark keeps 300 MB of the heap for itself and refuses a heap under 1.5 times that; a smaller heap
+        # (the local stack's) keeps a quarter of itself instead.
+        size = (opts.driver_memory or "1g").strip().lower().removesuffix("b")
+        unit = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(size[-1:], 1 << 20)  # no unit: MiB
+        digits = size.rstrip("kmg")
+        if digits.isdigit() and int(digits) * unit < 512 << 20:
+            conf["spark.testing.reservedMemory"] = str(int(digits) * unit // 4)
     conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(max(opts.batch_size * 16, 1024))
     for k, v in conf.items():
         builder = builder.config(k, v)

@@ -9,7 +9,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rtfin_cli.locate import LOOPBACK_HOSTS, local_clickhouse_password, read_secret
@@ -148,8 +156,16 @@ class SentimentSettings(_Section):
     fail_on_data_loss: bool = True
     spark_master: str = "local[*]"
     driver_memory: str = "1g"
+    java_options: str | None = None  # local mode: JVM options of Spark's driver (None: Spark's defaults)
     shuffle_partitions: int = Field(2, ge=1)
     workers: int = Field(0, ge=0)  # Python workers scoring side by side in local mode (0: one per core)
+
+    @field_validator("java_options")
+    @classmethod
+    def _java_options_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("blank JVM options: leave the key unset for Spark's defaults")
+        return value
 
     def local_checkpoint_dir(self, cwd: Path | None = None) -> Path | None:
         """The checkpoint directory on this machine (relative to ``cwd``), or None for a remote store

@@ -80,7 +80,7 @@ def run_local(
     values.update(
         once=once, master=s.sentiment.spark_master, jars=",".join(map(str, jars)),
         driver_memory=s.sentiment.driver_memory, shuffle_partitions=s.sentiment.shuffle_partitions,
-        workers=s.sentiment.workers,
+        workers=s.sentiment.workers, java_options=s.sentiment.java_options or "",
         sasl_password=secret(s.kafka.sasl_password),
     )  # fmt: skip
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

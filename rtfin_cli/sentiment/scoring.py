@@ -226,6 +226,9 @@ class OnnxScorer:
                 raise ModelLoadError(f"the ONNX model {model} is missing; export it with rtfin") from exc
             export(AdapterScorer(path, max_length=512, batch_size=8), model)
         opts = ort.SessionOptions()
+        # No memory pattern: ONNX Runtime would plan and keep a block for each input shape (batch x text
+        # length) in its arena: 110 MB more for a dev stack's news, 570 MB more at 256 tokens; the same scores.
+        opts.enable_mem_pattern = False
         n = os.environ.get("RTFIN_TORCH_THREADS")
         if n:
             opts.intra_op_num_threads = int(n)

@@ -117,17 +117,29 @@ def plan(
     return [watchdog, *steps]
 
 
+# Spark's JVM in the stack: the serial collector (G1's own structures are ~45 MB), C1 only (no C2 compiler or
+# profiles), a heap that starts small and gives back what a batch no longer needs (docs/benchmarks.md).
+LEAN_JAVA_OPTIONS = (
+    "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=48m -Xms16m "
+    "-XX:MinHeapFreeRatio=5 -XX:MaxHeapFreeRatio=20"
+)
+LEAN_DRIVER_MEMORY = "256m"  # 5,000-row batches of 1.2 KB articles peak at ~90 MB live (docs/benchmarks.md)
+
+
 def lean_sentiment_env(s: RtfinSettings) -> dict[str, str]:
     """The sentiment job's memory-lean defaults for the stack, for each setting the user did not choose:
     the offline model as ONNX int8 (a third of torch's memory, the same labels), one Python worker (a
-    dev stack's news rate needs no second copy of the model) and a 512 MB driver heap (docs/benchmarks.md)."""
+    dev stack's news rate needs no second copy of the model), a 256 MB driver heap and lean JVM options
+    (docs/benchmarks.md)."""
     chosen, env = s.sentiment.model_fields_set, {}
     if s.sentiment.model == OFFLINE_MODEL and "runtime" not in chosen:
         env["RTFIN__SENTIMENT__RUNTIME"] = "onnx"
     if "workers" not in chosen:
         env["RTFIN__SENTIMENT__WORKERS"] = "1"
     if "driver_memory" not in chosen:
-        env["RTFIN__SENTIMENT__DRIVER_MEMORY"] = "512m"
+        env["RTFIN__SENTIMENT__DRIVER_MEMORY"] = LEAN_DRIVER_MEMORY
+    if "java_options" not in chosen:
+        env["RTFIN__SENTIMENT__JAVA_OPTIONS"] = LEAN_JAVA_OPTIONS
     return env
 
 

@@ -52,6 +52,21 @@ def test_the_stack_runs_the_offline_model_on_onnx_unless_a_runtime_is_chosen() -
     ) and "RTFIN__SENTIMENT__RUNTIME" not in stack_env(hub)
 
 
+def test_the_stack_gives_the_job_a_small_heap_and_lean_jvm_options_unless_chosen() -> None:
+    from rtfin_cli.stack.plan import LEAN_JAVA_OPTIONS
+
+    env = stack_env(_settings())
+    assert env["RTFIN__SENTIMENT__DRIVER_MEMORY"] == "256m"
+    assert (
+        env["RTFIN__SENTIMENT__JAVA_OPTIONS"] == LEAN_JAVA_OPTIONS and "-XX:+UseSerialGC" in LEAN_JAVA_OPTIONS
+    )
+    lean = load_settings(environ=ENV | env).settings.sentiment  # what the stage's settings become
+    assert (lean.driver_memory, lean.java_options) == ("256m", LEAN_JAVA_OPTIONS)
+    mine = {"RTFIN__SENTIMENT__DRIVER_MEMORY": "2g", "RTFIN__SENTIMENT__JAVA_OPTIONS": "-XX:+UseG1GC"}
+    chosen = stack_env(load_settings(environ=ENV | mine).settings)
+    assert "RTFIN__SENTIMENT__DRIVER_MEMORY" not in chosen and "RTFIN__SENTIMENT__JAVA_OPTIONS" not in chosen
+
+
 def test_backoff_is_exponential_and_bounded() -> None:
     delays = [stack_watch.backoff(n) for n in range(10)]
     assert delays[:4] == [1, 2, 4, 8] and max(delays) == stack_watch.MAX_BACKOFF_S

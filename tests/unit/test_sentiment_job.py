@@ -87,3 +87,83 @@ def test_the_source_warm_up_reads_the_first_record_of_each_partition() -> None:
             return {0: (5, 9), 1: (0, 0), 2: (3, 4)}[tp.partition]  # type: ignore[attr-defined]
 
     assert json.loads(kafka.first_offsets(_Consumer(), "raw", 3)) == {"raw": {"0": 6, "1": 0, "2": 4}}
+
+
+class _Builder:
+    """SparkSession.builder's chain, recording the conf it was given (no JVM)."""
+
+    def __init__(self) -> None:
+        self.conf: dict[str, str] = {}
+
+    def appName(self, name: str) -> _Builder:  # noqa: N802 - Spark's name
+        return self
+
+    def master(self, master: str) -> _Builder:
+        self.conf["master"] = master
+        return self
+
+    def config(self, key: str, value: str) -> _Builder:
+        self.conf[key] = value
+        return self
+
+    def getOrCreate(self) -> object:  # noqa: N802 - Spark's name
+        class _Context:
+            def setLogLevel(self, level: str) -> None:  # noqa: N802
+                pass
+
+        return type("Spark", (), {"sparkContext": _Context()})()
+
+
+@pytest.mark.parametrize(
+    ("master", "memory", "java", "expected_java", "reserved"),
+    [
+        ("local[*]", "256m", "-XX:+UseSerialGC", "-XX:+UseSerialGC", str((256 << 20) // 4)),
+        ("local[2]", "160", "", None, str((160 << 20) // 4)),  # no unit: MiB, as Spark reads it
+        ("local[*]", "1g", "-Xss1m", "-Xss1m", None),  # Spark's own 300 MB fits: untouched
+        ("local[*]", "", "", None, None),  # Spark's default heap (1g)
+        ("", "256m", "-XX:+UseSerialGC", None, None),  # Databricks: the cluster's JVM, not ours
+    ],
+)
+def test_local_driver_gets_its_jvm_options_and_a_small_heap_keeps_a_quarter_for_spark(
+    monkeypatch: pytest.MonkeyPatch,
+    master: str,
+    memory: str,
+    java: str,
+    expected_java: str | None,
+    reserved: str | None,
+) -> None:
+    import pyspark.sql
+
+    builder = _Builder()
+    monkeypatch.setattr(pyspark.sql, "SparkSession", type("SparkSession", (), {"builder": builder}))
+    job.build_spark(job.Options(master=master, driver_memory=memory, java_options=java))
+    assert builder.conf.get("spark.driver.extraJavaOptions") == expected_java
+    assert builder.conf.get("spark.testing.reservedMemory") == reserved
+    if reserved:  # Spark accepts a heap of at least 1.5 times what it reserves
+        assert int(reserved) * 1.5 < int(memory.rstrip("m")) << 20
+
+
+def test_runner_passes_the_java_options_setting_to_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtfin_cli.sentiment import runner
+
+    seen: list[object] = []
+    fake_job = type(
+        "Job",
+        (),
+        {
+            "Options": job.Options,
+            "run": staticmethod(lambda o, on_progress: seen.append(o) or job.Progress()),
+        },
+    )
+    monkeypatch.setattr(runner, "load_job", lambda: fake_job)
+    monkeypatch.setattr(
+        "rtfin_cli.kafka.clients.check_reachable",
+        lambda k: type(
+            "M", (), {"topics": {"rtfin.news.raw": 1, "rtfin.news.sentiment": 1, "rtfin.dlq": 1}}
+        )(),
+    )
+    s = load_settings(environ={"RTFIN__SENTIMENT__JAVA_OPTIONS": "-XX:+UseSerialGC"}).settings
+    runner.run_local(s, once=True)
+    assert seen[0].java_options == "-XX:+UseSerialGC"  # type: ignore[attr-defined]
+    runner.run_local(load_settings(environ={}).settings, once=True)
+    assert seen[1].java_options == ""  # type: ignore[attr-defined]  # unset: Spark's defaults

@@ -39,3 +39,24 @@ def test_bad_runtime_and_onnx_for_a_hub_model_are_errors() -> None:
         load(scoring.OFFLINE_MODEL, runtime="tensorrt")
     with pytest.raises(ConfigError, match="runtime onnx runs the offline model only"):
         load("ProsusAI/finbert", runtime="onnx")
+
+
+def test_onnx_session_keeps_no_memory_pattern_and_scores_exactly_the_same() -> None:
+    """A memory pattern is planned and kept per input shape (batch x text length): without one a worker
+    holds ~110 MB less for a dev stack's news (docs/benchmarks.md), and no score changes."""
+    import onnxruntime as ort
+
+    scorer = scoring.load_scorer(scoring.OFFLINE_MODEL, runtime="onnx")
+    assert isinstance(scorer, scoring.OnnxScorer)
+    assert scorer.session.get_session_options().enable_mem_pattern is False
+    titles = read_tsv(finetune.HELDOUT)[1][:96]
+    texts = titles + [f"{a}. {b}. {c}" for a, b, c in zip(titles, titles[1:], titles[2:], strict=False)]
+    lean = scorer.predict(texts)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    planned = ort.InferenceSession(
+        str(scoring.onnx_cache_file(scoring.head_file())), opts, providers=["CPUExecutionProvider"]
+    )
+    assert planned.get_session_options().enable_mem_pattern is True
+    scorer.session = planned
+    assert scorer.predict(texts) == lean

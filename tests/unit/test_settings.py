@@ -71,6 +71,20 @@ def test_invalid_env_value_names_variable() -> None:
     assert "RTFIN__KAFKA__TOPICS__PARTITIONS" in err.value.message
 
 
+def test_blank_java_options_are_an_error_and_unset_means_spark_defaults() -> None:
+    assert load_settings(None, "local", environ={}).settings.sentiment.java_options is None
+    opts = "-XX:+UseSerialGC -Xss1m"
+    assert (
+        load_settings(
+            None, "local", environ={"RTFIN__SENTIMENT__JAVA_OPTIONS": opts}
+        ).settings.sentiment.java_options
+        == opts
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, "local", environ={"RTFIN__SENTIMENT__JAVA_OPTIONS": "  "})
+    assert "RTFIN__SENTIMENT__JAVA_OPTIONS" in err.value.message and "blank JVM options" in err.value.message
+
+
 def test_unknown_key_is_rejected(tmp_path: Path) -> None:
     cfg = tmp_path / "rtfin.toml"
     cfg.write_text("[local.kafka]\nbootstrapp = 'x'\n")
