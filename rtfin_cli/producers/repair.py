@@ -21,6 +21,7 @@ Second aggregates (``A``) have no REST counterpart and are never repaired.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -43,6 +44,7 @@ log = logging.getLogger("rtfin.producers.repair")
 ORIGIN_HEADER = "rtfin-origin"
 ORIGIN_REST = b"rest"
 TAIL_WINDOW_MS = 15 * MINUTE_MS  # how far back from the topic's newest record the start-up read goes
+STREAM_START_WAIT_S = 1.0  # how long a subscribe's repair waits for the new stream's first minute
 
 # emit(ticker, REST results) -> how many were produced (the others were dead-lettered)
 Emit = Callable[[str, list[Bar | dict[str, Any]]], int]
@@ -68,6 +70,7 @@ class _Until:
     """Where the stream of one subscribe begins: the first minute it sent (None until it sends one)."""
 
     first: int | None = None
+    begun: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Repairer:
@@ -107,6 +110,7 @@ class Repairer:
         if self._open:  # the first minute streamed since these subscribes: their repairs stop before it
             for until in self._open:
                 until.first = s
+                until.begun.set()
             self._open.clear()
         if self._skip and sym in self._skip:
             if s <= self._skip[sym]:
@@ -188,6 +192,9 @@ class Repairer:
             bars = await self._fetch(sym, lo, max(lo, now) + self.lookback_ms)
             if bars is None:
                 return
+            if until.first is None:  # a moment for the new stream to begin: a minute that both REST and the
+                with contextlib.suppress(TimeoutError):  # stream have then goes out as the stream's
+                    await asyncio.wait_for(until.begun.wait(), STREAM_START_WAIT_S)
             first = until.first
             bars = [b for b in bars if first is None or (b.t if type(b) is Bar else _start(b)) < first]
             n = self.emit(sym, bars)
