@@ -323,7 +323,8 @@ def start_query(spark: Any, opts: Options, sink: Any, score_udf: Any, progress: 
     partitions = sink.consumer.list_topics(opts.topic_in, timeout=30).topics[opts.topic_in].partitions
     kafka = kafka_module(opts)
     start = kafka.starting_offsets(opts, sink.last_committed, len(partitions))
-    warm_up_source(spark, opts, sink, len(partitions))
+    with contextlib.suppress(Exception):  # a warm-up only: whatever fails here, the query meets and reports
+        warm_up_source(spark, opts, sink, len(partitions))
     split = {"minPartitions": str(tasks * len(partitions))} if len(partitions) % tasks else {}
     source = spark.readStream.format("kafka").options(**kafka.source_options(opts, start), **split)
 
