@@ -228,8 +228,8 @@ def local_stack(speed: float, dashboard: bool) -> Iterator[tuple[Path, dict[str,
 
 
 def group_members(pid: int) -> list[tuple[str, list[str]]]:
-    """(pid, /proc stat fields after the command name) of each live process of the service led by ``pid``: its
-    process group and every descendant (pyspark's daemon moves itself and its workers into a group of their
+    """(pid, /proc stat fields after the command name) of each live process of the service led by ``pid``: it,
+    its process group and every descendant (pyspark's daemon moves itself and its workers into a group of their
     own, which a group alone would leave out, and with them the sentiment model)."""
     procs: dict[str, list[str]] = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
@@ -240,8 +240,8 @@ def group_members(pid: int) -> list[tuple[str, list[str]]]:
     children: dict[str, list[str]] = {}
     for entry, fields in procs.items():
         children.setdefault(fields[1], []).append(entry)
-    members = {entry for entry, fields in procs.items() if fields[2] == str(pid)}
-    todo = [str(pid), *members]
+    members = {str(pid)} | {entry for entry, fields in procs.items() if fields[2] == str(pid)}
+    todo = list(members)
     while todo:
         for child in children.get(todo.pop(), []):
             if child not in members:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import Result
+from bench.bench_freshness import group_members
 from bench.paired import alternate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +134,7 @@ class TreePeak(threading.Thread):
     def sample(self) -> None:
         rss = pss = 0.0
         self.samples = getattr(self, "samples", 0) + 1
-        for pid in _tree(os.getpid()):
+        for pid in (int(entry) for entry, _ in group_members(os.getpid())):  # this process and its tree
             fields = _kb_fields(f"/proc/{pid}/status", ("VmHWM:", "VmRSS:"))
             if fields:
                 self.hwm[pid] = max(self.hwm.get(pid, 0.0), fields.get("VmHWM:", 0) / 1024)
@@ -146,23 +147,6 @@ class TreePeak(threading.Thread):
         self.sample()
         self.done.set()
         return {"rss_mb": self.rss_mb, "pss_mb": self.pss_mb, "hwm_mb": sum(self.hwm.values())}
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
 
 
 def _kb_fields(path: str, names: tuple[str, ...]) -> dict[str, int]:
