@@ -132,8 +132,9 @@ def bulk_side(cfg: str, **_: Any) -> dict[str, Any]:
 
 
 def _cpu_floor(rounds: list[dict[str, Any]]) -> dict[str, float]:
-    """The best ratio the loader's CPU allows: even with all the machine's cores busy all the time, its
-    rounds cannot take less than their CPU seconds (loader, broker, endpoint) over the cores."""
+    """The ratio the loader's CPU would allow with every core busy all the time: a round cannot take less
+    than its CPU seconds (loader, broker, endpoint) over the cores. Those seconds include the group join,
+    which the measured busy time does not, so ``best_ratio`` understates the bound: it shows the order."""
     import statistics
 
     loader = statistics.median(r["cpu_s_incl_group_join"]["total"] for r in rounds if r["side"] == "value")

@@ -223,11 +223,9 @@ def build_spark(opts: Options) -> Any:
             conf["spark.driver.extraJavaOptions"] = opts.java_options
         # Spark keeps 300 MB of the heap for itself and refuses a heap under 1.5 times that; a smaller heap
         # (the local stack's) keeps a quarter of itself instead.
-        size = (opts.driver_memory or "1g").strip().lower().removesuffix("b")
-        unit = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(size[-1:], 1 << 20)  # no unit: MiB
-        digits = size.rstrip("kmg")
-        if digits.isdigit() and int(digits) * unit < 512 << 20:
-            conf["spark.testing.reservedMemory"] = str(int(digits) * unit // 4)
+        heap = jvm_bytes(opts.driver_memory or "1g")
+        if heap is not None and heap < 512 << 20:
+            conf["spark.testing.reservedMemory"] = str(heap // 4)
     conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(max(opts.batch_size * 16, 1024))
     for k, v in conf.items():
         builder = builder.config(k, v)
@@ -236,6 +234,14 @@ def build_spark(opts: Options) -> Any:
     if opts.scoring_module:
         spark.sparkContext.addPyFile(opts.scoring_module)
     return spark
+
+
+def jvm_bytes(size: str) -> int | None:
+    """Bytes of a JVM memory size as Spark writes it (512m, 2g, 1024k; no unit: MiB); None if not one."""
+    size = size.strip().lower().removesuffix("b")
+    unit = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(size[-1:], 1 << 20)
+    digits = size.rstrip("kmg")
+    return int(digits) * unit if digits.isdigit() else None
 
 
 def warm_up(spark: Any, score_udf: Any, stopping: Callable[[], bool], tasks: int) -> None:
@@ -292,7 +298,7 @@ def process_batch(df: Any, sink: Any, progress: Progress) -> None:
     """One micro-batch: collect the scored rows, drop those already committed (a batch replayed after a crash),
     write both topics and commit the offsets atomically."""
     t0 = time.monotonic()
-    committed = dict(sink.last_committed)
+    committed = sink.last_committed  # sink.write below moves it, after the filter has used it
     rows = df.collect()
     out = [r for r in rows if r.offset >= committed.get(r.partition, 0)]
     progress.skipped += len(rows) - len(out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import threading
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -302,11 +301,12 @@ def _print_failure(failed: str, as_json: bool) -> None:
 
 
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    """Refreshes until Ctrl-C or SIGTERM; both interrupt a refresh in flight, so a stop is prompt even
+    while the probe waits on a broker that is down."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if as_json or not console.is_terminal:
-            while not stop.is_set():
+            while True:
                 t0 = time.monotonic()
                 snap, failed = snapshot_or_failure(monitor)
                 if snap is None:
@@ -316,17 +316,17 @@ def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
                 else:
                     for line in log_lines(snap):
                         console.print(line, soft_wrap=True, markup=False, highlight=False)
-                stop.wait(max(0.0, every - (time.monotonic() - t0)))
+                time.sleep(max(0.0, every - (time.monotonic() - t0)))
             return
         from rich.live import Live
 
         with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
-            while not stop.is_set():
+            while True:
                 t0 = time.monotonic()
                 snap, failed = snapshot_or_failure(monitor)
                 view = render(snap, wide) if snap is not None else Text(failed, style="bold red")
                 live.update(view, refresh=True)
-                stop.wait(max(0.0, every - (time.monotonic() - t0)))
+                time.sleep(max(0.0, every - (time.monotonic() - t0)))
     except KeyboardInterrupt:
         pass
     finally:

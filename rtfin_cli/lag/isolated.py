@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rtfin_cli.settings import RtfinSettings
 
 START_S = 60.0  # a new child imports rtfin and its clients before its first snapshot
+CLOSE_S = 3.0  # how long a stopping view waits for the child to close its clients before killing it
 
 
 class ProbeCrashed(RuntimeError):
@@ -96,9 +97,7 @@ class IsolatedMonitor:
         """Ends the child; what happened to it, for the view."""
         proc, self._proc = self._proc, None
         assert proc is not None
-        if hung:
-            proc.kill()
-        proc.join(5)
+        _end(proc, grace_s=0.0 if hung else 5.0)
         self._close_conn()
         self.crashes += 1
         if hung:
@@ -113,6 +112,8 @@ class IsolatedMonitor:
             self._conn = None
 
     def close(self) -> None:
+        """Asks the child to close its clients; kills it after ``CLOSE_S`` (it only reads, so nothing is
+        lost), as librdkafka's close can hang on a broker that just restarted and a stop must be prompt."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -121,8 +122,14 @@ class IsolatedMonitor:
             self._conn.send("close")
         except OSError:
             pass
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
+        _end(proc, grace_s=CLOSE_S)
         self._close_conn()
+
+
+def _end(proc: BaseProcess, grace_s: float) -> None:
+    """Waits ``grace_s`` for the child to exit, then kills it: it ignores SIGTERM, so one left alive
+    would also hang multiprocessing's exit handler, which terminates and then joins daemon children."""
+    proc.join(grace_s)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(5)

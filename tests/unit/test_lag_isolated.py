@@ -59,3 +59,18 @@ def test_close_ends_the_child_which_leaves_a_group_stop_to_the_parent() -> None:
     assert monitor.snapshot().kafka["status"] == "unreachable" and monitor.pid == pid
     monitor.close()
     assert pid is not None and not os.path.exists(f"/proc/{pid}")
+
+
+def test_close_kills_a_child_that_does_not_close_in_time() -> None:
+    import time
+
+    from rtfin_cli.lag.isolated import CLOSE_S
+
+    monitor = _monitor()
+    monitor.snapshot()
+    pid = monitor.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # a client close that hangs on a broker that just restarted
+    t0 = time.monotonic()
+    monitor.close()
+    assert time.monotonic() - t0 < CLOSE_S + 5 and not os.path.exists(f"/proc/{pid}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -99,3 +100,24 @@ def test_a_failed_refresh_is_shown_and_the_view_goes_on(capsys: Any) -> None:
     assert monitor.calls == 3
     assert "this refresh failed (RuntimeError: boom); retrying" in lines[0]["error"]
     assert lines[1]["kafka"]["status"] == "ok" and lines[1]["clock"]["speed"] == 60.0
+
+
+class _BlockedMonitor:
+    """A refresh that waits on a broker that never answers."""
+
+    def snapshot(self) -> Snapshot:
+        time.sleep(60)
+        return _snapshot()
+
+
+def test_sigterm_stops_the_view_during_a_refresh_in_flight() -> None:
+    import os
+    import signal
+    import threading
+
+    from rtfin_cli.cli.lag import _live
+
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    t0 = time.monotonic()
+    _live(_BlockedMonitor(), every=1.0, as_json=True, wide=False)
+    assert time.monotonic() - t0 < 10  # not after the 60 s refresh
