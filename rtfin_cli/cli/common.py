@@ -12,8 +12,9 @@ from rich.console import Console
 if TYPE_CHECKING:  # pydantic is loaded only by commands that read settings: `rtfin --help` stays fast
     from rtfin_cli.settings import LoadedSettings, RtfinSettings
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# emoji=False: output quotes paths, files and articles, where ":x:" is text, not an emoji code
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 PIPED_WIDTH = 220  # tables printed to a file or pipe: no terminal width to fit, so no wrapping at 80
 
 
@@ -23,7 +24,7 @@ def out_console() -> Console:
 
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=PIPED_WIDTH, highlight=False)
+    return Console(width=PIPED_WIDTH, highlight=False, emoji=False)
 
 
 @dataclass

@@ -59,17 +59,22 @@ app.command("doctor")(doctor.doctor)
 app.command("verify")(verify_cmd.verify)
 
 
+def _say(prefix: str, text: str) -> None:
+    """A ``prefix`` (markup) and ``text`` on stderr: the text quotes logs and paths, so it is never markup."""
+    from rich.markup import escape
+
+    err_console.print(f"{prefix} {escape(text)}", soft_wrap=True)
+
+
 def report_error(exc: RtfinError) -> None:
     """One red line and the hint; a traceback only with --debug."""
     if state.debug:
         import traceback
 
         traceback.print_exception(exc)
-    from rich.markup import escape  # messages quote logs and paths: "[...]" is text, not markup
-
-    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+    _say("[bold red]error:[/]", exc.message)
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
+        _say("[dim]hint:[/]", exc.hint)
 
 
 def run() -> None:
@@ -89,13 +94,13 @@ def run() -> None:
         if callable(show):
             show()
         else:
-            err_console.print(f"[bold red]error:[/] {exc.format_message()}", soft_wrap=True)
+            _say("[bold red]error:[/]", exc.format_message())
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - last resort: never a bare traceback without --debug
         if state.debug:
             raise
-        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}", soft_wrap=True)
-        err_console.print("[dim]hint:[/] re-run with --debug for the traceback and report it.")
+        _say("[bold red]error:[/]", f"unexpected {type(exc).__name__}: {exc}")
+        _say("[dim]hint:[/]", "re-run with --debug for the traceback and report it.")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

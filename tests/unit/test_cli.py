@@ -72,3 +72,13 @@ def test_import_hygiene() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_an_error_quoting_a_file_prints_it_verbatim(tmp_path: Path) -> None:
+    """Neither rich markup ("[bold]") nor emoji codes (":x:", as in /etc/passwd) are read in what a message quotes."""
+    bad = tmp_path / "[bold]users.tsv"
+    bad.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    out = run_cli("sentiment", "eval", str(bad), cwd=tmp_path)
+    assert out.returncode != 0
+    first = out.stderr.splitlines()[0]
+    assert first.startswith("error:") and str(bad) in first and "root:x:0:0" in first, first
