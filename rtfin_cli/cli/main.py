@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +13,7 @@ from rtfin_cli.cli import config as config_cmd
 from rtfin_cli.cli import dashboard, doctor, gaps, lag, local, produce, sentiment, topics, transform
 from rtfin_cli.cli import verify as verify_cmd
 from rtfin_cli.cli.common import err_console, state
-from rtfin_cli.errors import RtfinError
+from rtfin_cli.errors import RtfinError, UsageError
 
 app = typer.Typer(
     name="rtfin",
@@ -77,10 +78,35 @@ def report_error(exc: RtfinError) -> None:
         _say("[dim]hint:[/]", exc.hint)
 
 
+def refuse_blank_options(command: Any) -> None:
+    """Every option of ``command`` and its subcommands refuses an empty or blank value typed on the command
+    line: `--group ""` is a mistake (often an unset shell variable), never "all" and never the default."""
+    for param in command.params:
+        if param.param_type_name == "option" and not param.is_flag:
+            param.process_value = _refusing_blank(param, param.process_value)
+    for sub in getattr(command, "commands", {}).values():
+        refuse_blank_options(sub)
+
+
+def _refusing_blank(param: Any, process: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def process_value(ctx: Any, value: Any) -> Any:
+        source = ctx.get_parameter_source(param.name)
+        typed = source is not None and source.name == "COMMANDLINE"
+        values = value if isinstance(value, list | tuple) else [value]
+        if typed and any(isinstance(v, str) and not v.strip() for v in values):
+            name = param.opts[0]
+            raise UsageError(f"{name} is empty", f"Give {name} a value, or leave it out for its default.")
+        return process(ctx, value)
+
+    return process_value
+
+
 def run() -> None:
     """Console-script entry point."""
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        refuse_blank_options(command)
+        code = command(standalone_mode=False)
     except RtfinError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from rtfin_cli import __version__
 from tests.conftest import run_cli
@@ -82,3 +86,34 @@ def test_an_error_quoting_a_file_prints_it_verbatim(tmp_path: Path) -> None:
     assert out.returncode != 0
     first = out.stderr.splitlines()[0]
     assert first.startswith("error:") and str(bad) in first and "root:x:0:0" in first, first
+
+
+def _options(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[Any, tuple[str, ...], str]]:
+    """(command, its path, option name) of every option that takes a value, in the whole command tree."""
+    for param in command.params:
+        if param.param_type_name == "option" and not param.is_flag:
+            yield command, path, param.opts[0]
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _options(sub, (*path, name))
+
+
+def test_every_option_refuses_an_empty_or_blank_value() -> None:
+    """Only parsed (make_context), never run: the check stops at the value, before any command body."""
+    import typer
+
+    from rtfin_cli.cli.main import app, refuse_blank_options
+    from rtfin_cli.errors import UsageError
+
+    root = typer.main.get_command(app)
+    refuse_blank_options(root)
+    options = list(_options(root))
+    assert len(options) > 40 and {(p, o) for _, p, o in options} >= {((), "--profile"), (("lag",), "--group")}
+    for command, path, option in options:
+        for blank in ("", "  "):
+            with pytest.raises(UsageError, match=f"^{option} is empty$"):
+                command.make_context(path[-1] if path else "rtfin", [option, blank])
+
+
+def test_a_blank_option_is_one_error_line_and_exit_2() -> None:
+    out = run_cli("lag", "--once", "--group", "")  # never "every group"
+    assert out.returncode == 2 and out.stderr.splitlines()[0] == "error: --group is empty", out.stderr
