@@ -79,10 +79,11 @@ def report_error(exc: RtfinError) -> None:
 
 
 def refuse_blank_options(command: Any) -> None:
-    """Every option of ``command`` and its subcommands refuses an empty or blank value typed on the command
-    line: `--group ""` is a mistake (often an unset shell variable), never "all" and never the default."""
+    """Every option and argument of ``command`` and its subcommands refuses an empty or blank value typed on
+    the command line: `--group ""` is a mistake (often an unset shell variable), never "all" and never the
+    default."""
     for param in command.params:
-        if param.param_type_name == "option" and not param.is_flag:
+        if not getattr(param, "is_flag", False):
             param.process_value = _refusing_blank(param, param.process_value)
     for sub in getattr(command, "commands", {}).values():
         refuse_blank_options(sub)
@@ -94,8 +95,11 @@ def _refusing_blank(param: Any, process: Callable[[Any, Any], Any]) -> Callable[
         typed = source is not None and source.name == "COMMANDLINE"
         values = value if isinstance(value, list | tuple) else [value]
         if typed and any(isinstance(v, str) and not v.strip() for v in values):
-            name = param.opts[0]
-            raise UsageError(f"{name} is empty", f"Give {name} a value, or leave it out for its default.")
+            if param.param_type_name == "option":
+                name = param.opts[0]
+                raise UsageError(f"{name} is empty", f"Give {name} a value, or leave it out for its default.")
+            name = param.name.upper()
+            raise UsageError(f"{name} is empty", f"Give {name} a value (see --help).")
         return process(ctx, value)
 
     return process_value

@@ -88,16 +88,16 @@ def test_an_error_quoting_a_file_prints_it_verbatim(tmp_path: Path) -> None:
     assert first.startswith("error:") and str(bad) in first and "root:x:0:0" in first, first
 
 
-def _options(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[Any, tuple[str, ...], str]]:
-    """(command, its path, option name) of every option that takes a value, in the whole command tree."""
+def _params(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[Any, tuple[str, ...], Any]]:
+    """(command, its path, parameter) of every option that takes a value and every argument, in the whole tree."""
     for param in command.params:
-        if param.param_type_name == "option" and not param.is_flag:
-            yield command, path, param.opts[0]
+        if not getattr(param, "is_flag", False):
+            yield command, path, param
     for name, sub in getattr(command, "commands", {}).items():
-        yield from _options(sub, (*path, name))
+        yield from _params(sub, (*path, name))
 
 
-def test_every_option_refuses_an_empty_or_blank_value() -> None:
+def test_every_option_and_argument_refuses_an_empty_or_blank_value() -> None:
     """Only parsed (make_context), never run: the check stops at the value, before any command body."""
     import typer
 
@@ -106,12 +106,20 @@ def test_every_option_refuses_an_empty_or_blank_value() -> None:
 
     root = typer.main.get_command(app)
     refuse_blank_options(root)
-    options = list(_options(root))
-    assert len(options) > 40 and {(p, o) for _, p, o in options} >= {((), "--profile"), (("lag",), "--group")}
-    for command, path, option in options:
+    params = list(_params(root))
+    named = {(path, p.opts[0]) for _, path, p in params}
+    assert (
+        len(params) > 40
+        and {((), "--profile"), (("lag",), "--group"), (("sentiment", "eval"), "file")} <= named
+    )
+    for command, path, param in params:
+        option = param.param_type_name == "option"
+        name = param.opts[0] if option else param.name.upper()
         for blank in ("", "  "):
-            with pytest.raises(UsageError, match=f"^{option} is empty$"):
-                command.make_context(path[-1] if path else "rtfin", [option, blank])
+            with pytest.raises(UsageError, match=f"^{name} is empty$"):
+                command.make_context(
+                    path[-1] if path else "rtfin", [param.opts[0], blank] if option else [blank]
+                )
 
 
 def test_a_blank_option_is_one_error_line_and_exit_2() -> None:
