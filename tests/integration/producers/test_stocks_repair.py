@@ -98,16 +98,18 @@ def _drop_run(
         code, out, err = stop(proc, 60)
     assert code == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
-    assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, (
-        stats
-    )
-    assert stats["repaired"] > 0 and stats["repair_failed"] == 0, stats
-    assert stats["longest_disconnected_s"] < 5, stats  # no backoff builds up across healthy sessions
     try:
         counts = _check_complete(kafka, want)
     except AssertionError as exc:  # what the producer saw, to tell a lost bar from a late one
         raise AssertionError(f"{exc}; producer {stats}; its log ends: {err[-4000:]}") from None
     assert counts["repaired"] == stats["repaired"]
+    assert stats["reconnects"] >= cuts >= seconds // 10 and stats["connects"] == stats["reconnects"] + 1, (
+        stats
+    )
+    # every reconnect repairs; a minute comes from REST only when it ended while no stream was subscribed,
+    # which a quick reconnect (at speed 120 a minute lasts 0.5 s) may not give
+    assert stats["repair_windows"] >= stats["reconnects"] and stats["repair_failed"] == 0, stats
+    assert stats["longest_disconnected_s"] < 5, stats  # no backoff builds up across healthy sessions
     return {
         **counts,
         "cuts": cuts,
@@ -135,6 +137,7 @@ def test_five_minutes_of_drops_lose_no_minute(
 ) -> None:
     counts = _drop_run(kafka, market, tmp_path, seconds=300)
     print("drop test (300 s):", counts)
+    assert counts["repaired"] > 0, counts  # ~45 cuts: some minutes ended while no stream was subscribed
 
 
 def test_a_reconnect_repairs_every_ticker_without_waiting_for_a_next_bar(
