@@ -103,21 +103,22 @@ def test_a_failed_refresh_is_shown_and_the_view_goes_on(capsys: Any) -> None:
 
 
 class _BlockedMonitor:
-    """A refresh that waits on a broker that never answers."""
+    """A refresh that waits on a broker that never answers; SIGTERM arrives while it waits (sent from here,
+    so the view's handler is surely installed: the default action would end the test run)."""
 
     def snapshot(self) -> Snapshot:
+        import os
+        import signal
+        import threading
+
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
         time.sleep(60)
         return _snapshot()
 
 
 def test_sigterm_stops_the_view_during_a_refresh_in_flight() -> None:
-    import os
-    import signal
-    import threading
-
     from rtfin_cli.cli.lag import _live
 
-    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
     t0 = time.monotonic()
     _live(_BlockedMonitor(), every=1.0, as_json=True, wide=False)
     assert time.monotonic() - t0 < 10  # not after the 60 s refresh
