@@ -190,12 +190,7 @@ def _confusion_table(report: EvalReport, corner: str) -> Table:
 
 
 def _model(value: str | None, default: str) -> str:
-    from rtfin_cli.errors import UsageError
-
-    if value is not None and not value.strip():
-        raise UsageError(
-            "--model is empty", "Pass a model name or path, or leave --model out for sentiment.model."
-        )
+    """--model, or sentiment.model when it was left out (a blank --model never gets here: cli.main)."""
     return default if value is None else value.strip()
 
 
@@ -211,11 +206,9 @@ def train(
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune rtfin-minilm-fin (LoRA on all-MiniLM-L6-v2), fit its temperature, score the held-out split."""
-    from rtfin_cli.errors import DataError, UsageError
+    from rtfin_cli.errors import DataError
     from rtfin_cli.sentiment import finetune
 
-    if out is not None and not str(out).strip():
-        raise UsageError("--out is empty", "Pass a file path for the adapter, or leave --out out.")
     result = finetune.train(progress=None if as_json else lambda m: console.print(m, style="dim"))
     meta = result["meta"]
     keys = (
