@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import signal
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -293,11 +295,27 @@ def snapshot_or_failure(monitor: Any) -> tuple[Snapshot | None, str]:
         return None, f"{when} rtfin lag: this refresh failed ({type(exc).__name__}: {exc}); retrying"
 
 
-def _print_failure(failed: str, as_json: bool) -> None:
+def _print_lines(snap: Snapshot | None, failed: str, as_json: bool, wide: bool) -> None:
+    """One refresh as a JSON document or as log lines (stdout not a terminal)."""
     if as_json:
-        print_json({"error": failed})
-    else:
-        console.print(failed, soft_wrap=True, markup=False, highlight=False)
+        print_json(snap.as_dict(wide) if snap is not None else {"error": failed})
+        return
+    for line in log_lines(snap) if snap is not None else [failed]:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@contextlib.contextmanager
+def _view(as_json: bool, wide: bool) -> Iterator[Callable[[Snapshot | None, str], None]]:
+    """How each refresh is shown: printed lines, or the terminal's live view redrawn in place."""
+    if as_json or not console.is_terminal:
+        yield lambda snap, failed: _print_lines(snap, failed, as_json, wide)
+        return
+    from rich.live import Live
+
+    with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
+        yield lambda snap, failed: live.update(
+            render(snap, wide) if snap is not None else Text(failed, style="bold red"), refresh=True
+        )
 
 
 def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
@@ -305,27 +323,10 @@ def _live(monitor: Any, every: float, as_json: bool, wide: bool) -> None:
     while the probe waits on a broker that is down."""
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        if as_json or not console.is_terminal:
+        with _view(as_json, wide) as show:
             while True:
                 t0 = time.monotonic()
-                snap, failed = snapshot_or_failure(monitor)
-                if snap is None:
-                    _print_failure(failed, as_json)
-                elif as_json:
-                    print_json(snap.as_dict(wide))
-                else:
-                    for line in log_lines(snap):
-                        console.print(line, soft_wrap=True, markup=False, highlight=False)
-                time.sleep(max(0.0, every - (time.monotonic() - t0)))
-            return
-        from rich.live import Live
-
-        with Live(console=console, auto_refresh=False, transient=False, vertical_overflow="crop") as live:
-            while True:
-                t0 = time.monotonic()
-                snap, failed = snapshot_or_failure(monitor)
-                view = render(snap, wide) if snap is not None else Text(failed, style="bold red")
-                live.update(view, refresh=True)
+                show(*snapshot_or_failure(monitor))
                 time.sleep(max(0.0, every - (time.monotonic() - t0)))
     except KeyboardInterrupt:
         pass
